@@ -1,0 +1,340 @@
+"""The functional, vector-reward market-making environment (gymnax style).
+
+``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params) -> (obs, state,
+reward_vec, done, info)`` are pure functions of explicit keys and immutable params: ``jax.jit``,
+``jax.vmap`` (over envs, seeds, weights, params) and ``jax.lax.scan`` (over time) all apply.
+
+One step of length dt, in this order:
+
+1. the submitted action becomes a *quote* (bid depth, ask depth, on/off per side, lots per side)
+   and enters the latency buffer; the quote that takes effect is the one submitted ``latency``
+   steps ago (before that: no quotes);
+2. a side whose fill would breach the inventory limit is withdrawn; prices go onto the tick grid
+   (rounded away from the mid);
+3. on each side a market order arrives with probability A dt (tilted by the order-flow signal);
+   it fills the agent's quote at depth delta with probability exp(-kappa delta), so the fill
+   probability per step is A exp(-kappa delta) dt, as in Avellaneda & Stoikov (2008). One uniform
+   draw per side decides both (inverse CDF), which keeps sampling cheap under vmap;
+4. the mid moves: drift + signal, Brownian (or +-sigma sqrt(dt)) noise scaled by the volatility
+   regime, jumps, and adverse impact against the side that a market order hit;
+5. the signal (Ornstein-Uhlenbeck) and the regime (Markov chain) move on;
+6. the reward vector is computed (see :mod:`morl_mm.env.objectives`); at the last step the
+   inventory is marked at the mid less the liquidation penalty alpha q^2.
+
+``step`` resets automatically when an episode ends (the returned obs/state are the new episode's,
+``info`` and the reward are the finished step's); ``step_env`` never resets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import gymnasium.spaces as spaces
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from morl_mm.env.params import EnvConfig, EnvParams, make_params, validate_params
+
+OBS_NAMES = (
+    "inventory",  # q / inventory_limit, in [-1, 1]
+    "time_remaining",  # (n_steps - t) / n_steps, in [0, 1]
+    "realised_vol",  # EWMA realised volatility / sigma (about 1 in the base regime)
+    "flow_imbalance",  # EWMA of (buy - sell) market-order arrivals, in [-1, 1]
+    "fill_bid",  # 1 if the bid was filled at the last step
+    "fill_ask",  # 1 if the ask was filled at the last step
+    "depth_bid",  # effective bid depth / competitive_distance, 0 when not quoted
+    "depth_ask",  # effective ask depth / competitive_distance, 0 when not quoted
+)
+
+QUOTE_FIELDS = ("depth_bid", "depth_ask", "on_bid", "on_ask", "lots_bid", "lots_ask")
+"""Layout of the canonical quote vector that the latency buffer holds."""
+
+OFF_QUOTE = jnp.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0], dtype=jnp.float32)
+
+
+@struct.dataclass
+class EnvState:
+    time: jnp.ndarray  # int32 step index t (0 .. n_steps)
+    mid: jnp.ndarray  # mid price S_t
+    cash: jnp.ndarray  # cash X_t
+    inventory: jnp.ndarray  # inventory q_t (units)
+    regime: jnp.ndarray  # int32 volatility regime
+    signal: jnp.ndarray  # order-flow signal alpha_t (adds to the drift)
+    realised_var: jnp.ndarray  # EWMA of squared mid increments / dt
+    flow_imbalance: jnp.ndarray  # EWMA of buy - sell market-order arrivals
+    last_fills: jnp.ndarray  # (2,) bid, ask fills of the last step
+    effective_quote: jnp.ndarray  # (6,) quote in force at the last step, after limits and ticks
+    quote_buffer: jnp.ndarray  # (max_latency + 1, 6) submitted quotes, newest first
+    last_submitted: jnp.ndarray  # (6,) the previously submitted quote (order_management)
+
+
+class StepInfo(NamedTuple):
+    """What happened in one step (before any auto-reset)."""
+
+    time: jnp.ndarray  # step index after the step
+    mid: jnp.ndarray
+    cash: jnp.ndarray
+    inventory: jnp.ndarray
+    wealth: jnp.ndarray  # cash + q * mid (liquidation penalty included at the last step)
+    fill_bid: jnp.ndarray  # units bought this step
+    fill_ask: jnp.ndarray  # units sold this step
+    bid_price: jnp.ndarray  # effective bid price (nan if not quoted)
+    ask_price: jnp.ndarray  # effective ask price (nan if not quoted)
+    regime: jnp.ndarray
+    market_buy: jnp.ndarray  # a buy market order arrived (hits the ask)
+    market_sell: jnp.ndarray  # a sell market order arrived (hits the bid)
+
+
+class MarketMakingEnv:
+    """Vector-reward market-making env. Static config on the object, market constants in params.
+
+    >>> env = MarketMakingEnv()
+    >>> params = env.default_params
+    >>> obs, state = env.reset(jax.random.key(0), params)
+    >>> obs, state, reward, done, info = env.step(jax.random.key(1), state, env.sample_action(jax.random.key(2)), params)
+    """
+
+    def __init__(self, config: EnvConfig | None = None, **config_overrides: Any):
+        if config is not None and config_overrides:
+            raise ValueError("pass either an EnvConfig or keyword overrides, not both")
+        self.config = config or EnvConfig(**config_overrides)
+
+    # -- construction helpers -------------------------------------------------------------------
+    @property
+    def default_params(self) -> EnvParams:
+        return make_params(self.config)
+
+    def make_params(self, **overrides) -> EnvParams:
+        """Validated :class:`EnvParams` for this env's config (``ValueError`` on bad values)."""
+        return make_params(self.config, **overrides)
+
+    def validate(self, params: EnvParams) -> None:
+        validate_params(params, self.config)
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        return self.config.objectives
+
+    @property
+    def num_objectives(self) -> int:
+        return self.config.n_objectives
+
+    # -- spaces -------------------------------------------------------------------------------
+    def action_space(self, params: EnvParams | None = None) -> spaces.Space:
+        """Continuous: Box [depth_bid, depth_ask, quote_bid, quote_ask(, lots_bid, lots_ask)];
+        a side is quoted when its quote flag is > 0. Discrete: (G + 1)^2 actions, index G is "off"."""
+        cfg = self.config
+        if cfg.action_mode == "discrete":
+            return spaces.Discrete(cfg.n_discrete_actions)
+        low = [0.0, 0.0, -1.0, -1.0]
+        high = [cfg.max_depth, cfg.max_depth, 1.0, 1.0]
+        if cfg.max_lots > 1:
+            low += [1.0, 1.0]
+            high += [float(cfg.max_lots)] * 2
+        return spaces.Box(np.array(low, np.float32), np.array(high, np.float32), dtype=np.float32)
+
+    def observation_space(self, params: EnvParams | None = None) -> spaces.Box:
+        n = len(OBS_NAMES)
+        low = np.array([-1, 0, 0, -1, 0, 0, 0, 0], np.float32)
+        high = np.full((n,), np.inf, np.float32)
+        high[[0, 1, 3, 4, 5]] = 1.0
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def reward_space(self, params: EnvParams | None = None) -> spaces.Box:
+        from morl_mm.env.objectives import reward_bounds
+
+        low, high = reward_bounds(self.config.objectives)
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def sample_action(self, key: jax.Array) -> jnp.ndarray:
+        """A uniformly random valid action (jittable)."""
+        cfg = self.config
+        if cfg.action_mode == "discrete":
+            return jax.random.randint(key, (), 0, cfg.n_discrete_actions)
+        space = self.action_space()
+        return jax.random.uniform(key, space.shape, minval=jnp.asarray(space.low), maxval=jnp.asarray(space.high))
+
+    # -- actions ----------------------------------------------------------------------------------
+    def action_to_quote(self, action: jnp.ndarray) -> jnp.ndarray:
+        """Map an action of either mode to the canonical quote vector (see ``QUOTE_FIELDS``)."""
+        cfg = self.config
+        if cfg.action_mode == "discrete":
+            g = cfg.n_depths
+            grid = jnp.asarray(cfg.depth_grid, jnp.float32)
+            action = jnp.asarray(action, jnp.int32)
+            i_bid, i_ask = action // (g + 1), action % (g + 1)
+            on = jnp.stack([i_bid < g, i_ask < g]).astype(jnp.float32)
+            depth = grid[jnp.minimum(jnp.stack([i_bid, i_ask]), g - 1)]
+            lots = jnp.ones((2,), jnp.float32)
+        else:
+            action = jnp.asarray(action, jnp.float32)
+            depth = jnp.clip(action[:2], 0.0, cfg.max_depth)
+            on = (action[2:4] > 0).astype(jnp.float32)
+            if cfg.max_lots > 1:
+                lots = jnp.round(jnp.clip(action[4:6], 1.0, cfg.max_lots))
+            else:
+                lots = jnp.ones((2,), jnp.float32)
+        return jnp.concatenate([depth, on, lots]).astype(jnp.float32)
+
+    # -- dynamics -----------------------------------------------------------------------------
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jnp.ndarray, EnvState]:
+        del key  # the initial state is deterministic; the argument keeps the gymnax contract
+        f32 = jnp.float32
+        sigma0 = params.sigma * params.regime_vol[0]
+        state = EnvState(
+            time=jnp.zeros((), jnp.int32),
+            mid=jnp.asarray(params.mid0, f32),
+            cash=jnp.zeros((), f32),
+            inventory=jnp.asarray(params.initial_inventory, f32),
+            regime=jnp.zeros((), jnp.int32),
+            signal=jnp.zeros((), f32),
+            realised_var=jnp.asarray(sigma0**2, f32),
+            flow_imbalance=jnp.zeros((), f32),
+            last_fills=jnp.zeros((2,), f32),
+            effective_quote=OFF_QUOTE,
+            quote_buffer=jnp.tile(OFF_QUOTE, (self.config.max_latency + 1, 1)),
+            last_submitted=OFF_QUOTE,
+        )
+        return self.get_obs(state, params), state
+
+    def step_env(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
+        """One step without auto-reset: ``(obs, state, reward_vec, done, info)``."""
+        from morl_mm.env.objectives import reward_vector
+
+        f32 = jnp.float32
+        k_uniform, k_normal = jax.random.split(key)
+        u = jax.random.uniform(k_uniform, (4,))  # bid side, ask side, jump occurrence, regime
+        z = jax.random.normal(k_normal, (3,))  # mid noise, jump size, signal noise
+        dt = params.dt
+        sqrt_dt = jnp.sqrt(dt)
+
+        # 1. latency: the submitted quote enters the buffer, the one from `latency` steps ago acts
+        submitted = self.action_to_quote(action)
+        buffer = jnp.concatenate([submitted[None], state.quote_buffer[:-1]], axis=0)
+        quote = buffer[params.latency]
+        depth, on, lots = quote[0:2], quote[2:4], quote[4:6]
+        size = lots * params.order_size
+
+        # 2. inventory limits and the tick grid
+        q, mid = state.inventory, state.mid
+        eps = 1e-6 * params.inventory_limit
+        within = jnp.stack([q + size[0] <= params.inventory_limit + eps, q - size[1] >= -params.inventory_limit - eps])
+        on = on * within.astype(f32)
+        tick = jnp.where(params.tick_size > 0, params.tick_size, 1.0)
+        raw_bid, raw_ask = mid - depth[0], mid + depth[1]
+        bid_px = jnp.where(params.tick_size > 0, jnp.floor(raw_bid / tick + 1e-6) * tick, raw_bid)
+        ask_px = jnp.where(params.tick_size > 0, jnp.ceil(raw_ask / tick - 1e-6) * tick, raw_ask)
+        eff_depth = jnp.stack([mid - bid_px, ask_px - mid])
+
+        # 3. market orders (sell orders hit the bid, buy orders the ask) and fills
+        tilt = params.flow_sensitivity * state.signal
+        p_arrival = jnp.clip(params.arrival_rate * dt * jnp.exp(jnp.stack([-tilt, tilt])), 0.0, 1.0)
+        arrival = (u[:2] < p_arrival).astype(f32)
+        filled = (u[:2] < p_arrival * jnp.exp(-params.kappa * eff_depth)).astype(f32) * on
+        units = filled * size  # bought on the bid, sold on the ask
+        traded = units[0] + units[1]
+        cash = state.cash - units[0] * bid_px + units[1] * ask_px - params.maker_fee * traded
+        inventory = q + units[0] - units[1]
+
+        # 4. the mid moves
+        sigma_t = params.sigma * params.regime_vol[state.regime]
+        noise = z[0] if self.config.mid_noise == "gaussian" else jnp.sign(z[0])
+        jump = (u[2] < params.jump_rate * dt).astype(f32) * (params.jump_mean + params.jump_std * z[1])
+        impact = params.adverse_impact * (arrival[1] - arrival[0])  # buys push up, sells push down
+        new_mid = mid + (params.drift + state.signal) * dt + sigma_t * sqrt_dt * noise + jump + impact
+
+        # 5. signal and regime
+        signal = state.signal - params.signal_reversion * state.signal * dt + params.signal_vol * sqrt_dt * z[2]
+        if self.config.n_regimes > 1:
+            cdf = jnp.cumsum(params.regime_transition[state.regime])
+            regime = jnp.minimum(jnp.sum(cdf < u[3]), self.config.n_regimes - 1).astype(jnp.int32)
+        else:
+            regime = state.regime
+
+        time = state.time + 1
+        done = time >= params.n_steps
+        liquidation = jnp.where(done, params.liquidation_penalty * inventory**2, 0.0)
+        wealth_before = state.cash + q * mid
+        wealth_after = cash + inventory * new_mid - liquidation
+        increment = (new_mid - mid) / sqrt_dt
+        realised_var = (1 - params.vol_ewma) * state.realised_var + params.vol_ewma * increment**2
+        quoted = jnp.stack([depth[0], depth[1], on[0], on[1], lots[0], lots[1]])
+        effective_quote = quoted.at[0:2].set(eff_depth)
+
+        new_state = EnvState(
+            time=time,
+            mid=new_mid,
+            cash=cash - liquidation,
+            inventory=inventory,
+            regime=regime,
+            signal=signal,
+            realised_var=realised_var,
+            flow_imbalance=(1 - params.flow_ewma) * state.flow_imbalance + params.flow_ewma * (arrival[1] - arrival[0]),
+            last_fills=filled,
+            effective_quote=effective_quote,
+            quote_buffer=buffer,
+            last_submitted=submitted,
+        )
+        reward = reward_vector(
+            self.config.objectives,
+            params,
+            pnl=wealth_after - wealth_before,
+            inventory=inventory,
+            sigma=sigma_t,
+            firm=on * (eff_depth <= params.competitive_distance + 1e-6),
+            units=units,
+            mid_move=new_mid - mid,
+            submitted=submitted,
+            last_submitted=state.last_submitted,
+        )
+        info = StepInfo(
+            time=time,
+            mid=new_mid,
+            cash=new_state.cash,
+            inventory=inventory,
+            wealth=wealth_after,
+            fill_bid=units[0],
+            fill_ask=units[1],
+            bid_price=jnp.where(on[0] > 0, bid_px, jnp.nan),
+            ask_price=jnp.where(on[1] > 0, ask_px, jnp.nan),
+            regime=state.regime,
+            market_buy=arrival[1],
+            market_sell=arrival[0],
+        )
+        return self.get_obs(new_state, params), new_state, reward, done, info
+
+    def step(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
+        """One step with auto-reset at the end of an episode (PureJaxRL style)."""
+        key_step, key_reset = jax.random.split(key)
+        obs_st, state_st, reward, done, info = self.step_env(key_step, state, action, params)
+        obs_re, state_re = self.reset_env(key_reset, params)
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), state_re, state_st)
+        obs = jnp.where(done, obs_re, obs_st)
+        return obs, state, reward, done, info
+
+    def reset(self, key: jax.Array, params: EnvParams | None = None):
+        return self.reset_env(key, self.default_params if params is None else params)
+
+    def get_obs(self, state: EnvState, params: EnvParams) -> jnp.ndarray:
+        n = params.n_steps
+        quote = state.effective_quote
+        depth = quote[0:2] * quote[2:4] / params.competitive_distance
+        return jnp.concatenate(
+            [
+                jnp.stack(
+                    [
+                        state.inventory / params.inventory_limit,
+                        (n - state.time) / n,
+                        jnp.sqrt(state.realised_var) / jnp.maximum(params.sigma, 1e-12),
+                        state.flow_imbalance,
+                    ]
+                ),
+                state.last_fills,
+                depth,
+            ]
+        ).astype(jnp.float32)
+
+    def is_terminal(self, state: EnvState, params: EnvParams) -> jnp.ndarray:
+        return state.time >= params.n_steps

@@ -1,0 +1,55 @@
+"""Roll a policy through one episode with ``lax.scan`` (jittable, vmappable over keys and params)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from morl_mm.env.market import EnvState, MarketMakingEnv, StepInfo
+from morl_mm.env.params import EnvParams, n_steps as episode_steps
+
+
+class Trajectory(NamedTuple):
+    """Per-step arrays with a leading time axis."""
+
+    obs: jnp.ndarray  # observation the action was chosen from
+    action: jnp.ndarray
+    reward: jnp.ndarray  # (T, n_objectives)
+    done: jnp.ndarray
+    info: StepInfo
+
+
+ActFn = Callable[[jax.Array, EnvState, jax.Array], jax.Array]
+
+
+def as_act_fn(policy: Any, policy_params: Any = None) -> ActFn:
+    """A ``(obs, state, key) -> action`` function from a Policy object (with its params) or a callable."""
+    if hasattr(policy, "act"):
+        params = policy.params if policy_params is None else policy_params
+        return lambda obs, state, key: policy.act(params, obs, state, key)
+    return policy
+
+
+def rollout(env: MarketMakingEnv, policy: Any, key: jax.Array, params: EnvParams, num_steps: int | None = None,
+            policy_params: Any = None) -> Trajectory:
+    """Run one episode of ``num_steps`` (default: the whole episode) without auto-reset.
+
+    ``num_steps`` must be a Python int (it fixes the scan length); ``params`` may be traced, so
+    ``jax.vmap(lambda k, p: rollout(env, pol, k, p, n))`` sweeps seeds and market scenarios.
+    """
+    num_steps = episode_steps(params) if num_steps is None else int(num_steps)
+    act = as_act_fn(policy, policy_params)
+    key_reset, key_run = jax.random.split(key)
+    obs, state = env.reset_env(key_reset, params)
+
+    def one_step(carry, step_key):
+        obs, state = carry
+        key_act, key_step = jax.random.split(step_key)
+        action = act(obs, state, key_act)
+        next_obs, next_state, reward, done, info = env.step_env(key_step, state, action, params)
+        return (next_obs, next_state), Trajectory(obs, action, reward, done, info)
+
+    _, traj = jax.lax.scan(one_step, (obs, state), jax.random.split(key_run, num_steps))
+    return traj

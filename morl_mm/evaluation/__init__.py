@@ -1,0 +1,1 @@
+"""morl_mm.evaluation"""
