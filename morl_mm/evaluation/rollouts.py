@@ -1,0 +1,109 @@
+"""Evaluation rollouts: many episodes of one policy, on one market scenario or a batch of them.
+
+:func:`evaluate_policy` vmaps :func:`morl_mm.env.rollout` over episode keys (and over scenarios
+when ``params`` is a batched :class:`EnvParams`), all under one ``jit``. The episode keys do not
+depend on the scenario or the policy, so two calls with the same ``key`` use common random
+numbers: differences between policies or scenarios are not sampling noise of the market draws.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from morl_mm.env.market import MarketMakingEnv
+from morl_mm.env.params import EnvParams
+from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.rollout import Trajectory, rollout
+
+
+class _ByIdentity:
+    """Static-argument holder hashed by object identity, so that unhashable policies can be jit-static
+    and the compiled evaluation is reused while the same env and policy objects are."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return isinstance(other, _ByIdentity) and other.obj is self.obj
+
+
+def scenario_count(params: EnvParams) -> int | None:
+    """Number of scenarios of a batched :class:`EnvParams` (leading axis of every scalar field), or
+    ``None`` for a single parameter set."""
+    ndim = np.ndim(params.sigma)
+    if ndim == 0:
+        return None
+    if ndim != 1:
+        raise ValueError(f"EnvParams: a scenario batch has one leading axis, got sigma shaped {np.shape(params.sigma)}")
+    return int(np.shape(params.sigma)[0])
+
+
+def scenario(params: EnvParams, index: int) -> EnvParams:
+    """The ``index``-th parameter set of a batched :class:`EnvParams`."""
+    return jax.tree_util.tree_map(lambda leaf: leaf[index], params)
+
+
+def _checked_steps(env: MarketMakingEnv, params: EnvParams) -> int:
+    """Validate (concrete) params and return the episode length shared by every scenario."""
+    count = scenario_count(params)
+    sets = [params] if count is None else [scenario(params, i) for i in range(count)]
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(params)):
+        raise ValueError("evaluate_policy: params must be concrete (call it outside jit; it jits itself)")
+    for p in sets:
+        env.validate(p)
+    steps = {episode_steps(p) for p in sets}
+    if len(steps) != 1:
+        raise ValueError(f"evaluate_policy: scenarios need one episode length (horizon / dt), got {sorted(steps)}")
+    return steps.pop()
+
+
+@functools.partial(jax.jit, static_argnames=("env", "policy", "num_steps", "batched"))
+def _evaluate(env: _ByIdentity, policy: _ByIdentity, num_steps: int, batched: bool, keys, params, policy_params):
+    def episodes(p):
+        return jax.vmap(lambda k: rollout(env.obj, policy.obj, k, p, num_steps, policy_params))(keys)
+
+    return jax.vmap(episodes)(params) if batched else episodes(params)
+
+
+def evaluate_policy(env: MarketMakingEnv, params: EnvParams, policy: Any, key: jax.Array, episodes: int,
+                    policy_params: Any = None) -> Trajectory:
+    """Roll ``policy`` through ``episodes`` independent episodes of ``env`` and return the trajectories.
+
+    Args:
+        env: the market-making env (its static config fixes the action mode and objectives).
+        params: one :class:`EnvParams` or a batch of scenarios (every field with a leading axis S,
+            e.g. ``jax.tree_util.tree_map(lambda *x: jnp.stack(x), p1, p2)``). All scenarios must
+            have the same number of steps. Params are validated here, so pass concrete values.
+        policy: a :class:`morl_mm.policies.base.Policy` or a callable ``(obs, state, key) -> action``.
+        key: PRNG key; episode ``i`` uses ``jax.random.split(key, episodes)[i]`` in every scenario.
+        episodes: number of episodes (>= 1).
+        policy_params: parameters passed to ``policy.act`` (default: ``policy.params``).
+
+    Returns:
+        A :class:`Trajectory` whose arrays have leading axes ``(episodes, n_steps)``, or
+        ``(S, episodes, n_steps)`` for a scenario batch; ``info`` holds the per-step
+        :class:`~morl_mm.env.market.StepInfo` that :mod:`morl_mm.evaluation.metrics` reads.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"evaluate_policy: episodes must be a positive int, got {episodes!r}")
+    num_steps = _checked_steps(env, params)
+    if policy_params is None and hasattr(policy, "act"):
+        policy_params = policy.params
+    keys = jax.random.split(key, int(episodes))
+    batched = scenario_count(params) is not None
+    return _evaluate(_ByIdentity(env), _ByIdentity(policy), num_steps, batched, keys, params, policy_params)
+
+
+def stack_scenarios(*params: EnvParams) -> EnvParams:
+    """Stack parameter sets into one scenario batch for :func:`evaluate_policy` (same array shapes)."""
+    if not params:
+        raise ValueError("stack_scenarios: give at least one EnvParams")
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *params)
