@@ -18,12 +18,12 @@ import numpy as np
 
 from morl_mm.env.params import EnvParams
 
-UNITS = {
-    "pnl": "price units (cash)",
-    "inventory_risk": "-(price units)^2 (time-integrated squared inventory value)",
-    "quoting_ratio": "fraction of the episode, averaged over sides",
-    "adverse_selection": "price units (cash)",
-    "order_management": "price units (cash)",
+UNITS = {  # short, for table headers and axis labels; the module docstring has the definitions
+    "pnl": "price units",
+    "inventory_risk": "price units^2 x time",
+    "quoting_ratio": "fraction of time",
+    "adverse_selection": "price units",
+    "order_management": "price units",
 }
 
 

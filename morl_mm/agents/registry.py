@@ -1,0 +1,95 @@
+"""The native learners by name: one call to train a weight-conditioned network, one to rebuild it.
+
+Both learners train ONE network conditioned on the preference weight; its Pareto set is the
+network evaluated at a lattice of weights. ``train_learner`` returns what a study stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from morl_mm.env.market import MarketMakingEnv
+from morl_mm.env.params import EnvParams
+
+ALGORITHMS = ("ppo", "dqn")
+
+
+class TrainedLearner(NamedTuple):
+    algorithm: str
+    policy: Any  # the Policy object (its act takes (network_params, weight))
+    network_params: Any
+    hyperparameters: dict  # the full, validated config as a JSON-ready dict
+    env_steps: int
+    seconds: float  # wall time of training, compilation included
+    curve_env_steps: np.ndarray  # (n,) env steps at each logged point
+    curve_return: np.ndarray  # (n,) mean normalised scalarised training return (under each env's weight)
+
+
+def _config(algorithm: str, hyperparameters: dict):
+    from morl_mm.agents.dqn import DQNConfig
+    from morl_mm.agents.ppo import PPOConfig
+
+    cls = {"ppo": PPOConfig, "dqn": DQNConfig}[algorithm]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(hyperparameters) - fields)
+    if unknown:
+        raise ValueError(f"{algorithm}: unknown hyperparameter(s) {unknown}; known: {sorted(fields)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in hyperparameters.items()}
+    return cls(**values)
+
+
+def _json_ready(config) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
+                  scales: np.ndarray, seed: int) -> TrainedLearner:
+    """Train ``algorithm`` ("ppo" or "dqn") with the given hyperparameters; one jitted run."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    config = _config(algorithm, hyperparameters)
+    started = time.perf_counter()
+    rng = jax.random.key(seed)
+    if algorithm == "ppo":
+        from morl_mm.agents.ppo import PPOPolicy, make_train
+
+        if config.mode != "conditioned":
+            raise ValueError("a study trains the weight-conditioned PPO (mode = 'conditioned')")
+        network_params, metrics = jax.jit(make_train(config, env, env_params, scales))(rng)
+        policy = PPOPolicy.from_config(config, env)
+        per_update = config.num_envs * config.num_steps
+        curve = np.asarray(metrics["scalarised_return"], np.float64)
+        steps = per_update * np.arange(1, len(curve) + 1)
+        env_steps = per_update * config.num_updates
+    else:
+        from morl_mm.agents.dqn import DQNPolicy, make_train
+
+        train = make_train(config, env, env_params, scales)
+        output = jax.jit(train)(rng)
+        network_params, metrics = output.params, output.metrics
+        policy = DQNPolicy.from_train(train)
+        curve = np.asarray(metrics.get("scalarised_return", metrics.get("episode_scalarised_return", [])), np.float64)
+        env_steps = int(config.total_env_steps)
+        steps = np.linspace(env_steps / max(len(curve), 1), env_steps, len(curve))
+    jax.block_until_ready(network_params)
+    return TrainedLearner(algorithm, policy, network_params, _json_ready(config), int(env_steps),
+                          time.perf_counter() - started, steps, np.nan_to_num(curve, nan=np.nan))
+
+
+def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
+                   network_params: Any, weight) -> Any:
+    """The runnable policy of a saved network at ``weight`` (params set)."""
+    config = _config(algorithm, hyperparameters)
+    if algorithm == "ppo":
+        from morl_mm.agents.ppo import PPOPolicy
+
+        return PPOPolicy.from_config(config, env, network_params, weight)
+    from morl_mm.agents.dqn import DQNPolicy, make_train
+
+    return DQNPolicy.from_train(make_train(config, env, env_params, np.ones(env.num_objectives)), network_params,
+                                weight)

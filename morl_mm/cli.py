@@ -1,0 +1,209 @@
+"""The ``morl-mm`` command: the Python API of morl_mm.study from a terminal.
+
+    morl-mm run CONFIG [--out DIR]           run (or resume) a study
+    morl-mm front RESULT [--json]            the Pareto set of a study
+    morl-mm select RESULT --weights a,b,c | --min-quoting-ratio Y --max-inventory-risk X [--export FILE]
+    morl-mm plot RESULT [--out DIR]          render the trade-off figures
+    morl-mm report RESULT [--out FILE]       one self-contained HTML (or .pdf) report
+    morl-mm oracle [--json]                  the exact CCS of a model
+
+Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
+and exit with status 2; nothing on disk is changed by a failed command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _parse_weights(text: str) -> list[float]:
+    try:
+        weights = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--weights: comma-separated numbers expected, got {text!r}") from None
+    return weights
+
+
+def _entry_json(result, entry, scenario: str) -> dict:
+    objectives = result.objectives
+    preference = None if np.all(np.isnan(entry.weight)) else [float(x) for x in entry.weight]
+    ci = entry.ci if entry.ci is not None else np.full(len(objectives), np.nan)
+    nondominated = bool(result.dataset["nondominated"].sel(scenario=scenario, policy=entry.label))
+    return {"label": entry.label, "kind": entry.kind,
+            "objectives": {o: float(v) for o, v in zip(objectives, entry.values)},
+            "ci": {o: (None if math.isnan(c) else float(c)) for o, c in zip(objectives, ci)},
+            "preference": preference, "nondominated": nondominated}
+
+
+# -- subcommands ------------------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    from morl_mm.study import load_config, run_study
+
+    config = load_config(args.config)
+    out = Path(args.out) if args.out else Path("results") / config.name
+    ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
+    print(f"wrote {out / 'study.nc'} ({ds.sizes['policy']} policies, {ds.attrs['wall_seconds']:.0f} s)")
+    indicators = json.loads(ds.attrs.get("indicators", "{}"))
+    for kind, values in indicators.items():
+        hv = values["hv_ratio"]
+        print(f"  {kind:>12}: HV ratio {hv:.4f}  EUM ratio {values['eum_ratio']:.4f}  IGD {values['igd']:.4f}"
+              if hv is not None else f"  {kind}: {values}")
+    return 0
+
+
+def cmd_front(args) -> int:
+    from morl_mm.study import load_result
+
+    result = load_result(args.result)
+    front = result.pareto_set(args.scenario, nondominated_only=not args.all)
+    if args.json:
+        print(json.dumps({"study": result.dataset.attrs.get("name", ""), "scenario": args.scenario,
+                          "objectives": result.objectives, "scales": result.scales.tolist(),
+                          "policies": [_entry_json(result, e, args.scenario) for e in front]}, indent=2))
+    else:
+        print(f"{'all policies' if args.all else 'Pareto set'} of {result.path} on {args.scenario} "
+              f"({len(front)} policies; weights apply to value / scales, scales = {np.round(result.scales, 4).tolist()})")
+        print(front.table())
+    return 0
+
+
+def cmd_select(args) -> int:
+    from morl_mm.study import load_result
+
+    result = load_result(args.result)
+    candidates = result.pareto_set(args.scenario)
+    if args.weights is not None:
+        if args.min_quoting_ratio is not None or args.max_inventory_risk is not None:
+            raise ValueError("give either --weights or constraints (--min-quoting-ratio/--max-inventory-risk), not both")
+        entry = candidates.select(args.weights)
+        criterion = {"weights": args.weights}
+    else:
+        at_least = {}
+        if args.max_inventory_risk is not None:
+            if args.max_inventory_risk < 0:
+                raise ValueError(f"--max-inventory-risk: a magnitude >= 0 is expected (inventory_risk >= -X), "
+                                 f"got {args.max_inventory_risk}")
+            at_least["inventory_risk"] = -args.max_inventory_risk
+        if args.min_quoting_ratio is not None:
+            at_least["quoting_ratio"] = args.min_quoting_ratio
+        if not at_least:
+            raise ValueError("give --weights a,b,c or at least one of --min-quoting-ratio / --max-inventory-risk")
+        entry = candidates.select_by_constraints(maximise=args.maximise, at_least=at_least)
+        criterion = {"maximise": args.maximise, "at_least": at_least}
+    exported = None
+    if args.export:
+        exported = str(result.export_policy(entry.label, args.export))
+    if args.json:
+        print(json.dumps({**_entry_json(result, entry, args.scenario), "criterion": criterion,
+                          "policy_file": str(result.policy_dir / f"{entry.label}.mmpol"), "exported": exported},
+                         indent=2))
+    else:
+        print(f"selected {entry.label} ({entry.kind}) by {criterion}")
+        for o, v, c in zip(result.objectives, entry.values, entry.ci):
+            print(f"  {o:>15}: {v:.4f} ± {c:.4f}")
+        if exported:
+            print(f"exported to {exported}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from morl_mm.plots import render_all
+    from morl_mm.study import load_result
+
+    result = load_result(args.result)
+    out = Path(args.out) if args.out else result.path.parent / "figures"
+    for path in render_all(result.dataset, out, selected=args.selected):
+        print(path)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from morl_mm.plots import write_report
+    from morl_mm.study import load_result
+
+    result = load_result(args.result)
+    out = Path(args.out) if args.out else result.path.parent / "report.html"
+    write_report(result.dataset, out, selected=args.selected)
+    print(out)
+    return 0
+
+
+def cmd_oracle(args) -> int:
+    from morl_mm.oracle.__main__ import main as oracle_main
+
+    return oracle_main(args.oracle_args) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="morl-mm", description="Multi-objective RL for market making: run Pareto "
+                                     "studies, inspect fronts, select a policy by risk appetite, plot and report.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run (or resume) a study config", description="Run a study config (TOML): oracle "
+                       "CCS, classical strategies and learners, evaluated on the base model and held-out scenarios. "
+                       "Finished units are reused when the study is run again into the same folder.")
+    p.add_argument("config", help="study config, e.g. studies/default.toml")
+    p.add_argument("--out", help="output folder (default results/<study name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-render", action="store_true", help="skip figures and report")
+    p.set_defaults(func=cmd_run)
+
+    def result_parser(name, help_text, description):
+        q = sub.add_parser(name, help=help_text, description=description)
+        q.add_argument("result", help="study.nc, or the study's output folder")
+        q.add_argument("--scenario", default="base", help="scenario to read (default base)")
+        return q
+
+    p = result_parser("front", "print the Pareto set of a study", "Print the non-dominated policies of a study "
+                      "(mean ± 95%% CI per objective, and the weight each was found at).")
+    p.add_argument("--all", action="store_true", help="every evaluated policy, not only the non-dominated ones")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_front)
+
+    p = result_parser("select", "select a policy by weights or constraints", "Select the policy maximising "
+                      "w . (J / scales) (--weights), or the one with the largest --maximise objective subject to "
+                      "constraints. --max-inventory-risk X means inventory_risk >= -X.")
+    p.add_argument("--weights", type=_parse_weights, help="preference weights on the simplex, e.g. 0.3,0.3,0.4")
+    p.add_argument("--min-quoting-ratio", type=float, help="quoting_ratio >= Y")
+    p.add_argument("--max-inventory-risk", type=float, help="inventory risk magnitude <= X (inventory_risk >= -X)")
+    p.add_argument("--maximise", default="pnl", help="objective to maximise under constraints (default pnl)")
+    p.add_argument("--export", help="copy the selected policy's file here (load it with morl_mm.policies.io.load_policy)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_select)
+
+    p = result_parser("plot", "render the trade-off figures", "Render 2-D and 3-D fronts, parallel coordinates, "
+                      "learning curves and trajectories as PNG.")
+    p.add_argument("--out", help="folder (default: figures/ beside the result)")
+    p.add_argument("--selected", help="policy label whose trajectories to plot (default: chosen by the plots)")
+    p.set_defaults(func=cmd_plot)
+
+    p = result_parser("report", "write the risk-committee report", "Write one self-contained HTML report (or a PDF "
+                      "when --out ends with .pdf): fronts, metric tables, the selected policy and its trajectories.")
+    p.add_argument("--out", help="file (default: report.html beside the result)")
+    p.add_argument("--selected", help="policy label to feature")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("oracle", help="exact CCS of a model (python -m morl_mm.oracle)", add_help=False,
+                       description="Exact convex coverage set by dynamic programming; options as python -m morl_mm.oracle.")
+    p.add_argument("oracle_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_oracle)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:  # ConfigError, InfeasibleSelectionError, bad files and weights are ValueErrors
+        print(f"morl-mm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The study Dataset: assembly from unit parts, indicators, provenance, atomic netCDF I/O.
+
+Layout (dims ``scenario``, ``policy``, ``objective``, ``sample``, ``traj_episode``, ``time``):
+
+* ``returns`` (scenario, policy, sample, objective): episode objective values, samples = seeds x episodes
+* ``value`` / ``ci`` (scenario, policy, objective): mean and 95% Student-t half-width
+* ``preference`` (policy, objective): weight a policy was found/trained at (NaN for rule-based)
+* ``nondominated`` (scenario, policy): on the front of all policies of the study
+* metric summaries of :mod:`morl_mm.evaluation` (``pnl_sharpe``, ``max_drawdown_mean``, ...)
+* ``traj_mid``/``traj_bid``/``traj_ask``/``traj_inventory``/``traj_wealth`` (policy, traj_episode, time)
+* ``train_curve_return`` (learner, checkpoint) with ``env_steps``: the learners' training curves
+* coords ``kind`` (policy): "oracle", "classical" or the learner's name
+
+Attrs: ``name``, ``config`` (the TOML as JSON), ``objectives``, ``scales`` (weights apply to
+value / scales), ``units`` (JSON), ``hv_reference_point``, ``indicators`` (JSON: per learned or
+classical kind, HV ratio, EUM ratio and IGD against the oracle CCS on the base model), ``units_info``
+(JSON per unit: CCS size and time, training steps and time), ``versions`` (JSON), ``git_commit``, ``created``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from morl_mm.env.objectives import UNITS
+from morl_mm.pareto import indicators as ind
+
+PACKAGES = ("morl-mm", "jax", "jaxlib", "flax", "optax", "numpy", "xarray", "h5netcdf", "moocore", "gymnasium",
+            "mo-gymnasium")
+EUM_WEIGHT_DIVISIONS = 10
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write netCDF (h5netcdf) to a temporary file and rename: an interrupted write leaves no corrupt result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_dataset(path: str | Path) -> xr.Dataset:
+    """Load a result file fully into memory; ``ValueError`` with the path if missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: result file not found")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    except Exception as err:  # h5py/xarray raise many types for a truncated or foreign file
+        raise ValueError(f"{path}: not a readable morl-mm result ({type(err).__name__}: {err})") from None
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> str:
+    try:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def mean_and_ci(returns: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean over ``sample`` and the 95% Student-t confidence half-width."""
+    n = returns.sizes["sample"]
+    mean = returns.mean("sample")
+    half = stats.t.ppf(0.975, max(n - 1, 1)) * returns.std("sample", ddof=1) / np.sqrt(n) if n > 1 else mean * np.nan
+    return mean, half
+
+
+def front_indicators(ds: xr.Dataset, scales: np.ndarray) -> tuple[dict, list | None]:
+    """HV ratio, EUM ratio and IGD of each kind's front against the oracle CCS (base scenario)."""
+    base = ds["value"].sel(scenario=ds.scenario.values[0])
+    kinds = ds["kind"].values
+    if "oracle" not in kinds:
+        return {}, None
+    exact = base.values[kinds == "oracle"]
+    reference_sets = [exact] + ([base.values[kinds == "classical"]] if "classical" in kinds else [])
+    ref = ind.hv_reference_point(*reference_sets)
+    weights = ind.simplex_weights(len(scales), EUM_WEIGHT_DIVISIONS)
+    exact_hv = ind.hypervolume(exact, ref)
+    result = {}
+    for kind in dict.fromkeys(kinds):
+        front = base.values[kinds == kind]
+        result[str(kind)] = {
+            "hv_ratio": float(ind.hypervolume(front, ref) / exact_hv) if exact_hv > 0 else None,
+            "eum_ratio": float(ind.eum_ratio(front, exact, weights, scales)),
+            "igd": float(ind.igd(front, exact, scales)),
+            "cardinality": int(ind.cardinality(front)),
+        }
+    return result, [float(x) for x in ref]
+
+
+def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
+    """Concatenate unit parts along ``policy`` and add values, CIs, fronts, curves and provenance."""
+    if not parts:
+        raise ValueError("the study produced no policies: enable the oracle, a classical strategy or a learner")
+    units_info = {p.attrs["unit"]: json.loads(p.attrs["info"]) for p in parts}
+    parts = [p.drop_attrs() if hasattr(p, "drop_attrs") else p.assign_attrs({}) for p in parts]
+    ds = xr.concat(parts, dim="policy", data_vars="minimal", coords="minimal", compat="override", join="outer")
+    value, ci = mean_and_ci(ds["returns"])
+    ds["value"] = value.assign_attrs(long_name="mean episode objective value")
+    ds["ci"] = ci.assign_attrs(long_name="95% confidence half-width (Student t) of value")
+    ds["nondominated"] = (("scenario", "policy"),
+                          np.stack([ind.nondominated_mask(value.sel(scenario=s).values, keep_duplicates=True)
+                                    for s in ds.scenario.values]))
+    curves = {unit.split(":", 1)[1]: info for unit, info in units_info.items() if unit.startswith("learner:")}
+    if curves:
+        length = max(len(c["curve_return"]) for c in curves.values())
+        pad = lambda xs: np.pad(np.asarray(xs, float), (0, length - len(xs)), constant_values=np.nan)  # noqa: E731
+        ds["train_curve_return"] = (("learner", "checkpoint"), np.stack([pad(c["curve_return"]) for c in curves.values()]),
+                                    {"long_name": "mean normalised scalarised training return", "units": "1"})
+        ds = ds.assign_coords(learner=list(curves), env_steps=(("learner", "checkpoint"),
+                                                               np.stack([pad(c["curve_env_steps"]) for c in curves.values()])))
+    scales = np.asarray(ctx.scales, float)
+    indicators, ref = front_indicators(ds, scales)
+    cfg = ctx.config
+    ds.attrs.update({
+        "name": cfg.name,
+        "config": json.dumps(cfg.raw),
+        "config_source": cfg.source,
+        "objectives": list(ctx.env.objectives),
+        "scales": scales.tolist(),
+        "units": json.dumps({o: UNITS[o] for o in ctx.env.objectives}),
+        "indicators": json.dumps(indicators),
+        "units_info": json.dumps(units_info),
+        "versions": json.dumps(package_versions()),
+        "git_commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "scalarisation": "weights apply to value / scales (scales: |J| of the naive quoter at depth 1/kappa)",
+    })
+    if ref is not None:
+        ds.attrs["hv_reference_point"] = ref
+    return ds

@@ -1,0 +1,93 @@
+"""A finished study opened for selection: its Pareto set and its runnable policies.
+
+    result = load_result("results/default/study.nc")
+    choice = result.pareto_set().select([0.3, 0.3, 0.4])
+    policy = result.load_policy(choice.label)   # LoadedPolicy: policy, env, env_params
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from morl_mm.pareto import ParetoSet
+from morl_mm.policies import io as policy_io
+from morl_mm.study.dataset import read_dataset
+
+
+class StudyResult:
+    """``study.nc`` and the ``policies/`` folder beside it."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        if path.is_dir():
+            path = path / "study.nc"
+        self.path = path
+        self.dataset: xr.Dataset = read_dataset(path)
+        for name in ("value", "preference", "kind"):
+            if name not in self.dataset.variables:
+                raise ValueError(f"{path}: not a morl-mm study result (no {name!r} variable)")
+
+    @property
+    def policy_dir(self) -> Path:
+        return self.path.parent / "policies"
+
+    @property
+    def objectives(self) -> list[str]:
+        return [str(o) for o in self.dataset.objective.values]
+
+    @property
+    def scales(self) -> np.ndarray:
+        return np.asarray(self.dataset.attrs["scales"], np.float64)
+
+    def pareto_set(self, scenario: str = "base", nondominated_only: bool = False) -> ParetoSet:
+        """Every evaluated policy (or only the study's non-dominated ones) on ``scenario``."""
+        ds = self.dataset
+        if scenario not in ds.scenario.values:
+            raise ValueError(f"unknown scenario {scenario!r}; the study has {list(ds.scenario.values)}")
+        sub = ds.sel(scenario=scenario)
+        if nondominated_only:
+            sub = sub.isel(policy=np.flatnonzero(sub["nondominated"].values))
+        units = json.loads(ds.attrs.get("units", "{}"))
+        return ParetoSet(
+            objectives=tuple(self.objectives),
+            values=sub["value"].values,
+            scales=self.scales,
+            labels=tuple(str(p) for p in sub.policy.values),
+            kinds=tuple(str(k) for k in sub["kind"].values),
+            weights=sub["preference"].values,
+            ci=np.nan_to_num(sub["ci"].values, nan=0.0),
+            metadata={"units": units, "scenario": scenario, "study": ds.attrs.get("name", "")},
+        )
+
+    def policy_file(self, label: str) -> Path:
+        path = self.policy_dir / f"{label}.mmpol"
+        if label not in self.dataset.policy.values:
+            raise ValueError(f"unknown policy {label!r}")
+        if not path.is_file():
+            raise ValueError(f"{path}: the policy file of {label!r} is missing")
+        return path
+
+    def load_policy(self, label: str) -> policy_io.LoadedPolicy:
+        """The runnable policy ``label`` with the env and params it was evaluated on."""
+        return policy_io.load_policy(self.policy_file(label))
+
+    def export_policy(self, label: str, destination: str | Path) -> Path:
+        """Copy the policy file of ``label`` to ``destination`` (checked loadable first)."""
+        source = self.policy_file(label)
+        policy_io.load_policy(source)
+        destination = Path(destination)
+        tmp = destination.with_name(f".{destination.name}.tmp")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp)
+        tmp.replace(destination)
+        return destination
+
+
+def load_result(path: str | Path) -> StudyResult:
+    """Open a study result (``study.nc`` or its folder); ``ValueError`` if missing or corrupt."""
+    return StudyResult(path)

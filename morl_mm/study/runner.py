@@ -1,0 +1,231 @@
+"""Run a study config: oracle CCS, classical strategies and learners -> one labelled Dataset on disk.
+
+A study is made of *units*: ``oracle``, ``classical`` and one per learner. Each unit produces
+policies, evaluates every one of them on the base model and the held-out scenarios, and writes
+``parts/<unit>.nc`` (and its policies under ``policies/``) atomically. A unit whose part file exists
+with the same fingerprint (its spec, the model, the evaluation) is not redone: an interrupted
+study resumes where it stopped. The parts are then assembled into ``study.nc`` (layout in
+:mod:`morl_mm.study.dataset`), and figures and the report are rendered from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from morl_mm.env.market import MarketMakingEnv
+from morl_mm.env.objectives import reference_scales
+from morl_mm.evaluation.dataset import metrics_dataset
+from morl_mm.evaluation.rollouts import evaluate_policy, stack_scenarios
+from morl_mm.pareto.indicators import simplex_weights
+from morl_mm.policies import io as policy_io
+from morl_mm.policies.registry import build_classical, classical_label
+from morl_mm.study.config import StudyConfig
+from morl_mm.study.dataset import assemble, read_dataset, write_dataset
+
+TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
+SUMMARY_METRICS = ("pnl_sharpe", "step_sharpe", "max_drawdown_mean", "realized_spread_mean", "inventory_mean",
+                   "inventory_std", "inventory_skewness", "pnl_quantile", "inventory_histogram")
+
+
+class Candidate(NamedTuple):
+    """A policy to evaluate: a template object, its params, and how to save it."""
+
+    label: str
+    kind: str
+    preference: np.ndarray  # (K,) weight it was found/trained at, NaN for rule-based
+    policy: Any
+    policy_params: Any
+    save: Callable[[Path], None]
+
+
+class StudyContext(NamedTuple):
+    config: StudyConfig
+    env: MarketMakingEnv
+    params: Any  # base EnvParams
+    scenarios: tuple[str, ...]  # "base" first
+    scenario_params: Any  # stacked EnvParams over scenarios
+    scales: np.ndarray
+    out: Path
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def make_context(config: StudyConfig, out: Path) -> StudyContext:
+    env = MarketMakingEnv(config.env_config)
+    params = config.env_params()
+    names = ("base",) + tuple(config.scenarios)
+    stacked = stack_scenarios(*[params] + [config.env_params(s) for s in config.scenarios])
+    return StudyContext(config, env, params, names, stacked, reference_scales(env, params), Path(out))
+
+
+# -- units -----------------------------------------------------------------------------------------
+def oracle_candidates(ctx: StudyContext, progress: bool) -> tuple[list[Candidate], dict]:
+    from morl_mm.oracle.ccs import convex_coverage_set
+    from morl_mm.oracle.model import OracleNotExactError
+    from morl_mm.policies.table import TablePolicy
+
+    try:
+        ccs = convex_coverage_set(ctx.env, ctx.params, ctx.scales)
+    except OracleNotExactError as err:
+        tqdm.write(f"oracle skipped: {err}")
+        return [], {"oracle_skipped": str(err)}
+    template = TablePolicy(ctx.env, ccs.action_tables[0], ccs.depth_grid, ccs.inventory_grid)
+    out = []
+    for i, weight in enumerate(ccs.weights):
+        policy = TablePolicy(ctx.env, ccs.action_tables[i], ccs.depth_grid, ccs.inventory_grid)
+        arrays = {"action_table": ccs.action_tables[i], "depth_grid": ccs.depth_grid,
+                  "inventory_grid": ccs.inventory_grid}
+        label = f"oracle_{i:02d}"
+        save = lambda path, a=arrays, l=label: policy_io.save_policy(  # noqa: E731
+            path, kind="table", spec={}, env=ctx.env, env_params=ctx.params, arrays=a, label=l)
+        out.append(Candidate(label, "oracle", np.asarray(weight), template, policy.params, save))
+    info = {"oracle_ccs_size": len(ccs.points), "oracle_seconds": float(ccs.seconds), "oracle_solves": int(ccs.n_solves),
+            "oracle_expected_values": ccs.points.tolist()}
+    return out, info
+
+
+def classical_candidates(ctx: StudyContext, progress: bool) -> tuple[list[Candidate], dict]:
+    out = []
+    nan = np.full(ctx.env.num_objectives, np.nan)
+    for spec in ctx.config.classical:
+        policy = build_classical(ctx.env, ctx.params, spec)
+        label = classical_label(spec)
+        save = lambda path, s=dict(spec), l=label: policy_io.save_policy(  # noqa: E731
+            path, kind="classical", spec=s, env=ctx.env, env_params=ctx.params, label=l)
+        out.append(Candidate(label, "classical", nan, policy, policy.params, save))
+    return out, {}
+
+
+def learner_candidates(ctx: StudyContext, name: str, progress: bool) -> tuple[list[Candidate], dict]:
+    from morl_mm.agents.registry import train_learner
+
+    spec = next(s for s in ctx.config.learners if s.name == name)
+    tqdm.write(f"training {name} ({spec.algorithm}) ...")
+    trained = train_learner(spec.algorithm, spec.hyperparameters, ctx.env, ctx.params, ctx.scales, ctx.config.seed)
+    tqdm.write(f"  {name}: {trained.env_steps:,} env steps in {trained.seconds:.1f} s")
+    weights = simplex_weights(ctx.env.num_objectives, ctx.config.evaluation.weights_per_axis - 1)
+    network = jax.tree_util.tree_map(np.asarray, trained.network_params)
+    out = []
+    for w in weights:
+        label = f"{name}_w" + "_".join(f"{x:.2f}" for x in w)
+        w32 = np.asarray(w, np.float32)
+        save = lambda path, w=w32, l=label: policy_io.save_policy(  # noqa: E731
+            path, kind=spec.algorithm, spec=trained.hyperparameters, env=ctx.env, env_params=ctx.params,
+            arrays={"network": network, "weight": w}, label=l)
+        out.append(Candidate(label, name, np.asarray(w), trained.policy, (trained.network_params, w32), save))
+    info = {"env_steps": trained.env_steps, "train_seconds": trained.seconds,
+            "curve_env_steps": trained.curve_env_steps.tolist(), "curve_return": trained.curve_return.tolist(),
+            "algorithm": spec.algorithm, "hyperparameters": trained.hyperparameters}
+    return out, info
+
+
+# -- evaluation of a unit ---------------------------------------------------------------------------
+def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate], info: dict,
+                        progress: bool) -> xr.Dataset:
+    """Episode returns over seeds x episodes in every scenario, summaries and sample trajectories."""
+    ev = ctx.config.evaluation
+    objectives = list(ctx.env.objectives)
+    returns, trajectories, metric_sets = [], [], []
+    bar = tqdm(candidates, desc=f"evaluating {unit}", disable=not progress, leave=False)
+    for cand in bar:
+        per_seed = [evaluate_policy(ctx.env, ctx.scenario_params, cand.policy, jax.random.key(seed), ev.episodes,
+                                    cand.policy_params) for seed in ev.seeds]
+        traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
+        returns.append(np.asarray(traj.reward, np.float64).sum(axis=2))  # (S, samples, K)
+        info_base = jax.tree_util.tree_map(lambda x: np.asarray(x[0, :TRAJECTORY_EPISODES]), traj.info)
+        trajectories.append(info_base)
+        metric_sets.append(metrics_dataset(traj, ctx.scenario_params, objectives, [cand.label], list(ctx.scenarios)))
+    labels = [c.label for c in candidates]
+    metrics = xr.concat([m[list(SUMMARY_METRICS)] for m in metric_sets], dim="policy") if metric_sets else None
+    steps = np.arange(1, int(ctx.params.n_steps) + 1)
+    ds = xr.Dataset(
+        {
+            "returns": (("scenario", "policy", "sample", "objective"), np.stack(returns, axis=1)),
+            "preference": (("policy", "objective"), np.stack([c.preference for c in candidates])),
+            **{f"traj_{name}": (("policy", "traj_episode", "time"), np.stack([getattr(t, field) for t in trajectories]))
+               for name, field in (("mid", "mid"), ("bid", "bid_price"), ("ask", "ask_price"),
+                                   ("inventory", "inventory"), ("wealth", "wealth"))},
+        },
+        coords={"scenario": list(ctx.scenarios), "policy": labels, "kind": ("policy", [c.kind for c in candidates]),
+                "objective": objectives, "time": steps * float(ctx.params.dt)},
+        attrs={"unit": unit, "info": json.dumps(info)},
+    )
+    if metrics is not None:
+        ds = xr.merge([ds, metrics.drop_vars([v for v in metrics.coords if v not in metrics.dims], errors="ignore")],
+                      compat="override", join="outer")
+    return ds
+
+
+# -- the study ----------------------------------------------------------------------------------------
+def units_of(config: StudyConfig) -> list[str]:
+    units = []
+    if config.oracle.get("enabled", True):
+        units.append("oracle")
+    if config.classical:
+        units.append("classical")
+    units += [f"learner:{spec.name}" for spec in config.learners]
+    return units
+
+
+def unit_fingerprint(ctx: StudyContext, unit: str) -> str:
+    """Changes whenever anything that a unit's results depend on changes."""
+    cfg = ctx.config
+    learners = {f"learner:{s.name}": dataclasses.asdict(s) for s in cfg.learners}
+    spec = {"oracle": cfg.oracle, "classical": cfg.classical, **learners}[unit]
+    return fingerprint(unit, spec, cfg.seed, dataclasses.asdict(cfg.env_config), cfg.env_overrides, cfg.scenarios,
+                       dataclasses.asdict(cfg.evaluation))
+
+
+def run_study(config: StudyConfig, out: str | Path, progress: bool = True, render: bool = True) -> xr.Dataset:
+    """Run (or resume) a study and write ``study.nc``, the policies, figures and the report into ``out``."""
+    out = Path(out)
+    started = time.perf_counter()
+    ctx = make_context(config, out)
+    parts = []
+    for unit in tqdm(units_of(config), desc=f"study {config.name}", disable=not progress):
+        path = out / "parts" / f"{unit.replace(':', '_')}.nc"
+        key = unit_fingerprint(ctx, unit)
+        if path.is_file():
+            try:
+                cached = read_dataset(path)
+                if cached.attrs.get("fingerprint") == key:
+                    tqdm.write(f"{unit}: done before, reusing {path}")
+                    parts.append(cached)
+                    continue
+            except ValueError:
+                pass  # a corrupt or foreign part is redone
+        if unit == "oracle":
+            candidates, info = oracle_candidates(ctx, progress)
+        elif unit == "classical":
+            candidates, info = classical_candidates(ctx, progress)
+        else:
+            candidates, info = learner_candidates(ctx, unit.split(":", 1)[1], progress)
+        if not candidates:
+            continue
+        part = evaluate_candidates(ctx, unit, candidates, info, progress)
+        part.attrs["fingerprint"] = key
+        for cand in candidates:
+            cand.save(out / "policies" / f"{cand.label}.mmpol")
+        write_dataset(part, path)
+        parts.append(part)
+    ds = assemble(parts, ctx)
+    ds.attrs["wall_seconds"] = time.perf_counter() - started
+    write_dataset(ds, out / "study.nc")
+    if render:
+        from morl_mm.plots import render_all, write_report
+
+        render_all(ds, out / "figures")
+        write_report(ds, out / "report.html")
+    return ds
