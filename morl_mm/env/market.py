@@ -204,9 +204,11 @@ class MarketMakingEnv:
         from morl_mm.env.objectives import reward_vector
 
         f32 = jnp.float32
-        k_uniform, k_normal = jax.random.split(key)
-        u = jax.random.uniform(k_uniform, (4,))  # bid side, ask side, jump occurrence, regime
-        z = jax.random.normal(k_normal, (3,))  # mid noise, jump size, signal noise
+        # one draw per step (random bits dominate the cost of a step): uniforms for the bid side, the
+        # ask side, jump occurrence and the regime, and three more turned into normals by the inverse
+        # CDF for the mid noise, the jump size and the signal noise
+        draws = jax.random.uniform(key, (7,), minval=1e-7, maxval=1.0 - 1e-7)
+        u, z = draws[:4], jax.scipy.special.ndtri(draws[4:])
         dt = params.dt
         sqrt_dt = jnp.sqrt(dt)
 
@@ -307,12 +309,15 @@ class MarketMakingEnv:
 
     def step(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
         """One step with auto-reset at the end of an episode (PureJaxRL style)."""
-        key_step, key_reset = jax.random.split(key)
-        obs_st, state_st, reward, done, info = self.step_env(key_step, state, action, params)
-        obs_re, state_re = self.reset_env(key_reset, params)
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), state_re, state_st)
-        obs = jnp.where(done, obs_re, obs_st)
+        obs, state, reward, done, info = self.step_env(key, state, action, params)
+        obs, state = self.auto_reset(key, done, obs, state, params)
         return obs, state, reward, done, info
+
+    def auto_reset(self, key: jax.Array, done: jnp.ndarray, obs: jnp.ndarray, state: EnvState, params: EnvParams):
+        """``(obs, state)`` of a new episode where ``done``, else unchanged (reset is deterministic)."""
+        obs_re, state_re = self.reset_env(key, params)
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), state_re, state)
+        return jnp.where(done, obs_re, obs), state
 
     def reset(self, key: jax.Array, params: EnvParams | None = None):
         return self.reset_env(key, self.default_params if params is None else params)
