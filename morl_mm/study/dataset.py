@@ -46,7 +46,9 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+        # a part read back from disk carries fixed string widths in its encoding; labels joined from
+        # several parts would be cut to them
+        ds.drop_encoding().to_netcdf(tmp, engine="h5netcdf")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,328 @@
+"""Trade-off plots of a study result: 2-D projections, a 3-D view, parallel coordinates, learning
+curves and episode trajectories. Each function takes the study Dataset and returns a Figure;
+:func:`render_all` writes them as PNG files with stable names.
+
+Conventions in every front plot: the oracle CCS (the exact optimum of the model) in black, each
+learned kind in its own colour (filled markers: on that kind's front; hollow: dominated within its
+kind), each classical strategy with its own marker, and the selected policy ringed in red.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from morl_mm.pareto import indicators as ind  # noqa: E402
+from morl_mm.plots import data  # noqa: E402
+
+DPI = 150
+LEGEND_WIDTH = 36  # characters per legend line
+ORACLE_COLOUR = "black"
+CLASSICAL_COLOUR = "#8c564b"
+SELECTED_COLOUR = "#d62728"
+LEARNED_COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#bcbd22", "#7f7f7f")
+CLASSICAL_MARKERS = ("s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*", "d")
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9})
+
+
+# -- styles ------------------------------------------------------------------------------------------------
+def _styles(ds: xr.Dataset) -> dict[str, dict]:
+    """Colour, marker and legend group of every policy (stable for a given dataset)."""
+    labels, kinds = data.policy_labels(ds), data.kinds(ds)
+    learned = [k for k in dict.fromkeys(kinds) if k not in ("oracle", "classical")]
+    colour = {k: LEARNED_COLOURS[i % len(LEARNED_COLOURS)] for i, k in enumerate(learned)}
+    styles, classical_seen = {}, 0
+    for label, kind in zip(labels, kinds):
+        if kind == "oracle":
+            styles[label] = {"color": ORACLE_COLOUR, "marker": ".", "group": "oracle CCS", "size": 30}
+        elif kind == "classical":
+            marker = CLASSICAL_MARKERS[classical_seen % len(CLASSICAL_MARKERS)]
+            classical_seen += 1
+            styles[label] = {"color": CLASSICAL_COLOUR, "marker": marker, "group": label, "size": 60}
+        else:
+            styles[label] = {"color": colour[kind], "marker": "o", "group": kind, "size": 40}
+    return styles
+
+
+def _legend_handles(ds: xr.Dataset, selected: str | None) -> list[Line2D]:
+    styles, handles, seen = _styles(ds), [], set()
+    for label, kind in zip(data.policy_labels(ds), data.kinds(ds)):
+        style = styles[label]
+        if style["group"] in seen:
+            continue
+        seen.add(style["group"])
+        text = textwrap.fill(style["group"] if kind != "classical" else f"{label} (classical)", LEGEND_WIDTH)
+        handles.append(Line2D([], [], color=style["color"], marker=style["marker"], markersize=7,
+                              linestyle="-" if kind == "oracle" else "none", label=text))
+    if any(k not in ("oracle", "classical") for k in data.kinds(ds)):
+        handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="none",
+                              label="hollow: dominated within its kind"))
+    if selected is not None:
+        handles.append(Line2D([], [], color=SELECTED_COLOUR, marker="o", markerfacecolor="none", markersize=14,
+                              markeredgewidth=2, linestyle="none", label=f"selected: {selected}"))
+    return handles
+
+
+def _selected(ds: xr.Dataset, selected: str | None) -> str | None:
+    return None if selected is None else data.check_policy(ds, selected)
+
+
+def _figure_legend(fig: Figure, ds: xr.Dataset, selected: str | None, columns: int = 4) -> None:
+    handles = _legend_handles(ds, selected)
+    fig.legend(handles=handles, loc="lower center", ncol=min(columns, len(handles)), frameon=False)
+
+
+# -- fronts ------------------------------------------------------------------------------------------------
+def _scatter_policies(ax, ds: xr.Dataset, points: np.ndarray, errors: np.ndarray | None, member: np.ndarray,
+                      selected: str | None) -> None:
+    """Every non-oracle policy at ``points`` (n, 2 or 3), with CI bars in 2-D."""
+    styles = _styles(ds)
+    for i, (label, kind) in enumerate(zip(data.policy_labels(ds), data.kinds(ds))):
+        if kind == "oracle":
+            continue
+        style = styles[label]
+        face = style["color"] if member[i] or kind == "classical" else "none"
+        ax.scatter(*points[i], s=style["size"], marker=style["marker"], facecolors=face,
+                   edgecolors=style["color"], linewidths=1.2, zorder=3)
+        if errors is not None and points.shape[1] == 2:
+            ax.errorbar(*points[i], xerr=errors[i, 0], yerr=errors[i, 1], fmt="none", ecolor=style["color"],
+                        elinewidth=0.8, alpha=0.5, zorder=2)
+    if selected is not None:
+        ax.scatter(*points[data.policy_labels(ds).index(selected)], s=260, marker="o", facecolors="none",
+                   edgecolors=SELECTED_COLOUR, linewidths=2.0, zorder=4)
+
+
+def _oracle_2d(ax, points: np.ndarray) -> None:
+    """The oracle points, and the 2-D non-dominated part of their projection as a line."""
+    if len(points) == 0:
+        return
+    ax.scatter(points[:, 0], points[:, 1], s=14, color=ORACLE_COLOUR, zorder=2)
+    front = points[ind.nondominated_mask(points)]
+    front = front[np.argsort(front[:, 0])]
+    ax.plot(front[:, 0], front[:, 1], color=ORACLE_COLOUR, linewidth=1.3, zorder=2)
+
+
+def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None) -> Figure:
+    """One panel per pair of objectives: the policies' mean objective values (raw units, 95% CI bars)."""
+    selected = _selected(ds, selected)
+    names = data.objectives(ds)
+    if len(names) < 2:
+        raise ValueError(f"fronts_2d_figure: need at least 2 objectives, got {names}")
+    mean, ci = data.values(ds, scenario)
+    member, oracle = data.front_members(ds, scenario), data.kinds(ds) == "oracle"
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    columns = min(3, len(pairs))
+    rows = -(-len(pairs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows + 1.0), squeeze=False)
+    for ax, (i, j) in zip(axes.flat, pairs):
+        _oracle_2d(ax, mean[oracle][:, [i, j]])
+        _scatter_policies(ax, ds, mean[:, [i, j]], None if ci is None else ci[:, [i, j]], member, selected)
+        ax.set_xlabel(data.axis_label(ds, names[i]))
+        ax.set_ylabel(data.axis_label(ds, names[j]))
+        ax.set_title(f"{names[j]} vs {names[i]}")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(pairs):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Trade-offs, scenario '{scenario}' (every objective maximised; up and right is better)")
+    _figure_legend(fig, ds, selected)
+    fig.tight_layout(rect=(0, 0.12 / rows, 1, 1))
+    return fig
+
+
+def front_3d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None,
+                    objective_names: tuple[str, str, str] | None = None) -> Figure:
+    """A 3-D view of three objectives (default: the first three)."""
+    selected = _selected(ds, selected)
+    names = data.objectives(ds)
+    chosen = list(objective_names) if objective_names is not None else names[:3]
+    unknown = [o for o in chosen if o not in names]
+    if len(chosen) != 3 or unknown:
+        raise ValueError(f"front_3d_figure: need 3 of the objectives {names}, got {chosen}")
+    index = [names.index(o) for o in chosen]
+    mean, _ = data.values(ds, scenario)
+    points = mean[:, index]
+    oracle = data.kinds(ds) == "oracle"
+    fig = plt.figure(figsize=(8.5, 7.0))
+    ax = fig.add_subplot(projection="3d")
+    if oracle.any():
+        ax.scatter(*points[oracle].T, s=16, color=ORACLE_COLOUR, depthshade=False)
+    _scatter_policies(ax, ds, points, None, data.front_members(ds, scenario), selected)
+    _floor_shadows(ax, points)
+    for setter, name in zip((ax.set_xlabel, ax.set_ylabel, ax.set_zlabel), chosen):
+        setter(data.axis_label(ds, name, width=28), labelpad=12)
+    ax.view_init(elev=22, azim=-50)
+    fig.suptitle(f"Objective space, scenario '{scenario}' (every objective maximised)")
+    _figure_legend(fig, ds, selected, columns=3)
+    fig.subplots_adjust(left=0.0, right=0.93, top=0.99, bottom=0.1)
+    return fig
+
+
+def _floor_shadows(ax, points: np.ndarray) -> None:
+    """Every point projected faintly onto the floor of the box: depth cues for the 3-D view."""
+    floor = ax.get_zlim()[0]
+    ax.scatter(points[:, 0], points[:, 1], np.full(len(points), floor), s=6, color="grey", alpha=0.35,
+               depthshade=False)
+    ax.set_zlim(bottom=floor)
+
+
+def parallel_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None) -> Figure:
+    """Parallel coordinates of ``value / scales``: the normalised objectives that weights apply to."""
+    selected = _selected(ds, selected)
+    names = data.objectives(ds)
+    mean, _ = data.values(ds, scenario)
+    normalised = mean / data.scales(ds)
+    styles = _styles(ds)
+    x = np.arange(len(names))
+    oracle_alpha = float(np.clip(10.0 / max(int(np.sum(data.kinds(ds) == "oracle")), 1), 0.08, 0.45))
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.6 * len(names)), 5.6))
+    for i, (label, kind) in enumerate(zip(data.policy_labels(ds), data.kinds(ds))):
+        style = styles[label]
+        dashed = "--" if kind == "classical" else "-"
+        ax.plot(x, normalised[i], color=style["color"], linestyle=dashed, marker=style["marker"], markersize=5,
+                linewidth=0.9, alpha=0.75 if kind != "oracle" else oracle_alpha)
+    if selected is not None:
+        ax.plot(x, normalised[data.policy_labels(ds).index(selected)], color=SELECTED_COLOUR, linewidth=3, zorder=5)
+    scale = data.scales(ds)
+    ax.set_xticks(x, [f"{o}\n÷ {s:.3g}" for o, s in zip(names, scale)])
+    ax.set_ylabel("objective ÷ scale (what preference weights apply to)")
+    ax.grid(axis="y", alpha=0.3)
+    for xi in x:
+        ax.axvline(xi, color="grey", linewidth=0.6)
+    ax.set_title(f"Normalised objectives, scenario '{scenario}' (higher is better)")
+    handles = [h for h in _legend_handles(ds, None) if not h.get_label().startswith("hollow")]
+    if selected is not None:
+        handles.append(Line2D([], [], color=SELECTED_COLOUR, linewidth=3, label=f"selected: {selected}"))
+    fig.tight_layout()
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return fig
+
+
+# -- learning curves -----------------------------------------------------------------------------------------
+def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, reference: float | None) -> Figure:
+    if variable not in ds:
+        raise ValueError(f"the study dataset has no {variable!r} variable")
+    if "env_steps" not in ds.coords and "env_steps" not in ds:
+        raise ValueError(f"{variable!r} needs the env_steps coordinate (learner, checkpoint)")
+    curve = ds[variable].transpose("learner", "checkpoint")
+    steps = ds["env_steps"].transpose("learner", "checkpoint")
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for i, learner in enumerate(curve["learner"].values):
+        y, x = curve.values[i].astype(float), steps.values[i].astype(float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        ax.plot(x[keep], y[keep], marker="o", markersize=4, color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)],
+                label=str(learner))
+    if reference is not None:
+        ax.axhline(reference, color=ORACLE_COLOUR, linestyle="--", linewidth=1, label="oracle CCS")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(ylabel)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 4))
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def hv_curve_figure(ds: xr.Dataset) -> Figure:
+    """Hypervolume ratio (learned front / oracle CCS) against environment steps, per learner."""
+    return _curve_figure(ds, "hv_ratio_curve", "hypervolume ratio (learned / oracle CCS)",
+                         "Learning curves: hypervolume ratio", 1.0)
+
+
+def training_curve_figure(ds: xr.Dataset) -> Figure:
+    """Mean normalised scalarised training return against environment steps, per learner."""
+    return _curve_figure(ds, "train_curve_return", "mean scalarised return (normalised)",
+                         "Learning curves: training return", None)
+
+
+# -- trajectories --------------------------------------------------------------------------------------------
+def trajectory_figure(ds: xr.Dataset, label: str, episode: int = 0) -> Figure:
+    """Sample episode of policy ``label`` (base scenario): mid with bid/ask quotes, inventory and
+    wealth (cash + inventory x mid) over time; the other stored episodes faint behind."""
+    label = data.check_policy(ds, label)
+    if not data.has_trajectories(ds):
+        raise ValueError("the study dataset has no trajectories (traj_mid, traj_inventory, traj_wealth)")
+    n_episodes = ds.sizes.get("traj_episode", 1)
+    if not 0 <= episode < n_episodes:
+        raise ValueError(f"episode {episode} out of range: the study keeps {n_episodes} sample episodes")
+    one = ds.sel(policy=label)
+    get = lambda name: one[name].transpose("traj_episode", "time").values.astype(float)  # noqa: E731
+    time = ds["time"].values.astype(float) if "time" in ds.coords else np.arange(ds.sizes["time"])
+    mid, inventory, wealth = get("traj_mid"), get("traj_inventory"), get("traj_wealth")
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 8.5), sharex=True,
+                                              gridspec_kw={"height_ratios": [1.6, 1, 1]})
+    top.plot(time, mid[episode], color="black", linewidth=1.2, label="mid")
+    # traj_mid[t] is the mid after step t; step t's quotes rest around the mid before it, so they are
+    # drawn one step earlier, beside the mid they were placed around
+    quote_time = time - (time[1] - time[0] if len(time) > 1 else 0.0)
+    for name, colour, side in (("traj_bid", "#1f77b4", "bid"), ("traj_ask", "#d62728", "ask")):
+        if name in ds:  # NaN (gaps) where the side is not quoted
+            top.plot(quote_time, get(name)[episode], color=colour, linewidth=0.9, label=f"{side} quote")
+    top.set_ylabel("price [price units]")
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)
+    for panel, series, ylabel in ((middle, inventory, "inventory [units]"),
+                                  (bottom, wealth, "wealth [price units]\n(cash + inventory × mid)")):
+        for other in range(n_episodes):
+            if other != episode:
+                panel.plot(time, series[other], color="grey", linewidth=0.8, alpha=0.4)
+        panel.plot(time, series[episode], color="#2ca02c" if panel is middle else "#9467bd", linewidth=1.3)
+        panel.set_ylabel(ylabel)
+    middle.axhline(0, color="grey", linewidth=0.6)
+    for panel in (top, middle, bottom):
+        panel.grid(alpha=0.3)
+    bottom.set_xlabel("time [model time units]" if "time" in ds.coords else "step")
+    kind = data.kinds(ds)[data.policy_labels(ds).index(label)]
+    fig.suptitle(f"{label} ({kind}): sample episode {episode} of {n_episodes}, base scenario "
+                 f"(grey: the other episodes)")
+    fig.tight_layout()
+    return fig
+
+
+# -- all figures -------------------------------------------------------------------------------------------
+def safe_filename(label: str) -> str:
+    """A file-name-safe form of a policy label."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", label)
+
+
+def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base") -> dict[str, Figure]:
+    """Every figure the dataset supports, by stable file stem; ``selected`` defaults to the equal-weight choice."""
+    data.check_scenario(ds, scenario)
+    selected = data.check_policy(ds, selected) if selected is not None else data.default_selection(ds, scenario)
+    out = {"fronts_2d": fronts_2d_figure(ds, scenario, selected)}
+    if len(data.objectives(ds)) >= 3:
+        out["front_3d"] = front_3d_figure(ds, scenario, selected)
+    out["parallel"] = parallel_figure(ds, scenario, selected)
+    if "hv_ratio_curve" in ds:
+        out["hv_curve"] = hv_curve_figure(ds)
+    if "train_curve_return" in ds:
+        out["train_curve"] = training_curve_figure(ds)
+    if data.has_trajectories(ds):
+        out[f"trajectories_{safe_filename(selected)}"] = trajectory_figure(ds, selected)
+    return out
+
+
+def render_all(ds: xr.Dataset, out_dir: str | Path, selected: str | None = None,
+               scenario: str = "base") -> list[Path]:
+    """Write every figure as ``<out_dir>/<name>.png`` (fronts_2d, front_3d, parallel, hv_curve,
+    train_curve, trajectories_<label>; those the data support) and return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, fig in figures(ds, selected, scenario).items():
+        path = out_dir / f"{stem}.png"
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths
