@@ -1,0 +1,251 @@
+"""Exact backward induction on (time, inventory[, regime]) and exact evaluation of table policies.
+
+``solve`` maximises the expected scalarised return sum_i w_i J_i / scale_i (the project's
+convention: weights on the simplex apply to objectives normalised by
+``morl_mm.env.objectives.reference_scales``) over every policy of the discretised model; see
+:mod:`morl_mm.oracle.model` for when that is exact. The backward pass carries the *vector* value
+of the greedy policy, so the expected objective vector of the optimum comes out of the same pass
+(the exact policy evaluation of the optimal table). ``evaluate`` runs the same pass for a given
+table. Both run in float64 (``jax.enable_x64`` inside the call) under ``jit`` with ``lax.scan``
+backwards over time; ``solve_many`` vmaps over weights.
+
+Action tables hold joint indices a = i_bid * (M + 1) + i_ask over the oracle's depth grid of M
+depths, index M meaning "off" — in discrete mode exactly the env's action index. Tables have shape
+(n_steps, Q, R): Q inventories (``inventory_grid``) and R volatility regimes (R = 1 without regimes).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from morl_mm.env.market import MarketMakingEnv
+from morl_mm.env.params import EnvParams
+from morl_mm.oracle.model import DiscreteModel, build_model
+
+SIMPLEX_TOLERANCE = 1e-6
+
+
+class OracleSolution(NamedTuple):
+    """The optimal policy of one preference weight and its exact expected objectives."""
+
+    objectives: tuple[str, ...]
+    weights: np.ndarray  # (K,) on the simplex
+    scales: np.ndarray  # (K,) normalisation: the scalarised reward is sum_k weights_k r_k / scales_k
+    action_table: np.ndarray  # (T, Q, R) int32 joint action index i_bid * (M + 1) + i_ask
+    depth_grid: np.ndarray  # (M,) per-side depths; index M = off
+    inventory_grid: np.ndarray  # (Q,)
+    value: np.ndarray  # (T + 1, Q, R) optimal scalarised (normalised) value-to-go
+    objective_values: np.ndarray  # (K,) expected episode sums from the initial state, raw units
+    action_mode: str
+
+    @property
+    def quote_depths(self) -> np.ndarray:
+        """(T, Q, R, 2) bid/ask depth of each table entry (nan where the side is off)."""
+        return table_quotes(self.action_table, self.depth_grid)[0]
+
+    @property
+    def quote_on(self) -> np.ndarray:
+        """(T, Q, R, 2) whether the bid/ask is quoted."""
+        return table_quotes(self.action_table, self.depth_grid)[1]
+
+    @property
+    def scalarised_value(self) -> float:
+        """Expected scalarised return of the optimum from the initial state."""
+        return float(np.dot(self.weights / self.scales, self.objective_values))
+
+
+def table_quotes(action_table, depth_grid) -> tuple[np.ndarray, np.ndarray]:
+    """Split joint indices into per-side depths (nan when off) and on-flags, last axis (bid, ask)."""
+    table, grid = np.asarray(action_table), np.asarray(depth_grid, np.float64)
+    m = grid.size
+    sides = np.stack([table // (m + 1), table % (m + 1)], axis=-1)
+    on = sides < m
+    return np.where(on, grid[np.minimum(sides, m - 1)], np.nan), on
+
+
+def check_weights(weights, n_objectives: int) -> np.ndarray:
+    """Weights as a float64 array of shape (..., n_objectives) on the simplex; ``ValueError`` otherwise."""
+    w = np.asarray(weights, np.float64)
+    if w.shape[-1:] != (n_objectives,):
+        raise ValueError(f"weights: need shape (..., {n_objectives}) for {n_objectives} objectives, got {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"weights: must be finite, got {w.tolist()}")
+    if np.any(w < -SIMPLEX_TOLERANCE) or np.any(np.abs(w.sum(-1) - 1.0) > SIMPLEX_TOLERANCE):
+        raise ValueError(f"weights: must lie on the simplex (>= 0, summing to 1), got {w.tolist()}")
+    return np.clip(w, 0.0, None)
+
+
+def resolve_scales(env: MarketMakingEnv, params: EnvParams, scales=None) -> np.ndarray:
+    """The given scales (checked: finite, > 0) or the model's ``reference_scales``."""
+    if scales is None:
+        from morl_mm.env.objectives import reference_scales
+
+        scales = reference_scales(env, params)
+    s = np.asarray(scales, np.float64)
+    if s.shape != (env.num_objectives,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"scales: need {env.num_objectives} finite positive numbers, "
+                         f"got {np.asarray(scales).tolist()}")
+    return s
+
+
+# -- the backward pass (pure JAX) ---------------------------------------------------------------------
+def _device_model(model: DiscreteModel):
+    keys = ("inventory_grid", "bid_open", "ask_open", "fill_bid", "fill_ask", "side_bid", "side_ask", "linear",
+            "quadratic", "transition", "terminal")
+    return {k: jnp.asarray(getattr(model, k), jnp.float64) for k in keys}
+
+
+def _step_parts(m, value_next):
+    """Per-objective pieces of the expected reward + continuation of every joint action.
+
+    value_next: (K, Q, R) vector value after the step. Returns W (K, Q, R), G_bid / G_ask
+    (K, Q, R, M+1) and beta (K, Q, R); the joint action (i, j) is worth
+    W + G_bid[i] + G_ask[j] + beta * fill_bid[i] * fill_ask[j].
+    """
+    q = m["inventory_grid"][None, :, None]
+    # regime r of this step sets the risk; the next regime r' ~ transition[r]
+    w = jnp.einsum("kqs,rs->kqr", value_next, m["transition"]) + m["linear"][:, None, None] * q \
+        + m["quadratic"][:, None, :] * q**2
+    up = jnp.concatenate([w[:, 1:], w[:, -1:]], axis=1)  # W(q + s); the edge is never filled into
+    down = jnp.concatenate([w[:, :1], w[:, :-1]], axis=1)  # W(q - s)
+    g_bid = m["side_bid"] + m["fill_bid"][None, :, None, :] * (up - w)[..., None]
+    g_ask = m["side_ask"] + m["fill_ask"][None, :, None, :] * (down - w)[..., None]
+    return w, g_bid, g_ask, 2 * w - up - down
+
+
+def _value_of(m, parts, i_bid, i_ask):
+    """(K, Q, R) vector value of the per-(q, r) side choices i_bid, i_ask (Q, R)."""
+    w, g_bid, g_ask, beta = parts
+    pick = lambda x, i: jnp.take_along_axis(x, i[..., None], axis=-1)[..., 0]  # noqa: E731
+    n_regimes = w.shape[-1]
+    f_bid = pick(jnp.repeat(m["fill_bid"][:, None, :], n_regimes, 1), i_bid)
+    f_ask = pick(jnp.repeat(m["fill_ask"][:, None, :], n_regimes, 1), i_ask)
+    return w + pick(g_bid, i_bid[None]) + pick(g_ask, i_ask[None]) + beta * f_bid * f_ask
+
+
+def _solve_core(m, coef, n_steps):
+    """Backward induction for the scalarised reward coef . r; returns (tables, vector values)."""
+    n_side = m["fill_bid"].shape[-1]
+    bid_open, ask_open = m["bid_open"][:, None] > 0, m["ask_open"][:, None] > 0  # (Q, 1)
+
+    def backward(value_next, _):
+        parts = _step_parts(m, value_next)
+        w, g_bid, g_ask, beta = (jnp.tensordot(coef, x, axes=1) for x in parts)
+        # max over (i, j) of g_bid[i] + g_ask[j] + beta f_bid[i] f_ask[j]: take the best ask for
+        # every bid (a max, no argmax, over the (Q, R, M+1, M+1) tensor: much faster on CPU), then
+        # the best bid, then that bid's best ask; ties go to the lowest (i, j) either way
+        slope = beta[..., None] * m["fill_bid"][:, None, :]  # (Q, R, M+1): x_i = beta f_bid[i]
+        best_ask_value = jnp.max(g_ask[..., None, :] + slope[..., :, None] * m["fill_ask"][:, None, None, :], -1)
+        i_bid = jnp.argmax(g_bid + best_ask_value, axis=-1)
+        slope_i = jnp.take_along_axis(slope, i_bid[..., None], axis=-1)
+        i_ask = jnp.argmax(g_ask + slope_i * m["fill_ask"][:, None, :], axis=-1)
+        # a side blocked by the inventory limit is written as "off" (it is withdrawn either way)
+        i_bid = jnp.where(bid_open, i_bid, n_side - 1)
+        i_ask = jnp.where(ask_open, i_ask, n_side - 1)
+        value = _value_of(m, parts, i_bid, i_ask)
+        return value, (i_bid * n_side + i_ask, value)
+
+    _, (tables, values) = jax.lax.scan(backward, m["terminal"], None, length=n_steps, reverse=True)
+    return tables.astype(jnp.int32), jnp.concatenate([values, m["terminal"][None]], axis=0)
+
+
+@functools.partial(jax.jit, static_argnames="n_steps")
+def _solve_batch(m, coefs, n_steps):
+    """_solve_core vmapped over the rows of coefs (W, K)."""
+    return jax.vmap(lambda coef: _solve_core(m, coef, n_steps))(coefs)
+
+
+@jax.jit
+def _evaluate_core(m, tables):
+    n_side = m["fill_bid"].shape[-1]
+
+    def backward(value_next, table):
+        value = _value_of(m, _step_parts(m, value_next), table // n_side, table % n_side)
+        return value, value
+
+    _, values = jax.lax.scan(backward, m["terminal"], tables, reverse=True)
+    return jnp.concatenate([values, m["terminal"][None]], axis=0)
+
+
+# -- public API ----------------------------------------------------------------------------------------
+class Solver:
+    """Solves one model at many weights: checks exactness, resolves the scales and builds the
+    model once, then ``solver(weights (W, K)) -> list[OracleSolution]`` (see :func:`solve`)."""
+
+    def __init__(self, env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None, batch_size: int = 8):
+        self.env, self.batch_size = env, int(batch_size)
+        self.scales = resolve_scales(env, params, scales)
+        self.model = build_model(env, params, depth_grid)
+        with jax.enable_x64(True):
+            self._device = _device_model(self.model)
+
+    def __call__(self, weights) -> list[OracleSolution]:
+        env, model, scales, size = self.env, self.model, self.scales, self.batch_size
+        weights = check_weights(np.atleast_2d(weights), env.num_objectives)
+        solutions = []
+        with jax.enable_x64(True):
+            for start in range(0, len(weights), size):
+                chunk = weights[start:start + size]
+                # pad a short last batch (one compiled shape per call pattern), drop the padding after
+                padded = chunk if len(weights) <= size else np.resize(chunk, (size, chunk.shape[1]))
+                coefs = jnp.asarray(padded / scales, jnp.float64)
+                tables, values = (np.asarray(x)[:len(chunk)] for x in _solve_batch(self._device, coefs, model.n_steps))
+                for w, table, vector in zip(chunk, tables, values):  # vector: (T + 1, K, Q, R)
+                    solutions.append(OracleSolution(
+                        objectives=env.objectives, weights=w, scales=scales, action_table=table,
+                        depth_grid=model.depth_grid, inventory_grid=model.inventory_grid,
+                        value=np.tensordot(w / scales, vector, axes=([0], [1])),
+                        objective_values=vector[0, :, model.initial_index, 0], action_mode=env.config.action_mode))
+        return solutions
+
+
+def solve_many(env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_grid=None,
+               batch_size: int = 8) -> list[OracleSolution]:
+    """:func:`solve` for each row of ``weights`` (W, K), vmapped in batches of ``batch_size``."""
+    check_weights(np.atleast_2d(weights), env.num_objectives)
+    return Solver(env, params, scales, depth_grid, batch_size)(weights)
+
+
+def solve(env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_grid=None) -> OracleSolution:
+    """The exact optimum of the scalarised objective sum_k weights_k J_k / scales_k.
+
+    ``weights`` (K,) must lie on the simplex; ``scales`` default to ``reference_scales(env, params)``;
+    ``depth_grid`` chooses the per-side depths in continuous mode (default: 0 to ``max_depth`` in
+    steps of ``CONTINUOUS_DEPTH_STEP``); discrete mode always uses the env's grid. Raises
+    ``OracleNotExactError`` when the model is not exactly solvable (see :mod:`morl_mm.oracle.model`).
+    """
+    w = check_weights(weights, env.num_objectives)
+    if w.ndim != 1:
+        raise ValueError(f"weights: solve takes one weight vector, got shape {w.shape}; use solve_many")
+    return solve_many(env, params, w[None], scales, depth_grid)[0]
+
+
+def evaluate(env: MarketMakingEnv, params: EnvParams, action_table, depth_grid=None,
+             return_table: bool = False):
+    """Exact expected objective vector (raw units, from the initial state) of a table policy.
+
+    ``action_table`` (T, Q) or (T, Q, R) holds joint action indices over the oracle's depth grid
+    (``depth_grid``, as in :func:`solve`); a policy that ignores the regime may omit the R axis. With
+    ``return_table`` also returns the vector value-to-go (T + 1, K, Q, R).
+    """
+    model = build_model(env, params, depth_grid)
+    table = np.asarray(action_table)
+    n_regimes = env.config.n_regimes
+    if table.ndim == 2:
+        table = np.repeat(table[..., None], n_regimes, axis=-1)
+    expected = (model.n_steps, model.inventory_grid.size, n_regimes)
+    if table.shape != expected:
+        raise ValueError(f"action_table: need shape {expected} (steps, inventories, regimes), got {table.shape}")
+    n_actions = (model.depth_grid.size + 1) ** 2
+    if not np.issubdtype(table.dtype, np.integer) or table.min() < 0 or table.max() >= n_actions:
+        raise ValueError(f"action_table: needs integer joint indices in [0, {n_actions}), got dtype {table.dtype}, "
+                         f"range [{table.min()}, {table.max()}]")
+    with jax.enable_x64(True):
+        values = np.asarray(_evaluate_core(_device_model(model), jnp.asarray(table, jnp.int32)))
+    result = values[0, :, model.initial_index, 0]
+    return (result, values) if return_table else result
