@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["oracle"]:  # the oracle's own parser takes every option after the subcommand
+        return cmd_oracle(argparse.Namespace(oracle_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
