@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from morl_mm.atomic import atomic_output
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvConfig, EnvParams, make_params
 
@@ -48,20 +47,6 @@ def env_from_json(data: dict) -> tuple[MarketMakingEnv, EnvParams]:
     return MarketMakingEnv(config), make_params(config, **data["params"])
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename: readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_policy(path: str | Path, *, kind: str, spec: dict, env: MarketMakingEnv, env_params: EnvParams,
                 arrays: Any = None, label: str = "", objectives: dict | None = None) -> Path:
     """Write a policy file (atomically). ``arrays`` is a pytree of arrays (or None)."""
@@ -69,7 +54,8 @@ def save_policy(path: str | Path, *, kind: str, spec: dict, env: MarketMakingEnv
               "objectives": objectives or {}}
     state = serialization.to_state_dict(arrays) if arrays is not None else {}
     payload = serialization.msgpack_serialize({"header": json.dumps(header), "arrays": state})
-    atomic_write_bytes(Path(path), payload)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(payload)
     return Path(path)
 
 

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from morl_mm.atomic import atomic_output
 from morl_mm.env.objectives import UNITS
 from morl_mm.pareto import indicators as ind
 
@@ -41,18 +40,10 @@ EUM_WEIGHT_DIVISIONS = 10
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     """Write netCDF (h5netcdf) to a temporary file and rename: an interrupted write leaves no corrupt result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         # a part read back from disk carries fixed string widths in its encoding; labels joined from
         # several parts would be cut to them
         ds.drop_encoding().to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from morl_mm.atomic import atomic_output
 from morl_mm.pareto import ParetoSet
 from morl_mm.policies import io as policy_io
 from morl_mm.study.dataset import read_dataset
@@ -80,12 +81,9 @@ class StudyResult:
         """Copy the policy file of ``label`` to ``destination`` (checked loadable first)."""
         source = self.policy_file(label)
         policy_io.load_policy(source)
-        destination = Path(destination)
-        tmp = destination.with_name(f".{destination.name}.tmp")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, tmp)
-        tmp.replace(destination)
-        return destination
+        with atomic_output(destination) as tmp:
+            shutil.copyfile(source, tmp)
+        return Path(destination)
 
 
 def load_result(path: str | Path) -> StudyResult:
