@@ -120,7 +120,7 @@ def test_never_quoting_policy_has_no_fills_no_quotes_no_pnl():
 
 def test_symmetric_quotes_inside_competitive_distance(symmetric_run):
     ds = metrics_dataset(symmetric_run, WIDE_LIMIT, ENV.objectives)
-    np.testing.assert_array_equal(ds.quoting_ratio.values, 1.0)  # depth 0.5 < 0.8, limits never bind
+    np.testing.assert_array_equal(ds.quoting_ratio.values, 1.0)  # depth 0.5 < 0.7, limits never bind
     # fill intensity A exp(-kappa delta) per side: 140 e^{-0.75} = 66.1 fills per unit time
     expected = 140.0 * np.exp(-1.5 * 0.5)
     np.testing.assert_allclose(ds.fill_rate.mean("episode").values[0], [expected, expected], rtol=0.03)

@@ -118,7 +118,8 @@ class EnvParams:
     maker_fee: float = 0.0  # cash paid per unit filled (negative = rebate)
     liquidation_penalty: float = 0.0  # terminal cash cost alpha * q_T^2 on top of marking at mid
     # objectives
-    competitive_distance: float = 0.8  # a quote counts for quoting_ratio if depth <= this
+    competitive_distance: float = 0.7  # a quote counts for quoting_ratio if depth <= this: 1/kappa plus a little,
+    # so that firm quoting costs something and the three objectives trade off (see README)
     order_change_cost: float = 0.01  # order_management: cost per side whose quote changed
     initial_inventory: float = 0.0
     vol_ewma: float = 0.05  # weight of the newest squared return in the realised-vol feature

@@ -44,7 +44,7 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
         # a part read back from disk carries fixed string widths in its encoding; labels joined from
         # several parts would be cut to them
         ds.drop_encoding().to_netcdf(tmp, engine="h5netcdf")
-    return path
+    return Path(path)
 
 
 def read_dataset(path: str | Path) -> xr.Dataset:
