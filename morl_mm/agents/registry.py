@@ -73,9 +73,13 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
         output = jax.jit(train)(rng)
         network_params, metrics = output.params, output.metrics
         policy = DQNPolicy.from_train(train)
-        curve = np.asarray(metrics.get("scalarised_return", metrics.get("episode_scalarised_return", [])), np.float64)
-        env_steps = int(config.total_env_steps)
-        steps = np.linspace(env_steps / max(len(curve), 1), env_steps, len(curve))
+        # per learning iteration: the summed return of the episodes that ended in it, and their count
+        finished = np.asarray(metrics["episodes"])
+        ended = np.flatnonzero(finished > 0)
+        curve = np.asarray(metrics["episode_scalarised_return"], np.float64)[ended] / finished[ended]
+        prefill = -(-config.learning_starts // config.num_envs) * config.num_envs
+        steps = prefill + (ended + 1) * config.num_envs
+        env_steps = int(prefill + len(finished) * config.num_envs)
     jax.block_until_ready(network_params)
     return TrainedLearner(algorithm, policy, network_params, _json_ready(config), int(env_steps),
                           time.perf_counter() - started, steps, np.nan_to_num(curve, nan=np.nan))

@@ -1,0 +1,99 @@
+"""Front quality of the native learners against the exact CCS of the default model.
+
+For each learner (hyperparameters from ``studies/default.toml``), train at a few fractions of its
+budget, evaluate the weight-conditioned network on a simplex lattice of weights, and print the
+hypervolume ratio to the exact CCS, the EUM ratio, IGD (normalised objectives), env steps and wall
+time, plus the curve of HV ratio against env steps. The hypervolume reference point is fixed and
+printed: per objective, the worst value over the exact CCS and the classical strategies of the
+study, minus 10% of that objective's range over the same set.
+
+    python benchmarks/front_quality.py [--learners ppo dqn] [--fractions 0.25 0.5 1] [--json]
+
+``--json`` prints one JSON object: {"<learner>": {"hv_ratio", "eum_ratio", "igd", "env_steps",
+"wall_s", "curve": [{"env_steps", "hv_ratio", "wall_s"}, ...]}, "reference_point": [...],
+"ccs_points": n}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import jax
+import numpy as np
+
+from morl_mm.agents.common import evaluate_front
+from morl_mm.agents.registry import train_learner
+from morl_mm.evaluation.rollouts import evaluate_policy
+from morl_mm.oracle import convex_coverage_set
+from morl_mm.pareto import eum_ratio, hv_reference_point, hypervolume, igd, simplex_weights
+from morl_mm.policies.registry import build_classical
+from morl_mm.study.config import load_config
+from morl_mm.study.runner import make_context
+
+BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="studies/default.toml", help="study config with the learners")
+    parser.add_argument("--learners", nargs="*", help="learner names of the config (default: all)")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0], help="budget fractions")
+    parser.add_argument("--episodes", type=int, default=300, help="evaluation episodes per weight")
+    parser.add_argument("--divisions", type=int, default=10, help="simplex lattice divisions of the evaluation")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    config = load_config(args.config)
+    ctx = make_context(config, "unused")
+    env, params, scales = ctx.env, ctx.params, ctx.scales
+    ccs = convex_coverage_set(env, params, scales)
+    classical = []
+    for spec in config.classical:
+        traj = evaluate_policy(env, params, build_classical(env, params, spec), jax.random.key(7), args.episodes)
+        classical.append(np.asarray(traj.reward, np.float64).sum(axis=1).mean(axis=0))
+    ref = hv_reference_point(ccs.points, np.array(classical))
+    exact_hv = hypervolume(ccs.points, ref)
+    weights = simplex_weights(env.num_objectives, args.divisions)
+    log = sys.stderr
+    print(f"exact CCS: {len(ccs.points)} points; reference point {np.round(ref, 4).tolist()}", file=log)
+
+    results = {"reference_point": [float(x) for x in ref], "ccs_points": len(ccs.points)}
+    for spec in config.learners:
+        if args.learners and spec.name not in args.learners:
+            continue
+        budget = spec.hyperparameters.get(BUDGET_KEYS[spec.algorithm])
+        curve = []
+        for fraction in sorted(args.fractions):
+            hp = dict(spec.hyperparameters)
+            if budget is not None:
+                hp[BUDGET_KEYS[spec.algorithm]] = int(budget * fraction)
+            trained = train_learner(spec.algorithm, hp, env, params, scales, config.seed)
+            returns = evaluate_front(env, params, trained.policy, trained.network_params, weights, args.episodes,
+                                     jax.random.key(123))
+            front = np.asarray(returns, np.float64).mean(axis=1)
+            point = {"env_steps": trained.env_steps, "wall_s": round(trained.seconds, 1),
+                     "hv_ratio": float(hypervolume(front, ref) / exact_hv),
+                     "eum_ratio": float(eum_ratio(front, ccs.points, weights, scales)),
+                     "igd": float(igd(front, ccs.points, scales))}
+            curve.append(point)
+            print(f"{spec.name}: {point}", file=log)
+        results[spec.name] = {**curve[-1], "curve": curve}
+
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print(f"\nreference point {np.round(ref, 4).tolist()}, exact CCS {len(ccs.points)} points")
+        print(f"{'learner':>8} {'hv_ratio':>9} {'eum_ratio':>9} {'igd':>8} {'env_steps':>10} {'wall_s':>7}")
+        for name, r in results.items():
+            if isinstance(r, dict):
+                print(f"{name:>8} {r['hv_ratio']:9.4f} {r['eum_ratio']:9.4f} {r['igd']:8.4f} {r['env_steps']:10d} "
+                      f"{r['wall_s']:7.1f}")
+                for c in r["curve"]:
+                    print(f"{'':>8}   curve: {c['env_steps']:>9} steps -> HV ratio {c['hv_ratio']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

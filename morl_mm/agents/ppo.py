@@ -1,0 +1,358 @@
+"""Multi-objective PPO for the market-making env, in the PureJaxRL style.
+
+Algorithm: Proximal Policy Optimization (Schulman et al. 2017, "Proximal Policy Optimization
+Algorithms", clipped surrogate objective, GAE of Schulman et al. 2016) made multi-objective as in
+preference-conditioned deep MORL (Abels et al. 2019, "Dynamic Weights in Multi-Objective Deep
+Reinforcement Learning"; Xu et al. 2020, "Prediction-Guided Multi-Objective Reinforcement
+Learning for Continuous Robot Control"):
+
+* the critic is vector-valued: one value head per objective, trained on the *normalised* rewards
+  ``r_i / scale_i`` (scales from :func:`morl_mm.env.objectives.reference_scales`);
+* GAE runs per objective; the policy's advantage is the scalarised ``sum_i w_i A_i``, normalised
+  per minibatch;
+* actor and critic read ``concat(obs, w)``. Mode ``"conditioned"``: every env draws its own weight
+  from Dirichlet(``weight_concentration``) at each episode start, so one network covers the front.
+  Mode ``"fixed"``: each run trains at one given weight; ``jax.vmap(train)(rngs, weights)`` trains
+  K independent policies at once.
+
+Actions: discrete mode, a categorical over the env's (G + 1)^2 actions; continuous mode, a
+diagonal Gaussian over [depth_bid, depth_ask, quote_bid, quote_ask] whose sample goes to the env
+as is (the env clips depths to [0, max_depth] and quotes a side when its flag is > 0).
+
+``make_train(config, env, env_params) -> train(rng[, weight])``: the whole loop is one
+``lax.scan`` over updates inside one ``jit``; ``jax.vmap(train)(rngs)`` trains seeds at once.
+
+Known XLA:CPU problem (jax 0.10): a *vmapped* run (seeds or weights batched into the network
+parameters) can deadlock in XLA's concurrency-optimised scheduler; start the process with
+``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` (tests/conftest.py does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from morl_mm.agents.common import MLP, conditioned_input, sample_simplex_weights, validate_weights
+from morl_mm.env.objectives import reference_scales
+from morl_mm.pareto.indicators import validate_scales
+
+
+# -- hyperparameters (all of them) -----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    mode: Literal["conditioned", "fixed"] = "conditioned"
+    num_envs: int = 256  # parallel envs (vmapped)
+    num_steps: int = 200  # rollout length per env and update (default: one 200-step episode)
+    total_timesteps: int = 10_240_000  # env steps over the whole run (200 updates; ~4 min on 2 CPU cores)
+    update_epochs: int = 4
+    num_minibatches: int = 8
+    lr: float = 1e-3
+    anneal_lr: bool = True
+    max_grad_norm: float = 0.5
+    gamma: float = 1.0  # the objectives are undiscounted episode sums; time remaining is observed
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.003
+    vf_coef: float = 0.5
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    init_log_std: float = -0.5  # continuous mode: initial std exp(-0.5) = 0.6 price units
+    init_depth: float = 0.7  # continuous mode: initial mean quote depth (about 1/kappa)
+    # Dirichlet concentration of the conditioned mode's weights: 1 = uniform on the simplex; 0.5 puts
+    # more weights near the corners and edges, where the front's extremes are (HV ratio 0.950 -> 0.962)
+    weight_concentration: float = 0.5
+
+    def __post_init__(self):
+        if self.mode not in ("conditioned", "fixed"):
+            raise ValueError(f"PPOConfig.mode: must be 'conditioned' or 'fixed', got {self.mode!r}")
+        for name in ("num_envs", "num_steps", "total_timesteps", "update_epochs", "num_minibatches"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"PPOConfig.{name}: must be >= 1, got {getattr(self, name)}")
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ValueError(f"PPOConfig.num_minibatches: must divide num_envs * num_steps = "
+                             f"{self.num_envs * self.num_steps}, got {self.num_minibatches}")
+        if self.total_timesteps < self.num_envs * self.num_steps:
+            raise ValueError(f"PPOConfig.total_timesteps: must be >= num_envs * num_steps = "
+                             f"{self.num_envs * self.num_steps}, got {self.total_timesteps}")
+        for name in ("lr", "max_grad_norm", "clip_eps", "weight_concentration"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"PPOConfig.{name}: must be > 0, got {getattr(self, name)}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"PPOConfig.{name}: must lie in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // (self.num_envs * self.num_steps)
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.num_envs * self.num_steps // self.num_minibatches
+
+
+# -- network and action distribution --------------------------------------------------------------
+class ActorCritic(nn.Module):
+    """Separate actor and critic MLPs on ``concat(obs, w)``; the critic has one head per objective.
+
+    Returns ``(policy_out, values)``: discrete, ``policy_out`` is the logits; continuous, it is
+    ``(mean, log_std)`` with a state-independent ``log_std``.
+    """
+
+    action_dim: int
+    n_objectives: int
+    discrete: bool
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    init_log_std: float = -0.5
+    init_depth: float = 0.7
+
+    @nn.compact
+    def __call__(self, x):
+        values = MLP(self.hidden, self.n_objectives, self.activation, out_scale=1.0)(x)
+        if self.discrete:
+            return MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01)(x), values
+        # start quoting both sides (flag mean 0.5 > 0) at about the reference depth
+        bias = (self.init_depth, self.init_depth) + (0.5,) * (self.action_dim - 2)
+        mean = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01, out_bias=bias)(x)
+        log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,))
+        return (mean, jnp.broadcast_to(log_std, mean.shape)), values
+
+
+def sample_action(policy_out, key, discrete: bool):
+    """An action drawn from the policy and its log-probability."""
+    if discrete:
+        action = jax.random.categorical(key, policy_out)
+        return action, log_prob(policy_out, action, discrete)
+    mean, log_std = policy_out
+    action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    return action, log_prob(policy_out, action, discrete)
+
+
+def log_prob(policy_out, action, discrete: bool):
+    if discrete:
+        logp = jax.nn.log_softmax(policy_out)
+        return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    mean, log_std = policy_out
+    z = (action - mean) / jnp.exp(log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+
+def entropy(policy_out, discrete: bool):
+    if discrete:
+        logp = jax.nn.log_softmax(policy_out)
+        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+    _, log_std = policy_out
+    return jnp.sum(log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e), axis=-1)
+
+
+def mode_action(policy_out, discrete: bool):
+    """The deterministic action: argmax (discrete) or the Gaussian mean (continuous)."""
+    return jnp.argmax(policy_out, axis=-1) if discrete else policy_out[0]
+
+
+def make_network(config: PPOConfig, env) -> ActorCritic:
+    discrete = env.config.action_mode == "discrete"
+    action_dim = env.config.n_discrete_actions if discrete else int(np.prod(env.action_space().shape))
+    return ActorCritic(action_dim, env.num_objectives, discrete, tuple(config.hidden), config.activation,
+                       config.init_log_std, config.init_depth)
+
+
+# -- training ---------------------------------------------------------------------------------------
+class Transition(NamedTuple):
+    """One vectorised env step of a rollout (leading axes: time, env)."""
+
+    obs: jnp.ndarray
+    weight: jnp.ndarray  # the preference the action was chosen for
+    action: jnp.ndarray
+    log_prob: jnp.ndarray
+    value: jnp.ndarray  # (n_obj,) critic estimate
+    reward: jnp.ndarray  # (n_obj,) normalised reward r_i / scale_i
+    done: jnp.ndarray
+
+
+class RunnerState(NamedTuple):
+    params: Any
+    opt_state: Any
+    env_state: Any
+    obs: jnp.ndarray
+    weight: jnp.ndarray  # (num_envs, n_obj) current preference of each env
+    episode_return: jnp.ndarray  # (num_envs, n_obj) raw objective sums of the running episodes
+    rng: jax.Array
+
+
+def make_train(config: PPOConfig, env, env_params, scales=None):
+    """Build ``train(rng, weight=None) -> (network_params, metrics)``: the whole PPO run, jittable.
+
+    ``scales``: per-objective normalisation (default ``reference_scales(env, env_params)``,
+    computed here, once, outside jit). Conditioned mode ignores ``weight``; fixed mode needs it
+    (a simplex point of shape ``(n_obj,)``). ``metrics`` holds per update (leading axis
+    ``num_updates``) the mean raw returns of the episodes that ended (``episode_return``, n_obj),
+    their normalised scalarised return under each env's weight (``scalarised_return``), and the
+    losses.
+    """
+    env.validate(env_params)
+    n_obj = env.num_objectives
+    scales = reference_scales(env, env_params) if scales is None else scales
+    scales = jnp.asarray(validate_scales(scales, n_obj), jnp.float32)
+    network = make_network(config, env)
+    discrete = network.discrete
+    conditioned = config.mode == "conditioned"
+    obs_dim = env.observation_space().shape[0]
+
+    def lr_schedule(count):
+        frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / config.num_updates
+        return config.lr * (frac if config.anneal_lr else 1.0)
+
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                            optax.adam(learning_rate=lr_schedule, eps=1e-5))
+    vmap_reset = jax.vmap(env.reset, in_axes=(0, None))
+    vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def draw_weights(key, fixed_weight):
+        if conditioned:
+            return sample_simplex_weights(key, config.num_envs, n_obj, config.weight_concentration)
+        return jnp.broadcast_to(fixed_weight, (config.num_envs, n_obj))
+
+    def train(rng, weight=None):
+        if not conditioned and weight is None:
+            raise ValueError("train: mode 'fixed' needs a weight, train(rng, weight)")
+        fixed_weight = None if conditioned else jnp.asarray(weight, jnp.float32)
+        rng, k_init, k_reset, k_weight = jax.random.split(rng, 4)
+        params = network.init(k_init, jnp.zeros((obs_dim + n_obj,)))
+        obs, env_state = vmap_reset(jax.random.split(k_reset, config.num_envs), env_params)
+        runner = RunnerState(params, optimizer.init(params), env_state, obs, draw_weights(k_weight, fixed_weight),
+                             jnp.zeros((config.num_envs, n_obj)), rng)
+
+        def env_step(runner: RunnerState, _):
+            """Act in every env once; a finished episode resets and (conditioned) draws a new weight."""
+            rng, k_act, k_step, k_weight = jax.random.split(runner.rng, 4)
+            policy_out, value = network.apply(runner.params, conditioned_input(runner.obs, runner.weight))
+            action, logp = sample_action(policy_out, k_act, discrete)
+            obs, env_state, reward, done, _ = vmap_step(jax.random.split(k_step, config.num_envs), runner.env_state,
+                                                        action, env_params)
+            episode_return = runner.episode_return + reward
+            finished = (episode_return, done, jnp.sum(runner.weight * episode_return / scales, axis=-1))
+            weight = jnp.where(done[:, None], draw_weights(k_weight, fixed_weight), runner.weight)
+            transition = Transition(runner.obs, runner.weight, action, logp, value, reward / scales, done)
+            runner = runner._replace(env_state=env_state, obs=obs, weight=weight, rng=rng,
+                                     episode_return=jnp.where(done[:, None], 0.0, episode_return))
+            return runner, (transition, finished)
+
+        def gae(traj: Transition, last_value):
+            """Per-objective generalised advantage estimates and value targets (time-major)."""
+
+            def backward(carry, t: Transition):
+                next_value, next_adv = carry
+                not_done = (1.0 - t.done)[:, None]
+                delta = t.reward + config.gamma * next_value * not_done - t.value
+                adv = delta + config.gamma * config.gae_lambda * not_done * next_adv
+                return (t.value, adv), adv
+
+            _, adv = jax.lax.scan(backward, (last_value, jnp.zeros_like(last_value)), traj, reverse=True)
+            return adv, adv + traj.value
+
+        def loss_fn(params, batch: Transition, adv_vec, targets):
+            """Clipped PPO surrogate on the scalarised advantage + per-objective value loss - entropy bonus."""
+            policy_out, value = network.apply(params, conditioned_input(batch.obs, batch.weight))
+            logp = log_prob(policy_out, batch.action, discrete)
+            adv = jnp.sum(batch.weight * adv_vec, axis=-1)
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            ratio = jnp.exp(logp - batch.log_prob)
+            policy_loss = -jnp.mean(jnp.minimum(ratio * adv,
+                                                jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * adv))
+            value_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
+            value_loss = 0.5 * jnp.mean(jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2))
+            ent = jnp.mean(entropy(policy_out, discrete))
+            total = policy_loss + config.vf_coef * value_loss - config.ent_coef * ent
+            return total, (policy_loss, value_loss, ent)
+
+        def update(runner: RunnerState, _):
+            """One PPO iteration: roll out, estimate advantages, then epochs of minibatch SGD."""
+            runner, (traj, finished) = jax.lax.scan(env_step, runner, None, config.num_steps)
+            _, last_value = network.apply(runner.params, conditioned_input(runner.obs, runner.weight))
+            adv_vec, targets = gae(traj, last_value)
+
+            def epoch(carry, _):
+                params, opt_state, rng = carry
+                rng, k_perm = jax.random.split(rng)
+                batch_size = config.num_envs * config.num_steps
+                perm = jax.random.permutation(k_perm, batch_size)
+                data = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:])[perm],
+                                              (traj, adv_vec, targets))
+                minibatches = jax.tree_util.tree_map(
+                    lambda x: x.reshape((config.num_minibatches, config.minibatch_size) + x.shape[1:]), data)
+
+                def sgd_step(carry, minibatch):
+                    params, opt_state = carry
+                    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *minibatch)
+                    updates, opt_state = optimizer.update(grads, opt_state)
+                    return (optax.apply_updates(params, updates), opt_state), aux
+
+                (params, opt_state), aux = jax.lax.scan(sgd_step, (params, opt_state), minibatches)
+                return (params, opt_state, rng), aux
+
+            rng, k_epochs = jax.random.split(runner.rng)
+            (params, opt_state, _), (pl, vl, ent) = jax.lax.scan(
+                epoch, (runner.params, runner.opt_state, k_epochs), None, config.update_epochs)
+            episode_return, done, scalarised = finished
+            n_done = jnp.maximum(done.sum(), 1)
+            metrics = {
+                "episode_return": jnp.sum(episode_return * done[..., None], axis=(0, 1)) / n_done,
+                "scalarised_return": jnp.sum(scalarised * done) / n_done,
+                "episodes": done.sum(),
+                "policy_loss": pl.mean(), "value_loss": vl.mean(), "entropy": ent.mean(),
+            }
+            return runner._replace(params=params, opt_state=opt_state, rng=rng), metrics
+
+        runner, metrics = jax.lax.scan(update, runner, None, config.num_updates)
+        return runner.params, metrics
+
+    return train
+
+
+def train_fixed(config: PPOConfig, env, env_params, weights, rng: jax.Array, scales=None):
+    """K independent policies at K weights in one vmapped, jitted run: ``(params[K], metrics[K])``."""
+    config = dataclasses.replace(config, mode="fixed")
+    weights = jnp.asarray(validate_weights(np.atleast_2d(weights), env.num_objectives), jnp.float32)
+    train = make_train(config, env, env_params, scales)
+    return jax.jit(jax.vmap(train))(jax.random.split(rng, weights.shape[0]), weights)
+
+
+# -- the trained policy -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PPOPolicy:
+    """A trained (weight-conditioned) PPO network behind the Policy protocol.
+
+    ``params = (network_params, weight)``; ``act`` reads ``concat(obs, weight)`` and samples, or
+    takes the mean / argmax action when ``deterministic`` (for evaluation).
+    """
+
+    network: ActorCritic
+    params: Any = None
+    deterministic: bool = True
+
+    @classmethod
+    def from_config(cls, config: PPOConfig, env, network_params=None, weight=None, deterministic: bool = True):
+        params = None
+        if network_params is not None and weight is not None:
+            params = (network_params, jnp.asarray(validate_weights(weight, env.num_objectives), jnp.float32))
+        return cls(make_network(config, env), params, deterministic)
+
+    def act(self, params, obs, state, key):
+        del state  # the network reads the normalised observation only
+        network_params, weight = params
+        policy_out, _ = self.network.apply(network_params, conditioned_input(obs, weight))
+        if self.deterministic:
+            return mode_action(policy_out, self.network.discrete)
+        return sample_action(policy_out, key, self.network.discrete)[0]
+
+    def value(self, params, obs):
+        """The critic's per-objective normalised value estimate."""
+        network_params, weight = params
+        return self.network.apply(network_params, conditioned_input(obs, weight))[1]
