@@ -14,13 +14,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m morl_mm.demo
+	$(BIN)/morl-mm run studies/default.toml --out results/default
+	mkdir -p figures && cp results/default/figures/*.png figures/
+	$(BIN)/morl-mm front results/default
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/front_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
