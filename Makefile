@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+EXTRA  := $(VENV)/.baselines
 
 .PHONY: demo test bench clean
 
@@ -13,12 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# the optional morl-baselines extra, for its tests: torch==2.13.0 first (the CPU wheel; an unpinned
+# torch would pull a multi-GB CUDA build)
+$(EXTRA): $(STAMP)
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	$(BIN)/python -m pip install -q -e '.[test,baselines]'
+	touch $(EXTRA)
+
 demo: $(STAMP)
 	$(BIN)/morl-mm run studies/default.toml --out results/default
 	mkdir -p figures && cp results/default/figures/*.png figures/
 	$(BIN)/morl-mm front results/default
 
-test: $(STAMP)
+test: $(EXTRA)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
