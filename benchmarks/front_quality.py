@@ -8,6 +8,7 @@ printed: per objective, the worst value over the exact CCS and the classical str
 study, minus 10% of that objective's range over the same set.
 
     python benchmarks/front_quality.py [--learners ppo dqn] [--fractions 0.25 0.5 1] [--json]
+        [--figure figures/hv_curve.png] [--from-json saved.json]   # --from-json: only re-render
 
 ``--json`` prints one JSON object: {"<learner>": {"hv_ratio", "eum_ratio", "igd", "env_steps",
 "wall_s", "curve": [{"env_steps", "hv_ratio", "wall_s"}, ...]}, "reference_point": [...],
@@ -22,6 +23,7 @@ import sys
 
 import jax
 import numpy as np
+import xarray as xr
 
 from morl_mm.agents.common import evaluate_front
 from morl_mm.agents.registry import train_learner
@@ -35,6 +37,25 @@ from morl_mm.study.runner import make_context
 BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps"}
 
 
+def curve_dataset(results: dict) -> xr.Dataset:
+    """The HV-ratio curves as the (learner, checkpoint) variables the plots module draws."""
+    learners = [k for k, v in results.items() if isinstance(v, dict) and "curve" in v]
+    length = max(len(results[k]["curve"]) for k in learners)
+    table = np.full((2, len(learners), length), np.nan)
+    for i, name in enumerate(learners):
+        for j, point in enumerate(results[name]["curve"]):
+            table[:, i, j] = point["hv_ratio"], point["env_steps"]
+    return xr.Dataset({"hv_ratio_curve": (("learner", "checkpoint"), table[0])},
+                      coords={"learner": learners, "env_steps": (("learner", "checkpoint"), table[1])})
+
+
+def save_figure(results: dict, path: str) -> None:
+    from morl_mm.plots.fronts import hv_curve_figure
+
+    hv_curve_figure(curve_dataset(results)).savefig(path, dpi=150, bbox_inches="tight")
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="studies/default.toml", help="study config with the learners")
@@ -43,7 +64,12 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=300, help="evaluation episodes per weight")
     parser.add_argument("--divisions", type=int, default=10, help="simplex lattice divisions of the evaluation")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--figure", help="write the HV-ratio curves as a PNG here")
+    parser.add_argument("--from-json", help="re-render --figure from a saved --json output (no training)")
     args = parser.parse_args(argv)
+    if args.from_json:
+        save_figure(json.loads(open(args.from_json).read()), args.figure or "figures/hv_curve.png")
+        return 0
 
     config = load_config(args.config)
     ctx = make_context(config, "unused")
@@ -81,6 +107,8 @@ def main(argv=None) -> int:
             print(f"{spec.name}: {point}", file=log)
         results[spec.name] = {**curve[-1], "curve": curve}
 
+    if args.figure:
+        save_figure(results, args.figure)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
