@@ -8,7 +8,7 @@ printed: per objective, the worst value over the exact CCS and the classical str
 study, minus 10% of that objective's range over the same set.
 
     python benchmarks/front_quality.py [--learners ppo dqn] [--fractions 0.25 0.5 1] [--json]
-        [--figure figures/hv_curve.png] [--from-json saved.json]   # --from-json: only re-render
+        [--figure figures/front_quality_hv_curve.png] [--from-json saved.json]   # --from-json: only re-render
 
 ``--json`` prints one JSON object: {"<learner>": {"hv_ratio", "eum_ratio", "igd", "env_steps",
 "wall_s", "curve": [{"env_steps", "hv_ratio", "wall_s"}, ...]}, "reference_point": [...],
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--from-json", help="re-render --figure from a saved --json output (no training)")
     args = parser.parse_args(argv)
     if args.from_json:
-        save_figure(json.loads(open(args.from_json).read()), args.figure or "figures/hv_curve.png")
+        save_figure(json.loads(open(args.from_json).read()), args.figure or "figures/front_quality_hv_curve.png")
         return 0
 
     config = load_config(args.config)

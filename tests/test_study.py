@@ -39,6 +39,7 @@ num_envs = 16
 num_steps = 40
 total_timesteps = 6400
 num_minibatches = 4
+num_checkpoints = 2
 
 [evaluation]
 episodes = 64
@@ -78,6 +79,10 @@ def test_dataset_has_the_documented_layout(study):
     indicators = json.loads(ds.attrs["indicators"])
     assert indicators["oracle"]["hv_ratio"] == pytest.approx(1.0, abs=0.05)  # MC estimate of the exact front
     assert 0 < indicators["ppo"]["hv_ratio"] <= 1.05
+    # the HV-ratio learning curve of the PPO checkpoints, against the exact CCS
+    curve = ds["hv_ratio_curve"].sel(hv_learner="ppo").values
+    assert curve.shape == (2,) and np.all((curve >= 0) & (curve <= 1.05)) and curve[-1] > 0
+    np.testing.assert_allclose(curve[-1], indicators["ppo"]["hv_ratio"], atol=0.05)  # last checkpoint = final net
     # 3 weights per axis -> 6 weights on the 2-simplex for the conditioned network
     assert (ds.kind.values == "ppo").sum() == 6
     assert np.all(np.isnan(ds["preference"].values[ds.kind.values == "classical"]))
@@ -199,6 +204,7 @@ def test_resumed_study_reuses_finished_units(study, tmp_path, capsys):
 def test_plots_and_report_are_rendered(study):
     _, out = study
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert "fronts_2d.png" in figures and any(f.startswith("trajectories_") for f in figures)
+    assert "fronts_2d.png" in figures and "hv_curve.png" in figures
+    assert any(f.startswith("trajectories_") for f in figures)
     html = (out / "report.html").read_text()
     assert "tiny" in html and "<img" in html and 'src="http' not in html

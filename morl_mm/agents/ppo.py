@@ -67,6 +67,7 @@ class PPOConfig:
     # Dirichlet concentration of the conditioned mode's weights: 1 = uniform on the simplex; 0.5 puts
     # more weights near the corners and edges, where the front's extremes are (HV ratio 0.950 -> 0.962)
     weight_concentration: float = 0.5
+    num_checkpoints: int = 1  # >1: also return the params after each of this many equal chunks of updates
 
     def __post_init__(self):
         if self.mode not in ("conditioned", "fixed"):
@@ -74,6 +75,9 @@ class PPOConfig:
         for name in ("num_envs", "num_steps", "total_timesteps", "update_epochs", "num_minibatches"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"PPOConfig.{name}: must be >= 1, got {getattr(self, name)}")
+        if int(self.num_checkpoints) < 1 or self.num_updates % int(self.num_checkpoints):
+            raise ValueError(f"PPOConfig.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
+                             f"got {self.num_checkpoints}")
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ValueError(f"PPOConfig.num_minibatches: must divide num_envs * num_steps = "
                              f"{self.num_envs * self.num_steps}, got {self.num_minibatches}")
@@ -310,8 +314,18 @@ def make_train(config: PPOConfig, env, env_params, scales=None):
             }
             return runner._replace(params=params, opt_state=opt_state, rng=rng), metrics
 
-        runner, metrics = jax.lax.scan(update, runner, None, config.num_updates)
-        return runner.params, metrics
+        if config.num_checkpoints <= 1:
+            runner, metrics = jax.lax.scan(update, runner, None, config.num_updates)
+            return runner.params, metrics
+
+        # the same updates in num_checkpoints chunks, keeping the parameters after each chunk
+        def chunk(runner, _):
+            runner, metrics = jax.lax.scan(update, runner, None, config.num_updates // config.num_checkpoints)
+            return runner, (metrics, runner.params)
+
+        runner, (metrics, checkpoints) = jax.lax.scan(chunk, runner, None, config.num_checkpoints)
+        metrics = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
+        return runner.params, {**metrics, "checkpoint_params": checkpoints}
 
     return train
 

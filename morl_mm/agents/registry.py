@@ -28,6 +28,8 @@ class TrainedLearner(NamedTuple):
     seconds: float  # wall time of training, compilation included
     curve_env_steps: np.ndarray  # (n,) env steps at each logged point
     curve_return: np.ndarray  # (n,) mean normalised scalarised training return (under each env's weight)
+    checkpoints: Any = None  # network params stacked over checkpoints (PPO with num_checkpoints > 1)
+    checkpoint_env_steps: np.ndarray | None = None  # (c,) env steps at each checkpoint
 
 
 def _config(algorithm: str, hyperparameters: dict):
@@ -55,14 +57,19 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
     config = _config(algorithm, hyperparameters)
     started = time.perf_counter()
     rng = jax.random.key(seed)
+    checkpoints, checkpoint_steps = None, None
     if algorithm == "ppo":
         from morl_mm.agents.ppo import PPOPolicy, make_train
 
         if config.mode != "conditioned":
             raise ValueError("a study trains the weight-conditioned PPO (mode = 'conditioned')")
         network_params, metrics = jax.jit(make_train(config, env, env_params, scales))(rng)
+        checkpoints = metrics.pop("checkpoint_params", None)
         policy = PPOPolicy.from_config(config, env)
         per_update = config.num_envs * config.num_steps
+        if checkpoints is not None:
+            chunk = config.num_updates // config.num_checkpoints
+            checkpoint_steps = per_update * chunk * np.arange(1, config.num_checkpoints + 1)
         curve = np.asarray(metrics["scalarised_return"], np.float64)
         steps = per_update * np.arange(1, len(curve) + 1)
         env_steps = per_update * config.num_updates
@@ -82,7 +89,7 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
         env_steps = int(prefill + len(finished) * config.num_envs)
     jax.block_until_ready(network_params)
     return TrainedLearner(algorithm, policy, network_params, _json_ready(config), int(env_steps),
-                          time.perf_counter() - started, steps, np.nan_to_num(curve, nan=np.nan))
+                          time.perf_counter() - started, steps, curve, checkpoints, checkpoint_steps)
 
 
 def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,

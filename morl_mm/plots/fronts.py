@@ -213,12 +213,15 @@ def parallel_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None
 def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, reference: float | None) -> Figure:
     if variable not in ds:
         raise ValueError(f"the study dataset has no {variable!r} variable")
-    if "env_steps" not in ds.coords and "env_steps" not in ds:
-        raise ValueError(f"{variable!r} needs the env_steps coordinate (learner, checkpoint)")
-    curve = ds[variable].transpose("learner", "checkpoint")
-    steps = ds["env_steps"].transpose("learner", "checkpoint")
+    curve = ds[variable]  # dims (learner, checkpoint), whatever their names
+    # its env steps: the *env_steps variable or coordinate on the same dims
+    steps = next((ds[name] for name in list(ds.coords) + list(ds.data_vars)
+                  if str(name).endswith("env_steps") and set(ds[name].dims) == set(curve.dims)), None)
+    if steps is None or curve.ndim != 2:
+        raise ValueError(f"{variable!r} needs an env_steps coordinate on its (learner, checkpoint) dims")
+    steps = steps.transpose(*curve.dims)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for i, learner in enumerate(curve["learner"].values):
+    for i, learner in enumerate(curve[curve.dims[0]].values):
         y, x = curve.values[i].astype(float), steps.values[i].astype(float)
         keep = np.isfinite(x) & np.isfinite(y)
         ax.plot(x[keep], y[keep], marker="o", markersize=4, color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)],

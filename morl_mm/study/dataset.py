@@ -150,4 +150,23 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
     })
     if ref is not None:
         ds.attrs["hv_reference_point"] = ref
+        ds = add_hv_curves(ds, curves, np.asarray(exact, float), np.asarray(ref))
     return ds
+
+
+def add_hv_curves(ds: xr.Dataset, curves: dict, exact: np.ndarray, ref: np.ndarray) -> xr.Dataset:
+    """``hv_ratio_curve`` (learner, checkpoint) from the learners' checkpoint fronts, if they saved any."""
+    learners = [name for name, info in curves.items() if info.get("checkpoint_fronts")]
+    if not learners:
+        return ds
+    exact_hv = ind.hypervolume(exact, ref)
+    length = max(len(curves[n]["checkpoint_fronts"]) for n in learners)
+    ratio, steps = np.full((len(learners), length), np.nan), np.full((len(learners), length), np.nan)
+    for i, name in enumerate(learners):
+        for j, front in enumerate(curves[name]["checkpoint_fronts"]):
+            ratio[i, j] = ind.hypervolume(np.asarray(front), ref) / exact_hv
+            steps[i, j] = curves[name]["checkpoint_env_steps"][j]
+    curve = xr.Dataset({"hv_ratio_curve": (("hv_learner", "hv_checkpoint"), ratio, {
+        "long_name": "hypervolume ratio of the learner's front to the exact CCS (base model)", "units": "1"})},
+        coords={"hv_learner": learners, "hv_env_steps": (("hv_learner", "hv_checkpoint"), steps)})
+    return ds.merge(curve)

@@ -126,9 +126,26 @@ def learner_candidates(ctx: StudyContext, name: str, progress: bool) -> tuple[li
             arrays={"network": network, "weight": w}, label=l)
         out.append(Candidate(label, name, np.asarray(w), trained.policy, (trained.network_params, w32), save))
     info = {"env_steps": trained.env_steps, "train_seconds": trained.seconds,
+            **checkpoint_fronts(ctx, trained, weights),
             "curve_env_steps": trained.curve_env_steps.tolist(), "curve_return": trained.curve_return.tolist(),
             "algorithm": spec.algorithm, "hyperparameters": trained.hyperparameters}
     return out, info
+
+
+def checkpoint_fronts(ctx: StudyContext, trained, weights) -> dict:
+    """Fronts (mean returns at each weight, base model) of the saved training checkpoints, from which
+    the study's HV-ratio learning curve is computed once the exact CCS is known."""
+    from morl_mm.agents.common import evaluate_front
+
+    if trained.checkpoints is None:
+        return {}
+    fronts = []
+    for k in range(len(trained.checkpoint_env_steps)):
+        params_k = jax.tree_util.tree_map(lambda x: x[k], trained.checkpoints)
+        returns = evaluate_front(ctx.env, ctx.params, trained.policy, params_k, weights,
+                                 ctx.config.evaluation.episodes, jax.random.key(ctx.config.seed))
+        fronts.append(np.asarray(returns, np.float64).mean(axis=1).tolist())
+    return {"checkpoint_env_steps": np.asarray(trained.checkpoint_env_steps).tolist(), "checkpoint_fronts": fronts}
 
 
 # -- evaluation of a unit ---------------------------------------------------------------------------
