@@ -38,6 +38,7 @@ from scipy.spatial import HalfspaceIntersection, QhullError
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.oracle.dp import OracleSolution, Solver
+from morl_mm.pareto.indicators import simplex_weights
 
 DEFAULT_TOLERANCE = 1e-3
 
@@ -227,21 +228,12 @@ def convex_coverage_set(env: MarketMakingEnv, params: EnvParams, scales=None, de
     return _coverage_set([found[i] for i in keep], solver, len(solved_weights), started, "ols")
 
 
-def simplex_grid(n_objectives: int, divisions: int) -> np.ndarray:
-    """All weights with coordinates in {0, 1/divisions, ..., 1} summing to 1, shape (C, K)."""
-    if divisions < 1:
-        raise ValueError(f"divisions: must be >= 1, got {divisions}")
-    cuts = itertools.combinations(range(divisions + n_objectives - 1), n_objectives - 1)
-    rows = [np.diff(np.concatenate([[-1], c, [divisions + n_objectives - 1]])) - 1 for c in cuts]
-    return np.array(rows, np.float64) / divisions
-
-
 def weight_grid_sweep(env: MarketMakingEnv, params: EnvParams, divisions: int = 10, scales=None, depth_grid=None,
                       tolerance: float = DEFAULT_TOLERANCE) -> CoverageSet:
     """Solve at every weight of a simplex grid; keep the distinct points (not pruned to the CCS)."""
     started = time.perf_counter()
     solver = Solver(env, params, scales, depth_grid)
-    grid = simplex_grid(env.num_objectives, divisions)
+    grid = simplex_weights(env.num_objectives, divisions)
     distinct: list[OracleSolution] = []
     for s in solver(grid):
         if _is_new(s.objective_values / solver.scales, [d.objective_values / solver.scales for d in distinct],
