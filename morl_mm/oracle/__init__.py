@@ -14,9 +14,9 @@ solution in the env is :class:`morl_mm.policies.table.TablePolicy`.
 
 from morl_mm.oracle.ccs import (DEFAULT_TOLERANCE, CoverageSet, convex_coverage_set, corner_weights,
                                 weight_grid_sweep)
-from morl_mm.oracle.dp import OracleSolution, Solver, check_weights, evaluate, solve, solve_many, table_quotes
+from morl_mm.oracle.dp import OracleSolution, Solver, evaluate, solve, solve_many, table_quotes
 from morl_mm.oracle.model import CONTINUOUS_DEPTH_STEP, EXACT_OBJECTIVES, OracleNotExactError, check_exact
 
 __all__ = ["DEFAULT_TOLERANCE", "CoverageSet", "convex_coverage_set", "corner_weights",
-           "weight_grid_sweep", "OracleSolution", "Solver", "check_weights", "evaluate", "solve", "solve_many",
+           "weight_grid_sweep", "OracleSolution", "Solver", "evaluate", "solve", "solve_many",
            "table_quotes", "CONTINUOUS_DEPTH_STEP", "EXACT_OBJECTIVES", "OracleNotExactError", "check_exact"]

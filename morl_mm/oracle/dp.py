@@ -26,8 +26,8 @@ import numpy as np
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.oracle.model import DiscreteModel, build_model
+from morl_mm.pareto.indicators import validate_weights
 
-SIMPLEX_TOLERANCE = 1e-6
 
 
 class OracleSolution(NamedTuple):
@@ -66,18 +66,6 @@ def table_quotes(action_table, depth_grid) -> tuple[np.ndarray, np.ndarray]:
     sides = np.stack([table // (m + 1), table % (m + 1)], axis=-1)
     on = sides < m
     return np.where(on, grid[np.minimum(sides, m - 1)], np.nan), on
-
-
-def check_weights(weights, n_objectives: int) -> np.ndarray:
-    """Weights as a float64 array of shape (..., n_objectives) on the simplex; ``ValueError`` otherwise."""
-    w = np.asarray(weights, np.float64)
-    if w.shape[-1:] != (n_objectives,):
-        raise ValueError(f"weights: need shape (..., {n_objectives}) for {n_objectives} objectives, got {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"weights: must be finite, got {w.tolist()}")
-    if np.any(w < -SIMPLEX_TOLERANCE) or np.any(np.abs(w.sum(-1) - 1.0) > SIMPLEX_TOLERANCE):
-        raise ValueError(f"weights: must lie on the simplex (>= 0, summing to 1), got {w.tolist()}")
-    return np.clip(w, 0.0, None)
 
 
 def resolve_scales(env: MarketMakingEnv, params: EnvParams, scales=None) -> np.ndarray:
@@ -186,7 +174,7 @@ class Solver:
 
     def __call__(self, weights) -> list[OracleSolution]:
         env, model, scales, size = self.env, self.model, self.scales, self.batch_size
-        weights = check_weights(np.atleast_2d(weights), env.num_objectives)
+        weights = validate_weights(np.atleast_2d(weights), env.num_objectives)
         solutions = []
         with jax.enable_x64(True):
             for start in range(0, len(weights), size):
@@ -207,7 +195,7 @@ class Solver:
 def solve_many(env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_grid=None,
                batch_size: int = 8) -> list[OracleSolution]:
     """:func:`solve` for each row of ``weights`` (W, K), vmapped in batches of ``batch_size``."""
-    check_weights(np.atleast_2d(weights), env.num_objectives)
+    validate_weights(np.atleast_2d(weights), env.num_objectives)
     return Solver(env, params, scales, depth_grid, batch_size)(weights)
 
 
@@ -219,7 +207,7 @@ def solve(env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_g
     steps of ``CONTINUOUS_DEPTH_STEP``); discrete mode always uses the env's grid. Raises
     ``OracleNotExactError`` when the model is not exactly solvable (see :mod:`morl_mm.oracle.model`).
     """
-    w = check_weights(weights, env.num_objectives)
+    w = validate_weights(weights, env.num_objectives)
     if w.ndim != 1:
         raise ValueError(f"weights: solve takes one weight vector, got shape {w.shape}; use solve_many")
     return solve_many(env, params, w[None], scales, depth_grid)[0]
