@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         return 0
 
     config = load_config(args.config)
-    ctx = make_context(config, "unused")
+    ctx = make_context(config)
     env, params, scales = ctx.env, ctx.params, ctx.scales
     ccs = convex_coverage_set(env, params, scales)
     classical = []

@@ -55,23 +55,22 @@ class StudyContext(NamedTuple):
     scenarios: tuple[str, ...]  # "base" first
     scenario_params: Any  # stacked EnvParams over scenarios
     scales: np.ndarray
-    out: Path
 
 
 def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def make_context(config: StudyConfig, out: Path) -> StudyContext:
+def make_context(config: StudyConfig) -> StudyContext:
     env = MarketMakingEnv(config.env_config)
     params = config.env_params()
     names = ("base",) + tuple(config.scenarios)
     stacked = stack_scenarios(*[params] + [config.env_params(s) for s in config.scenarios])
-    return StudyContext(config, env, params, names, stacked, reference_scales(env, params), Path(out))
+    return StudyContext(config, env, params, names, stacked, reference_scales(env, params))
 
 
 # -- units -----------------------------------------------------------------------------------------
-def oracle_candidates(ctx: StudyContext, progress: bool) -> tuple[list[Candidate], dict]:
+def oracle_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
     from morl_mm.oracle.ccs import convex_coverage_set
     from morl_mm.oracle.model import OracleNotExactError
     from morl_mm.policies.table import TablePolicy
@@ -96,7 +95,7 @@ def oracle_candidates(ctx: StudyContext, progress: bool) -> tuple[list[Candidate
     return out, info
 
 
-def classical_candidates(ctx: StudyContext, progress: bool) -> tuple[list[Candidate], dict]:
+def classical_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
     out = []
     nan = np.full(ctx.env.num_objectives, np.nan)
     for spec in ctx.config.classical:
@@ -108,7 +107,7 @@ def classical_candidates(ctx: StudyContext, progress: bool) -> tuple[list[Candid
     return out, {}
 
 
-def learner_candidates(ctx: StudyContext, name: str, progress: bool) -> tuple[list[Candidate], dict]:
+def learner_candidates(ctx: StudyContext, name: str) -> tuple[list[Candidate], dict]:
     from morl_mm.agents.registry import train_learner
 
     spec = next(s for s in ctx.config.learners if s.name == name)
@@ -209,7 +208,7 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
     """Run (or resume) a study and write ``study.nc``, the policies, figures and the report into ``out``."""
     out = Path(out)
     started = time.perf_counter()
-    ctx = make_context(config, out)
+    ctx = make_context(config)
     parts = []
     for unit in tqdm(units_of(config), desc=f"study {config.name}", disable=not progress):
         path = out / "parts" / f"{unit.replace(':', '_')}.nc"
@@ -224,11 +223,11 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
             except ValueError:
                 pass  # a corrupt or foreign part is redone
         if unit == "oracle":
-            candidates, info = oracle_candidates(ctx, progress)
+            candidates, info = oracle_candidates(ctx)
         elif unit == "classical":
-            candidates, info = classical_candidates(ctx, progress)
+            candidates, info = classical_candidates(ctx)
         else:
-            candidates, info = learner_candidates(ctx, unit.split(":", 1)[1], progress)
+            candidates, info = learner_candidates(ctx, unit.split(":", 1)[1])
         if not candidates:
             continue
         part = evaluate_candidates(ctx, unit, candidates, info, progress)
