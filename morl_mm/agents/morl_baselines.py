@@ -5,7 +5,8 @@ imports it lazily, so ``import morl_mm.agents.morl_baselines`` works without it 
 raises a clear ``ImportError`` when called.
 
 One call, :func:`train_baseline`, trains one algorithm for a budget of env steps and evaluates
-the learned policies with OUR evaluation: every policy runs ``eval_episodes`` full episodes of the
+the learned policies with OUR evaluation (:func:`fit_baseline` trains only, and returns a
+:class:`BaselineRun` whose ``episode_returns`` evaluates on any scenario; studies use it): every policy runs ``eval_episodes`` full episodes of the
 vectorised env (the same seeded episodes for every policy: common random numbers), and the set
 holds the mean raw objective vectors with 95% confidence intervals (``ParetoSet.from_samples``).
 
@@ -418,42 +419,54 @@ _TRAINERS = {"gpi_ls": _gpi, "gpi_pd": _gpi, "envelope": _envelope, "pcn": _pcn,
              "pgmorl": _pgmorl, "morld": _morld}
 
 
-# -- public entry point ----------------------------------------------------------------------------
-def train_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None, *, seed: int = 0,
-                   eval_weights=None, eval_episodes: int = 20, eval_seed: int = 12345, scales=None,
-                   hyperparameters: dict | None = None, torch_threads: int = 1, verbose: bool = False) -> ParetoSet:
-    """Train one morl-baselines algorithm on the market-making env and evaluate its policies.
+# -- public entry points ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class BaselineRun:
+    """A trained morl-baselines algorithm: its policies as actor factories, ready to evaluate.
 
-    Args:
-        algorithm: a key of :data:`ALGORITHMS`.
-        env_steps: training budget in env steps (the algorithm's ``total_timesteps``).
-        env_kwargs: env overrides (:class:`~morl_mm.env.gym_adapter.MOMarketMakingEnv` keywords);
-            ``action_mode`` is set by the algorithm (``ValueError`` if it conflicts).
-        seed: seeds python's, numpy's and torch's global generators, the env, its action space and
-            the algorithm; a run then repeats exactly in one process (checked for every adapter).
-        eval_weights: ``(k, d)`` weights on the simplex at which weight-conditioned policies are
-            evaluated (default: :func:`equally_spaced_weights` with 15 weights); population methods
-            (PGMORL, MORL/D) and PCN use their own policies instead.
-        eval_episodes: episodes per policy in our evaluation (>= 2 for confidence intervals).
-        eval_seed: seed of the evaluation episodes (the same episodes for every policy).
-        scales: normalisation (default ``reference_scales`` of the env).
-        hyperparameters: constructor keywords of the algorithm over :data:`DEFAULTS` (plus a few
-            adapter keys: ``iterations`` for GPI, ``exchanges`` for MORL/D, PCN's train keywords).
-        torch_threads: torch intra-op threads while training and evaluating (1 is fastest for
-            these small networks, see :func:`_torch_threads`).
-        verbose: let the algorithm print its progress.
+    ``weights``: ``(n, d)`` the weight each policy belongs to (NaN rows for PCN); ``env_steps``:
+    training steps; ``internal_eval_steps``: the algorithm's own evaluation steps while training;
+    ``train_seconds``: wall time of training (set-up included).
+    """
 
-    Returns:
-        A :class:`ParetoSet` (raw units) with kinds ``algorithm``, labels ``<algorithm>_<i>``, the
-        weight each policy belongs to (NaN rows for PCN), 95% CIs, and ``metadata`` with
-        ``algorithm, env_steps, internal_eval_steps, wall_s, seed, eval_episodes``.
+    algorithm: str
+    env_kwargs: dict  # the env overrides it trained on (action mode included)
+    scales: np.ndarray
+    actors: list
+    weights: np.ndarray
+    env_steps: int
+    internal_eval_steps: int
+    train_seconds: float
+    seed: int
+    torch_threads: int = 1
+
+    def episode_returns(self, episodes: int, seed: int, env_kwargs: dict | None = None) -> np.ndarray:
+        """Raw episode returns ``(n_policies, episodes, d)`` of every policy on the same seeded episodes.
+
+        ``env_kwargs`` (e.g. a held-out scenario's overrides) update the training env's; the
+        action mode stays the algorithm's.
+        """
+        if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+            raise ValueError(f"episodes: must be a positive int, got {episodes!r}")
+        overrides = {**self.env_kwargs, **(env_kwargs or {}), "action_mode": self.env_kwargs["action_mode"]}
+        with _torch_threads(self.torch_threads):
+            return np.stack([_episode_returns(overrides, make, self.scales, int(episodes), seed)
+                             for make in self.actors])
+
+
+def fit_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None, *, seed: int = 0,
+                 eval_weights=None, scales=None, hyperparameters: dict | None = None, torch_threads: int = 1,
+                 verbose: bool = False) -> BaselineRun:
+    """Train one morl-baselines algorithm on the market-making env (no evaluation).
+
+    Arguments as :func:`train_baseline`; ``eval_weights`` are the weights at which the
+    weight-conditioned policies will be evaluated. Use :meth:`BaselineRun.episode_returns` to
+    evaluate, on the training model or on other scenarios.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
     if isinstance(env_steps, bool) or not isinstance(env_steps, (int, np.integer)) or env_steps < 1:
         raise ValueError(f"env_steps: must be a positive int, got {env_steps!r}")
-    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, (int, np.integer)) or eval_episodes < 2:
-        raise ValueError(f"eval_episodes: must be an int >= 2 (confidence intervals), got {eval_episodes!r}")
     _require_morl_baselines()
     mode = ALGORITHMS[algorithm]
     overrides = dict(env_kwargs or {})
@@ -484,13 +497,51 @@ def train_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = Non
     quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with quiet, _torch_threads(torch_threads):
         trained = _TRAINERS[algorithm](algorithm, env, eval_env, int(env_steps), weights, hp, scales, seed, overrides)
-        training_steps = env.steps if trained.training_steps is None else trained.training_steps
-        trained.internal_eval_steps += eval_env.steps
-        samples = np.stack([_episode_returns(overrides, make, scales, int(eval_episodes), eval_seed)
-                            for make in trained.actors])
-    metadata = {"algorithm": algorithm, "env_steps": int(training_steps),
-                "internal_eval_steps": int(trained.internal_eval_steps), "wall_s": time.perf_counter() - started,
-                "seed": int(seed), "eval_episodes": int(eval_episodes), "action_mode": mode}
-    return ParetoSet.from_samples(config.objectives, samples, scales,
+    training_steps = env.steps if trained.training_steps is None else trained.training_steps
+    return BaselineRun(algorithm, overrides, scales, trained.actors, trained.weights, int(training_steps),
+                       int(trained.internal_eval_steps + eval_env.steps), time.perf_counter() - started, int(seed),
+                       int(torch_threads))
+
+
+def train_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None, *, seed: int = 0,
+                   eval_weights=None, eval_episodes: int = 20, eval_seed: int = 12345, scales=None,
+                   hyperparameters: dict | None = None, torch_threads: int = 1, verbose: bool = False) -> ParetoSet:
+    """Train one morl-baselines algorithm on the market-making env and evaluate its policies.
+
+    Args:
+        algorithm: a key of :data:`ALGORITHMS`.
+        env_steps: training budget in env steps (the algorithm's ``total_timesteps``).
+        env_kwargs: env overrides (:class:`~morl_mm.env.gym_adapter.MOMarketMakingEnv` keywords);
+            ``action_mode`` is set by the algorithm (``ValueError`` if it conflicts).
+        seed: seeds python's, numpy's and torch's global generators, the env, its action space and
+            the algorithm; a run then repeats exactly in one process (checked for every adapter).
+        eval_weights: ``(k, d)`` weights on the simplex at which weight-conditioned policies are
+            evaluated (default: :func:`equally_spaced_weights` with 15 weights); population methods
+            (PGMORL, MORL/D) and PCN use their own policies instead.
+        eval_episodes: episodes per policy in our evaluation (>= 2 for confidence intervals).
+        eval_seed: seed of the evaluation episodes (the same episodes for every policy).
+        scales: normalisation (default ``reference_scales`` of the env).
+        hyperparameters: constructor keywords of the algorithm over :data:`DEFAULTS` (plus a few
+            adapter keys: ``iterations`` for GPI, ``exchanges`` for MORL/D, PCN's train keywords).
+        torch_threads: torch intra-op threads while training and evaluating (1 is fastest for
+            these small networks, see :func:`_torch_threads`).
+        verbose: let the algorithm print its progress.
+
+    Returns:
+        A :class:`ParetoSet` (raw units) with kinds ``algorithm``, labels ``<algorithm>_<i>``, the
+        weight each policy belongs to (NaN rows for PCN), 95% CIs, and ``metadata`` with
+        ``algorithm, env_steps, internal_eval_steps, wall_s, seed, eval_episodes``.
+    """
+    if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, (int, np.integer)) or eval_episodes < 2:
+        raise ValueError(f"eval_episodes: must be an int >= 2 (confidence intervals), got {eval_episodes!r}")
+    started = time.perf_counter()
+    run = fit_baseline(algorithm, env_steps, env_kwargs, seed=seed, eval_weights=eval_weights, scales=scales,
+                       hyperparameters=hyperparameters, torch_threads=torch_threads, verbose=verbose)
+    samples = run.episode_returns(int(eval_episodes), eval_seed)
+    config, _ = split_overrides(run.env_kwargs)
+    metadata = {"algorithm": algorithm, "env_steps": run.env_steps, "internal_eval_steps": run.internal_eval_steps,
+                "wall_s": time.perf_counter() - started, "seed": int(seed), "eval_episodes": int(eval_episodes),
+                "action_mode": ALGORITHMS[algorithm]}
+    return ParetoSet.from_samples(config.objectives, samples, run.scales,
                                   labels=[f"{algorithm}_{i}" for i in range(len(samples))],
-                                  kinds=[algorithm] * len(samples), weights=trained.weights, metadata=metadata)
+                                  kinds=[algorithm] * len(samples), weights=run.weights, metadata=metadata)
