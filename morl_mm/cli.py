@@ -52,8 +52,11 @@ def cmd_run(args) -> int:
     indicators = json.loads(ds.attrs.get("indicators", "{}"))
     for kind, values in indicators.items():
         hv = values["hv_ratio"]
-        print(f"  {kind:>12}: HV ratio {hv:.4f}  EUM ratio {values['eum_ratio']:.4f}  IGD {values['igd']:.4f}"
-              if hv is not None else f"  {kind}: {values}")
+        spread = f" ± {values['hv_ratio_std']:.4f} ({values['n_seeds']} seeds)" if values.get("hv_ratio_std") else ""
+        budget = (f"  {values['env_steps']:,.0f} env steps, {values['train_seconds']:.0f} s"
+                  if values.get("env_steps") is not None else "")
+        print(f"  {kind:>12}: HV ratio {hv:.4f}{spread}  EUM ratio {values['eum_ratio']:.4f}  IGD {values['igd']:.4f}"
+              f"{budget}" if hv is not None else f"  {kind}: {values}")
     return 0
 
 
@@ -134,6 +137,17 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from morl_mm.study import load_result
+    from morl_mm.study.comparison import learner_table, markdown_table
+
+    table = learner_table(load_result(args.result).dataset)
+    if not table:
+        raise ValueError(f"{args.result}: the study has no learners to compare")
+    print(json.dumps(table, indent=1) if args.json else markdown_table(table))
+    return 0
+
+
 def cmd_oracle(args) -> int:
     from morl_mm.oracle.__main__ import main as oracle_main
 
@@ -188,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file (default: report.html beside the result)")
     p.add_argument("--selected", help="policy label to feature")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="table of the learners: front quality, env steps, wall time",
+                       description="One row per learner: HV ratio, EUM ratio and IGD against the exact CCS (mean ± "
+                       "std over training seeds), mean env steps and training seconds. Markdown, or --json.")
+    p.add_argument("result", help="study.nc, or the study's output folder")
+    p.add_argument("--json", action="store_true", help='{"<learner>": {"group", "algorithm", "n_seeds", "env_steps", '
+                   '"train_seconds", "hv_ratio", "hv_ratio_std", ...}}')
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("oracle", help="exact CCS of a model (python -m morl_mm.oracle)", add_help=False,
                        description="Exact convex coverage set by dynamic programming; options as python -m morl_mm.oracle.")

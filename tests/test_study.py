@@ -12,6 +12,7 @@ from morl_mm.cli import main as cli
 from morl_mm.env.rollout import rollout
 from morl_mm.policies.io import load_policy
 from morl_mm.study import ConfigError, load_config, load_result
+from conftest import run_study_cli
 
 TINY = """
 [study]
@@ -54,12 +55,7 @@ sigma = 3.0
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """The tiny study, run once through the CLI."""
-    root = tmp_path_factory.mktemp("study")
-    config = root / "tiny.toml"
-    config.write_text(TINY)
-    out = root / "out"
-    assert cli(["run", str(config), "--out", str(out), "--quiet"]) == 0
-    return config, out
+    return run_study_cli(tmp_path_factory.mktemp("study"), TINY, "tiny")
 
 
 def test_dataset_has_the_documented_layout(study):
@@ -152,6 +148,9 @@ def test_missing_and_corrupt_results_fail_clearly(study, tmp_path, capsys):
     assert "not a readable morl-mm result" in capsys.readouterr().err
 
 
+BASE = "[env]\naction_mode = 'continuous'\n"  # a continuous-mode study
+
+
 @pytest.mark.parametrize("text, message", [
     ("[study\nname = 1", "malformed TOML"),
     ("[env]\nsigma = 2.0", "unknown key(s) ['sigma'] in [env]"),
@@ -160,6 +159,17 @@ def test_missing_and_corrupt_results_fail_clearly(study, tmp_path, capsys):
     ("[learners.x]\nalgorithm = 'sac'", "algorithm"),
     ("[[classical]]\nkind = 'magic'", "kind"),
     ("[scenarios.calm]\nsgima = 1.0", "sgima"),
+    # learners: budgets, seeds, action modes (issue 6)
+    (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\nwall_time_s = 5", "not both"),
+    (BASE + "[learners.x]\nalgorithm = 'envelope'", "needs a budget"),
+    (BASE + "[learners.x]\nalgorithm = 'dqn'\naction_mode = 'continuous'", "action_mode"),
+    (BASE + "[learners.x]\nalgorithm = 'envelope'\nenv_steps = 10\naction_mode = 'continuous'", "action_mode"),
+    ("[env]\naction_mode = 'discrete'\n[learners.x]\nalgorithm = 'ppo'\naction_mode = 'continuous'", "cannot be evaluated"),
+    (BASE + "[learners.x]\nalgorithm = 'ppo'\nseeds = [0, 0]", "seeds"),
+    (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = -5", "env_steps"),
+    (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\ntotal_timesteps = 100", "both set a budget"),
+    (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate = 0.1", "unknown hyperparameter"),
+    ("[env]\naction_mode = 'discrete'\n[oracle]\ndepth_step = 0.05", "depth_step"),
 ])
 def test_config_errors_name_the_key_and_the_file(tmp_path, text, message):
     path = tmp_path / "bad.toml"

@@ -17,6 +17,8 @@ from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 
 ALGORITHMS = ("ppo", "dqn")
+BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps"}
+"""The hyperparameter that sets each native learner's training budget in env steps."""
 
 
 class TrainedLearner(NamedTuple):
@@ -32,7 +34,7 @@ class TrainedLearner(NamedTuple):
     checkpoint_env_steps: np.ndarray | None = None  # (c,) env steps at each checkpoint
 
 
-def _config(algorithm: str, hyperparameters: dict):
+def learner_config(algorithm: str, hyperparameters: dict):
     from morl_mm.agents.dqn import DQNConfig
     from morl_mm.agents.ppo import PPOConfig
 
@@ -45,6 +47,28 @@ def _config(algorithm: str, hyperparameters: dict):
     return cls(**values)
 
 
+def with_env_steps(algorithm: str, hyperparameters: dict, env_steps: int) -> dict:
+    """``hyperparameters`` with the training budget set to about ``env_steps`` env steps.
+
+    PPO trains whole updates of ``num_envs * num_steps`` steps (whole checkpoint chunks when
+    ``num_checkpoints > 1``): the budget rounds to the nearest multiple, at least one.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if isinstance(env_steps, bool) or int(env_steps) != env_steps or env_steps < 1:
+        raise ValueError(f"env_steps: must be a positive int, got {env_steps!r}")
+    hp = dict(hyperparameters)
+    if algorithm == "ppo":
+        from morl_mm.agents.ppo import PPOConfig
+
+        value = lambda name: int(hp.get(name, PPOConfig.__dataclass_fields__[name].default))  # noqa: E731
+        chunk = value("num_envs") * value("num_steps") * value("num_checkpoints")
+        hp[BUDGET_KEYS["ppo"]] = max(1, round(int(env_steps) / chunk)) * chunk
+    else:
+        hp[BUDGET_KEYS["dqn"]] = int(env_steps)
+    return hp
+
+
 def _json_ready(config) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
@@ -54,7 +78,7 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
     """Train ``algorithm`` ("ppo" or "dqn") with the given hyperparameters; one jitted run."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    config = _config(algorithm, hyperparameters)
+    config = learner_config(algorithm, hyperparameters)
     started = time.perf_counter()
     rng = jax.random.key(seed)
     checkpoints, checkpoint_steps = None, None
@@ -95,7 +119,7 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
 def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
                    network_params: Any, weight) -> Any:
     """The runnable policy of a saved network at ``weight`` (params set)."""
-    config = _config(algorithm, hyperparameters)
+    config = learner_config(algorithm, hyperparameters)
     if algorithm == "ppo":
         from morl_mm.agents.ppo import PPOPolicy
 

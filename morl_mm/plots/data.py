@@ -160,5 +160,9 @@ def default_selection(ds: xr.Dataset, scenario: str = "base") -> str:
     return policy_labels(ds)[int(np.nanargmax(utility))]
 
 
-def has_trajectories(ds: xr.Dataset) -> bool:
-    return all(name in ds for name in ("traj_mid", "traj_inventory", "traj_wealth"))
+def has_trajectories(ds: xr.Dataset, label: str | None = None) -> bool:
+    """Whether the dataset stores sample episodes (of policy ``label``, if given: policies evaluated by
+    morl-baselines' adapters have none)."""
+    if not all(name in ds for name in ("traj_mid", "traj_inventory", "traj_wealth")):
+        return False
+    return label is None or bool(np.isfinite(ds["traj_mid"].sel(policy=label).values).any())

@@ -257,6 +257,8 @@ def trajectory_figure(ds: xr.Dataset, label: str, episode: int = 0) -> Figure:
     label = data.check_policy(ds, label)
     if not data.has_trajectories(ds):
         raise ValueError("the study dataset has no trajectories (traj_mid, traj_inventory, traj_wealth)")
+    if not data.has_trajectories(ds, label):
+        raise ValueError(f"no sample episodes are stored for {label!r} (a policy evaluated by its own library)")
     n_episodes = ds.sizes.get("traj_episode", 1)
     if not 0 <= episode < n_episodes:
         raise ValueError(f"episode {episode} out of range: the study keeps {n_episodes} sample episodes")
@@ -311,7 +313,11 @@ def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base")
         out["hv_curve"] = hv_curve_figure(ds)
     if "train_curve_return" in ds:
         out["train_curve"] = training_curve_figure(ds)
-    if data.has_trajectories(ds):
+    from morl_mm.plots.comparison import has_learner_comparison, learner_fronts_figure
+
+    if has_learner_comparison(ds):
+        out["learner_fronts"] = learner_fronts_figure(ds, scenario)
+    if data.has_trajectories(ds, selected):
         out[f"trajectories_{safe_filename(selected)}"] = trajectory_figure(ds, selected)
     return out
 

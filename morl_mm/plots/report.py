@@ -32,8 +32,9 @@ tr.selected td { background: #fde2e1; font-weight: bold; }
 img { max-width: 100%; border: 1px solid #ddd; margin: .5em 0; }
 .note { color: #555; font-size: 13px; } pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 12px; }
 """
-INDICATOR_COLUMNS = (("hv_ratio", "HV ratio"), ("eum_ratio", "EUM ratio"), ("igd", "IGD"),
-                     ("cardinality", "front size"))
+INDICATOR_COLUMNS = (("hv_ratio", "HV ratio"), ("hv_ratio_std", "HV ratio std (seeds)"), ("eum_ratio", "EUM ratio"),
+                     ("igd", "IGD"), ("cardinality", "front size"), ("env_steps", "env steps"),
+                     ("train_seconds", "train s"))
 PDF_ROWS_PER_PAGE = 28
 
 

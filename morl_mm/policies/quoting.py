@@ -42,3 +42,24 @@ def stack_params(params: Sequence[Any]) -> Any:
     if not params:
         raise ValueError("stack_params: need at least one params pytree")
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *params)
+
+
+class InActionMode:
+    """A policy of one action mode acting in an env of another: its action becomes a quote, and the
+    quote the other mode's action (:func:`quote_to_action`).
+
+    Exact from the discrete to the continuous mode (a grid depth is a valid continuous depth); the
+    other way it snaps depths to the grid. Used to evaluate a discrete-mode learner (DQN) in a
+    continuous-mode study. ``act`` is pure and jittable like the wrapped policy's.
+    """
+
+    def __init__(self, policy: Any, source_env: Any, target_config: EnvConfig):
+        self.policy, self.source_env, self.target_config = policy, source_env, target_config
+
+    @property
+    def params(self) -> Any:
+        return self.policy.params
+
+    def act(self, params, obs, state, key):
+        quote = self.source_env.action_to_quote(self.policy.act(params, obs, state, key))
+        return quote_to_action(self.target_config, quote[0], quote[1], quote[2] > 0, quote[3] > 0)

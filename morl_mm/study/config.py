@@ -10,7 +10,15 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
     [oracle]           enabled, depth_step (continuous mode grid)
     [[classical]]      kind = "avellaneda_stoikov" | "glft" | "cartea_jaimungal" | "fixed_spread" | "linear_skew",
                        plus the strategy's parameters
-    [learners.<name>]  algorithm = "ppo" | "dqn", then the learner's hyperparameters
+    [learners.<name>]  algorithm = "ppo" | "dqn" | a morl-baselines adapter ("gpi_ls", "gpi_pd", "envelope",
+                       "pcn", "capql", "pgmorl", "morld"), then the learner's hyperparameters, and optionally:
+                       seeds = [0, 1, 2]    train one network per seed (default: [study.seed])
+                       env_steps = N        training budget in env steps (any algorithm), or
+                       wall_time_s = T      a budget of about T seconds of training (see morl_mm.study.budget)
+                       pilot_steps = n      steps of the first wall-time pilot run
+                       action_mode = "..."  the learner's action mode (default: the study's; DQN and the
+                                            morl-baselines adapters have a fixed one)
+                       group = "..."        a label grouping learners in the comparison table and figure
     [evaluation]       episodes, seeds, weights_per_axis (Das-Dennis lattice density)
     [scenarios.<name>] EnvParams overrides of a held-out scenario
 """
@@ -22,6 +30,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from morl_mm.agents.morl_baselines import ALGORITHMS as BASELINE_MODES
 from morl_mm.env.params import EnvConfig, EnvParams, make_params
 from morl_mm.policies.registry import CLASSICAL
 
@@ -30,14 +39,33 @@ class ConfigError(ValueError):
     """A study config is malformed; the message names the file and the key."""
 
 
-ALGORITHMS = ("ppo", "dqn")
+NATIVE = ("ppo", "dqn")
+NATIVE_MODES = {"dqn": "discrete"}  # action modes a native learner is limited to
+ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
+LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group")
 
 
 @dataclasses.dataclass(frozen=True)
 class LearnerSpec:
+    """One learner of a study: its algorithm, hyperparameters, budget and training seeds.
+
+    ``env_steps`` / ``wall_time_s``: the budget (None: the algorithm's own hyperparameter);
+    ``action_mode``: the mode it trains in (resolved: never None); ``seeds``: one network per seed.
+    """
+
     name: str
     algorithm: str
     hyperparameters: dict[str, Any]
+    seeds: tuple[int, ...] = (0,)
+    env_steps: int | None = None
+    wall_time_s: float | None = None
+    pilot_steps: int | None = None
+    action_mode: str = "discrete"
+    group: str = ""
+
+    @property
+    def is_native(self) -> bool:
+        return self.algorithm in NATIVE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +146,12 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
 
     oracle = _table(raw, "oracle", source)
     _check_keys(oracle, ("enabled", "depth_step"), "oracle", source)
+    step = oracle.get("depth_step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0
+                             or env_config.action_mode != "continuous"):
+        raise ConfigError(f"{source}: [oracle] depth_step must be a number > 0 and needs [env] action_mode = "
+                          f"\"continuous\" (discrete mode uses the env's grid), got {step!r} in "
+                          f"{env_config.action_mode!r} mode")
 
     classical = raw.get("classical", [])
     if not isinstance(classical, list):
@@ -126,13 +160,9 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         if not isinstance(spec, dict) or spec.get("kind") not in CLASSICAL:
             raise ConfigError(f"{source}: classical[{i}].kind must be one of {sorted(CLASSICAL)}, got {spec!r}")
 
-    learners = []
-    for name, spec in _table(raw, "learners", source).items():
-        spec = dict(spec)
-        algorithm = spec.pop("algorithm", name)
-        if algorithm not in ALGORITHMS:
-            raise ConfigError(f"{source}: learners.{name}.algorithm must be one of {list(ALGORITHMS)}, got {algorithm!r}")
-        learners.append(LearnerSpec(name, algorithm, spec))
+    seed = int(study.get("seed", 0))
+    learners = [parse_learner(name, spec, env_config, seed, source)
+                for name, spec in _table(raw, "learners", source).items()]
 
     evaluation = _table(raw, "evaluation", source)
     _check_keys(evaluation, [f.name for f in dataclasses.fields(EvaluationSpec)], "evaluation", source)
@@ -153,7 +183,7 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
 
     return StudyConfig(
         name=str(study.get("name", Path(source).stem)),
-        seed=int(study.get("seed", 0)),
+        seed=seed,
         env_config=env_config,
         env_overrides=dict(env_overrides),
         oracle={"enabled": True, **oracle},
@@ -164,3 +194,52 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         source=source,
         raw=raw,
     )
+
+
+def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int, source: str) -> LearnerSpec:
+    """One ``[learners.<name>]`` table -> a validated :class:`LearnerSpec`."""
+    where = f"{source}: learners.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
+    hp = {k: v for k, v in table.items() if k not in LEARNER_KEYS}
+    algorithm = table.get("algorithm", name)
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"{where}.algorithm must be one of {list(ALGORITHMS)}, got {algorithm!r}")
+    seeds = table.get("seeds", [study_seed])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                           for x in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{where}.seeds must be a non-empty list of distinct ints, got {seeds!r}")
+    env_steps, wall_time_s = table.get("env_steps"), table.get("wall_time_s")
+    if env_steps is not None and wall_time_s is not None:
+        raise ConfigError(f"{where}: give env_steps or wall_time_s, not both")
+    if env_steps is not None and (isinstance(env_steps, bool) or not isinstance(env_steps, int) or env_steps < 1):
+        raise ConfigError(f"{where}.env_steps must be a positive int, got {env_steps!r}")
+    if wall_time_s is not None and (isinstance(wall_time_s, bool) or not isinstance(wall_time_s, (int, float))
+                                    or not wall_time_s > 0):
+        raise ConfigError(f"{where}.wall_time_s must be a number > 0, got {wall_time_s!r}")
+    pilot = table.get("pilot_steps")
+    if pilot is not None and (isinstance(pilot, bool) or not isinstance(pilot, int) or pilot < 1):
+        raise ConfigError(f"{where}.pilot_steps must be a positive int, got {pilot!r}")
+    fixed_mode = BASELINE_MODES.get(algorithm) or NATIVE_MODES.get(algorithm)
+    mode = table.get("action_mode", fixed_mode or env_config.action_mode)
+    if mode not in ("discrete", "continuous") or (fixed_mode and mode != fixed_mode):
+        raise ConfigError(f"{where}.action_mode: {algorithm} trains in the "
+                          f"{repr(fixed_mode) if fixed_mode else 'discrete or continuous'} action mode, got {mode!r}")
+    if algorithm in NATIVE:
+        # a native network is evaluated in the study's env: a discrete policy maps exactly to continuous
+        # actions, a continuous one has no exact discrete image
+        if mode == "continuous" and env_config.action_mode == "discrete":
+            raise ConfigError(f"{where}: a continuous-mode {algorithm} cannot be evaluated in the study's discrete "
+                              f"action mode; set [env] action_mode = \"continuous\"")
+        from morl_mm.agents.registry import BUDGET_KEYS, learner_config
+
+        if BUDGET_KEYS[algorithm] in hp and (env_steps is not None or wall_time_s is not None):
+            raise ConfigError(f"{where}: {BUDGET_KEYS[algorithm]} and env_steps/wall_time_s both set a budget")
+        try:
+            learner_config(algorithm, hp)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: {err}") from None
+    elif env_steps is None and wall_time_s is None:
+        raise ConfigError(f"{where}: a morl-baselines learner needs a budget: env_steps or wall_time_s")
+    return LearnerSpec(name, algorithm, hp, tuple(seeds), env_steps,
+                       None if wall_time_s is None else float(wall_time_s), pilot, mode, str(table.get("group", "")))

@@ -9,12 +9,15 @@ Layout (dims ``scenario``, ``policy``, ``objective``, ``sample``, ``traj_episode
 * metric summaries of :mod:`morl_mm.evaluation` (``pnl_sharpe``, ``max_drawdown_mean``, ...)
 * ``traj_mid``/``traj_bid``/``traj_ask``/``traj_inventory``/``traj_wealth`` (policy, traj_episode, time)
 * ``train_curve_return`` (learner, checkpoint) with ``env_steps``: the learners' training curves
-* coords ``kind`` (policy): "oracle", "classical" or the learner's name
+* coords ``kind`` (policy): "oracle", "classical" or the learner's name; ``train_seed`` (policy): the
+  training seed of a learned policy, -1 for the others
 
 Attrs: ``name``, ``config`` (the TOML as JSON), ``objectives``, ``scales`` (weights apply to
 value / scales), ``units`` (JSON), ``hv_reference_point``, ``indicators`` (JSON: per learned or
-classical kind, HV ratio, EUM ratio and IGD against the oracle CCS on the base model), ``units_info``
-(JSON per unit: CCS size and time, training steps and time), ``versions`` (JSON), ``git_commit``, ``created``.
+classical kind, HV ratio, EUM ratio and IGD against the oracle CCS on the base model; over seeds: mean,
+``*_std`` and ``n_seeds``; learners: mean ``env_steps`` and ``train_seconds``), ``units_info`` (JSON per
+unit: CCS size and time; learners: budget, its wall-time calibration, ``seed_runs`` with steps and
+time per seed), ``versions`` (JSON), ``git_commit``, ``created``.
 """
 
 from __future__ import annotations
@@ -86,9 +89,22 @@ def mean_and_ci(returns: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     return mean, half
 
 
-def front_indicators(ds: xr.Dataset, scales: np.ndarray, exact: np.ndarray | None) -> tuple[dict, list | None]:
+def _indicators(front: np.ndarray, exact: np.ndarray, ref: np.ndarray, exact_hv: float, weights, scales) -> dict:
+    return {"hv_ratio": float(ind.hypervolume(front, ref) / exact_hv) if exact_hv > 0 else None,
+            "eum_ratio": float(ind.eum_ratio(front, exact, weights, scales)),
+            "igd": float(ind.igd(front, exact, scales)),
+            "cardinality": int(ind.cardinality(front))}
+
+
+def front_indicators(ds: xr.Dataset, scales: np.ndarray, exact: np.ndarray | None,
+                     units_info: dict | None = None) -> tuple[dict, list | None]:
     """HV ratio, EUM ratio and IGD of each kind's front (Monte-Carlo means, base scenario) against
-    the exact CCS (the oracle's expected values), so the oracle's own ratio checks the estimate."""
+    the exact CCS (the oracle's expected values), so the oracle's own ratio checks the estimate.
+
+    A learner trained with several seeds has one front per seed: its indicators are the mean over
+    seeds, with ``<indicator>_std`` (sample std) and ``n_seeds``. Learners also get their mean
+    ``env_steps`` and ``train_seconds`` from ``units_info``.
+    """
     base = ds["value"].sel(scenario=ds.scenario.values[0])
     kinds = ds["kind"].values
     if exact is None or len(exact) == 0:
@@ -97,15 +113,24 @@ def front_indicators(ds: xr.Dataset, scales: np.ndarray, exact: np.ndarray | Non
     ref = ind.hv_reference_point(*reference_sets)
     weights = ind.simplex_weights(len(scales), EUM_WEIGHT_DIVISIONS)
     exact_hv = ind.hypervolume(exact, ref)
+    seeds = ds["train_seed"].values if "train_seed" in ds.coords else np.full(len(kinds), -1)
     result = {}
     for kind in dict.fromkeys(kinds):
-        front = base.values[kinds == kind]
-        result[str(kind)] = {
-            "hv_ratio": float(ind.hypervolume(front, ref) / exact_hv) if exact_hv > 0 else None,
-            "eum_ratio": float(ind.eum_ratio(front, exact, weights, scales)),
-            "igd": float(ind.igd(front, exact, scales)),
-            "cardinality": int(ind.cardinality(front)),
-        }
+        members = kinds == kind
+        per_seed = [_indicators(base.values[members & (seeds == s)], exact, ref, exact_hv, weights, scales)
+                    for s in dict.fromkeys(seeds[members])]
+        entry = dict(per_seed[0])
+        if len(per_seed) > 1:
+            for key in ("hv_ratio", "eum_ratio", "igd", "cardinality"):
+                column = [r[key] for r in per_seed if r[key] is not None]
+                entry[key] = float(np.mean(column)) if column else None
+                entry[f"{key}_std"] = float(np.std(column, ddof=1)) if len(column) > 1 else None
+            entry["n_seeds"] = len(per_seed)
+        runs = (units_info or {}).get(f"learner:{kind}", {}).get("seed_runs")
+        if runs:
+            entry["env_steps"] = float(np.mean([r["env_steps"] for r in runs]))
+            entry["train_seconds"] = float(np.mean([r["train_seconds"] for r in runs]))
+        result[str(kind)] = entry
     return result, [float(x) for x in ref]
 
 
@@ -115,6 +140,9 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
         raise ValueError("the study produced no policies: enable the oracle, a classical strategy or a learner")
     units_info = {p.attrs["unit"]: json.loads(p.attrs["info"]) for p in parts}
     parts = [p.drop_attrs() if hasattr(p, "drop_attrs") else p.assign_attrs({}) for p in parts]
+    # parts written before training seeds were recorded: not trained
+    parts = [p if "train_seed" in p.coords else p.assign_coords(train_seed=("policy", np.full(p.sizes["policy"], -1)))
+             for p in parts]
     ds = xr.concat(parts, dim="policy", data_vars="minimal", coords="minimal", compat="override", join="outer")
     value, ci = mean_and_ci(ds["returns"])
     ds["value"] = value.assign_attrs(long_name="mean episode objective value")
@@ -122,7 +150,8 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
     ds["nondominated"] = (("scenario", "policy"),
                           np.stack([ind.nondominated_mask(value.sel(scenario=s).values, keep_duplicates=True)
                                     for s in ds.scenario.values]))
-    curves = {unit.split(":", 1)[1]: info for unit, info in units_info.items() if unit.startswith("learner:")}
+    curves = {unit.split(":", 1)[1]: info for unit, info in units_info.items()
+              if unit.startswith("learner:") and "curve_return" in info}  # morl-baselines learners log none
     if curves:
         length = max(len(c["curve_return"]) for c in curves.values())
         pad = lambda xs: np.pad(np.asarray(xs, float), (0, length - len(xs)), constant_values=np.nan)  # noqa: E731
@@ -132,7 +161,7 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
                                                                np.stack([pad(c["curve_env_steps"]) for c in curves.values()])))
     scales = np.asarray(ctx.scales, float)
     exact = units_info.get("oracle", {}).get("oracle_expected_values")
-    indicators, ref = front_indicators(ds, scales, None if exact is None else np.asarray(exact, float))
+    indicators, ref = front_indicators(ds, scales, None if exact is None else np.asarray(exact, float), units_info)
     cfg = ctx.config
     ds.attrs.update({
         "name": cfg.name,

@@ -70,7 +70,8 @@ class StudyResult:
         if label not in self.dataset.policy.values:
             raise ValueError(f"unknown policy {label!r}")
         if not path.is_file():
-            raise ValueError(f"{path}: the policy file of {label!r} is missing")
+            raise ValueError(f"{path}: the policy file of {label!r} is missing (a morl-baselines policy is "
+                             f"evaluated by the study but has no policy file)")
         return path
 
     def load_policy(self, label: str) -> policy_io.LoadedPolicy:

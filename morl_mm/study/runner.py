@@ -26,26 +26,33 @@ from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.objectives import reference_scales
 from morl_mm.evaluation.dataset import metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_policy, stack_scenarios
-from morl_mm.pareto.indicators import simplex_weights
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.registry import build_classical, classical_label
 from morl_mm.study.config import StudyConfig
 from morl_mm.study.dataset import assemble, read_dataset, write_dataset
 
 TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
+TRAJECTORY_FIELDS = {"mid": "mid", "bid": "bid_price", "ask": "ask_price", "inventory": "inventory",
+                     "wealth": "wealth"}  # traj_<name> variable: field of the env's step info
 SUMMARY_METRICS = ("pnl_sharpe", "step_sharpe", "max_drawdown_mean", "realized_spread_mean", "inventory_mean",
                    "inventory_std", "inventory_skewness", "pnl_quantile", "inventory_histogram")
 
 
 class Candidate(NamedTuple):
-    """A policy to evaluate: a template object, its params, and how to save it."""
+    """A policy to evaluate: a template object, its params, and how to save it.
+
+    A policy that cannot run inside a JAX rollout (a torch network of morl-baselines) comes with its
+    episode ``returns`` already evaluated, ``(scenario, sample, objective)``, and no policy object.
+    """
 
     label: str
     kind: str
     preference: np.ndarray  # (K,) weight it was found/trained at, NaN for rule-based
     policy: Any
     policy_params: Any
-    save: Callable[[Path], None]
+    save: Callable[[Path], None] | None  # None: no policy file (morl-baselines policies)
+    returns: np.ndarray | None = None  # pre-evaluated (scenario, sample, objective) returns
+    train_seed: int = -1  # the training seed of a learned policy (-1: not trained)
 
 
 class StudyContext(NamedTuple):
@@ -76,7 +83,9 @@ def oracle_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
     from morl_mm.policies.table import TablePolicy
 
     try:
-        ccs = convex_coverage_set(ctx.env, ctx.params, ctx.scales)
+        step = ctx.config.oracle.get("depth_step")  # continuous mode: the oracle's depth grid (default 0.02)
+        depth_grid = None if step is None else np.arange(0.0, ctx.env.config.max_depth + 1e-9, float(step))
+        ccs = convex_coverage_set(ctx.env, ctx.params, ctx.scales, depth_grid)
     except OracleNotExactError as err:
         tqdm.write(f"oracle skipped: {err}")
         return [], {"oracle_skipped": str(err)}
@@ -107,46 +116,6 @@ def classical_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
     return out, {}
 
 
-def learner_candidates(ctx: StudyContext, name: str) -> tuple[list[Candidate], dict]:
-    from morl_mm.agents.registry import train_learner
-
-    spec = next(s for s in ctx.config.learners if s.name == name)
-    tqdm.write(f"training {name} ({spec.algorithm}) ...")
-    trained = train_learner(spec.algorithm, spec.hyperparameters, ctx.env, ctx.params, ctx.scales, ctx.config.seed)
-    tqdm.write(f"  {name}: {trained.env_steps:,} env steps in {trained.seconds:.1f} s")
-    weights = simplex_weights(ctx.env.num_objectives, ctx.config.evaluation.weights_per_axis - 1)
-    network = jax.tree_util.tree_map(np.asarray, trained.network_params)
-    out = []
-    for w in weights:
-        label = f"{name}_w" + "_".join(f"{x:.2f}" for x in w)
-        w32 = np.asarray(w, np.float32)
-        save = lambda path, w=w32, l=label: policy_io.save_policy(  # noqa: E731
-            path, kind=spec.algorithm, spec=trained.hyperparameters, env=ctx.env, env_params=ctx.params,
-            arrays={"network": network, "weight": w}, label=l)
-        out.append(Candidate(label, name, np.asarray(w), trained.policy, (trained.network_params, w32), save))
-    info = {"env_steps": trained.env_steps, "train_seconds": trained.seconds,
-            **checkpoint_fronts(ctx, trained, weights),
-            "curve_env_steps": trained.curve_env_steps.tolist(), "curve_return": trained.curve_return.tolist(),
-            "algorithm": spec.algorithm, "hyperparameters": trained.hyperparameters}
-    return out, info
-
-
-def checkpoint_fronts(ctx: StudyContext, trained, weights) -> dict:
-    """Fronts (mean returns at each weight, base model) of the saved training checkpoints, from which
-    the study's HV-ratio learning curve is computed once the exact CCS is known."""
-    from morl_mm.agents.common import evaluate_front
-
-    if trained.checkpoints is None:
-        return {}
-    fronts = []
-    for k in range(len(trained.checkpoint_env_steps)):
-        params_k = jax.tree_util.tree_map(lambda x: x[k], trained.checkpoints)
-        returns = evaluate_front(ctx.env, ctx.params, trained.policy, params_k, weights,
-                                 ctx.config.evaluation.episodes, jax.random.key(ctx.config.seed))
-        fronts.append(np.asarray(returns, np.float64).mean(axis=1).tolist())
-    return {"checkpoint_env_steps": np.asarray(trained.checkpoint_env_steps).tolist(), "checkpoint_fronts": fronts}
-
-
 # -- evaluation of a unit ---------------------------------------------------------------------------
 def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate], info: dict,
                         progress: bool) -> xr.Dataset:
@@ -154,27 +123,33 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
     ev = ctx.config.evaluation
     objectives = list(ctx.env.objectives)
     returns, trajectories, metric_sets = [], [], []
+    n_steps = int(ctx.params.n_steps)
+    missing = np.full((TRAJECTORY_EPISODES, n_steps), np.nan)
     bar = tqdm(candidates, desc=f"evaluating {unit}", disable=not progress, leave=False)
     for cand in bar:
+        if cand.returns is not None:  # evaluated by its own library: no trajectories, no metrics
+            returns.append(np.asarray(cand.returns, np.float64))
+            trajectories.append({field: missing for field in TRAJECTORY_FIELDS.values()})
+            continue
         per_seed = [evaluate_policy(ctx.env, ctx.scenario_params, cand.policy, jax.random.key(seed), ev.episodes,
                                     cand.policy_params) for seed in ev.seeds]
         traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
         returns.append(np.asarray(traj.reward, np.float64).sum(axis=2))  # (S, samples, K)
-        info_base = jax.tree_util.tree_map(lambda x: np.asarray(x[0, :TRAJECTORY_EPISODES]), traj.info)
-        trajectories.append(info_base)
+        trajectories.append({field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
+                             for field in TRAJECTORY_FIELDS.values()})
         metric_sets.append(metrics_dataset(traj, ctx.scenario_params, objectives, [cand.label], list(ctx.scenarios)))
     labels = [c.label for c in candidates]
     metrics = xr.concat([m[list(SUMMARY_METRICS)] for m in metric_sets], dim="policy") if metric_sets else None
-    steps = np.arange(1, int(ctx.params.n_steps) + 1)
+    steps = np.arange(1, n_steps + 1)
     ds = xr.Dataset(
         {
             "returns": (("scenario", "policy", "sample", "objective"), np.stack(returns, axis=1)),
             "preference": (("policy", "objective"), np.stack([c.preference for c in candidates])),
-            **{f"traj_{name}": (("policy", "traj_episode", "time"), np.stack([getattr(t, field) for t in trajectories]))
-               for name, field in (("mid", "mid"), ("bid", "bid_price"), ("ask", "ask_price"),
-                                   ("inventory", "inventory"), ("wealth", "wealth"))},
+            **{f"traj_{name}": (("policy", "traj_episode", "time"), np.stack([t[field] for t in trajectories]))
+               for name, field in TRAJECTORY_FIELDS.items()},
         },
         coords={"scenario": list(ctx.scenarios), "policy": labels, "kind": ("policy", [c.kind for c in candidates]),
+                "train_seed": ("policy", [c.train_seed for c in candidates]),
                 "objective": objectives, "time": steps * float(ctx.params.dt)},
         attrs={"unit": unit, "info": json.dumps(info)},
     )
@@ -227,13 +202,16 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
         elif unit == "classical":
             candidates, info = classical_candidates(ctx)
         else:
+            from morl_mm.study.learners import learner_candidates
+
             candidates, info = learner_candidates(ctx, unit.split(":", 1)[1])
         if not candidates:
             continue
         part = evaluate_candidates(ctx, unit, candidates, info, progress)
         part.attrs["fingerprint"] = key
         for cand in candidates:
-            cand.save(out / "policies" / f"{cand.label}.mmpol")
+            if cand.save is not None:
+                cand.save(out / "policies" / f"{cand.label}.mmpol")
         write_dataset(part, path)
         parts.append(part)
     ds = assemble(parts, ctx)
