@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from morl_mm.agents.common import evaluate_front
-from morl_mm.agents.registry import train_learner
+from morl_mm.agents.registry import BUDGET_KEYS, train_learner
 from morl_mm.evaluation.rollouts import evaluate_policy
 from morl_mm.oracle import convex_coverage_set
 from morl_mm.pareto import eum_ratio, hv_reference_point, hypervolume, igd, simplex_weights
@@ -34,7 +34,6 @@ from morl_mm.policies.registry import build_classical
 from morl_mm.study.config import load_config
 from morl_mm.study.runner import make_context
 
-BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps"}
 
 
 def curve_dataset(results: dict) -> xr.Dataset:
