@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from morl_mm.agents.common import evaluate_front, sample_simplex_weights
-from morl_mm.agents.ppo import PPOConfig, PPOPolicy, make_train, train_fixed
+from morl_mm.agents.ppo import PPOConfig, PPOPolicy, make_network, make_train, train_fixed
 from morl_mm.env import MarketMakingEnv, rollout
 from morl_mm.env.objectives import reference_scales
 from morl_mm.pareto import utilities
@@ -147,6 +147,22 @@ def test_stochastic_policy_samples_valid_actions(conditioned_discrete):
 def test_simplex_weights_are_on_the_simplex():
     w = sample_simplex_weights(jax.random.key(0), (100,), 3)
     assert w.shape == (100, 3) and np.all(w >= 0) and np.allclose(w.sum(-1), 1.0, atol=1e-5)
+
+
+def test_factorised_head_is_a_bid_times_ask_product():
+    env = MarketMakingEnv(action_mode="discrete")
+    network = make_network(PPOConfig(factorised=True), env)
+    params = network.init(jax.random.key(0), jnp.zeros((env.observation_space().shape[0] + 3,)))
+    # a large random input so that the per-side distributions are far from uniform
+    x = 10.0 * jax.random.normal(jax.random.key(1), (5, env.observation_space().shape[0] + 3))
+    params = jax.tree_util.tree_map(lambda p: p * 100.0, params)
+    probs = np.asarray(jax.nn.softmax(network.apply(params, x)[0]), np.float64)
+    side = env.config.n_depths + 1
+    assert probs.shape == (5, side * side) and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
+    joint = probs.reshape(5, side, side)
+    product = joint.sum(2)[:, :, None] * joint.sum(1)[:, None, :]  # p_bid(i) * p_ask(j)
+    assert np.allclose(joint, product, atol=1e-6)
+    assert joint.max() > 2.0 / side**2  # not the uniform start, so the check above means something
 
 
 @pytest.mark.parametrize("field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"), ("lr", 0.0)])

@@ -15,7 +15,8 @@ Learning for Continuous Robot Control"):
   Mode ``"fixed"``: each run trains at one given weight; ``jax.vmap(train)(rngs, weights)`` trains
   K independent policies at once.
 
-Actions: discrete mode, a categorical over the env's (G + 1)^2 actions; continuous mode, a
+Actions: discrete mode, a categorical over the env's (G + 1)^2 actions, by default factorised into
+independent bid and ask categoricals of G + 1 each; continuous mode, a
 diagonal Gaussian over [depth_bid, depth_ask, quote_bid, quote_ask] whose sample goes to the env
 as is (the env clips depths to [0, max_depth] and quotes a side when its flag is > 0).
 
@@ -49,25 +50,34 @@ class PPOConfig:
     mode: Literal["conditioned", "fixed"] = "conditioned"
     num_envs: int = 256  # parallel envs (vmapped)
     num_steps: int = 200  # rollout length per env and update (default: one 200-step episode)
-    total_timesteps: int = 10_240_000  # env steps over the whole run (200 updates; ~4 min on 2 CPU cores)
+    total_timesteps: int = 12_288_000  # env steps over the whole run (240 updates; 2.6-3.9 min on 2 shared CPU cores)
     update_epochs: int = 4
-    num_minibatches: int = 8
+    # 32 minibatches of 1600 (not 8 of 6400): 4x the gradient steps for the same compute; with the default
+    # model's noisy pnl this was the largest single gain (HV ratio 0.959 -> 0.974 at 6.1M env steps)
+    num_minibatches: int = 32
     lr: float = 1e-3
     anneal_lr: bool = True
     max_grad_norm: float = 0.5
     gamma: float = 1.0  # the objectives are undiscounted episode sums; time remaining is observed
     gae_lambda: float = 0.95
     clip_eps: float = 0.2
+    # studies/default.toml (discrete) uses 0.01: exploration that finds the pnl-risk edge of the front, where
+    # widening the quote on one side (not tightening the other) controls inventory (HV ratio 0.980 -> 0.984)
     ent_coef: float = 0.003
     vf_coef: float = 0.5
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     init_log_std: float = -0.5  # continuous mode: initial std exp(-0.5) = 0.6 price units
     init_depth: float = 0.7  # continuous mode: initial mean quote depth (about 1/kappa)
-    # Dirichlet concentration of the conditioned mode's weights: 1 = uniform on the simplex; 0.5 puts
-    # more weights near the corners and edges, where the front's extremes are (HV ratio 0.950 -> 0.962)
-    weight_concentration: float = 0.5
+    # Dirichlet concentration of the conditioned mode's weights: 1 = uniform on the simplex; < 1 puts
+    # more weights near the corners and edges, where the front's extremes are (HV ratio at 6.1M env steps,
+    # 8 minibatches: 1 -> 0.950, 0.5 -> 0.962; 32 minibatches: 0.5 -> 0.974, 0.3 -> 0.978, 0.2 -> 0.977)
+    weight_concentration: float = 0.3
     num_checkpoints: int = 1  # >1: also return the params after each of this many equal chunks of updates
+    # discrete mode: one categorical per side (bid, ask) instead of one over the (G + 1)^2 joint actions;
+    # a small, consistent gain (HV ratio at 6.1M env steps, joint -> factorised, three configurations:
+    # 0.959 -> 0.963, 0.974 -> 0.975, 0.978 -> 0.980; each within one run's seed noise on its own)
+    factorised: bool = True
 
     def __post_init__(self):
         if self.mode not in ("conditioned", "fixed"):
@@ -115,10 +125,19 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     init_log_std: float = -0.5
     init_depth: float = 0.7
+    side_actions: int = 0  # > 0: discrete, factorised into two per-side categoricals of this size
 
     @nn.compact
     def __call__(self, x):
         values = MLP(self.hidden, self.n_objectives, self.activation, out_scale=1.0)(x)
+        if self.discrete and self.side_actions:
+            # the joint logits of a bid x ask product distribution: log p(i, j) = log p_bid(i) + log p_ask(j),
+            # so sampling, log-prob, entropy and argmax below stay those of one categorical
+            n = self.side_actions
+            sides = MLP(self.hidden, 2 * n, self.activation, out_scale=0.01)(x).reshape(x.shape[:-1] + (2, n))
+            logp = jax.nn.log_softmax(sides, axis=-1)
+            joint = logp[..., 0, :, None] + logp[..., 1, None, :]
+            return joint.reshape(x.shape[:-1] + (n * n,)), values
         if self.discrete:
             return MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01)(x), values
         # start quoting both sides (flag mean 0.5 > 0) at about the reference depth
@@ -163,8 +182,9 @@ def mode_action(policy_out, discrete: bool):
 def make_network(config: PPOConfig, env) -> ActorCritic:
     discrete = env.config.action_mode == "discrete"
     action_dim = env.config.n_discrete_actions if discrete else int(np.prod(env.action_space().shape))
+    side_actions = env.config.n_depths + 1 if discrete and config.factorised else 0
     return ActorCritic(action_dim, env.num_objectives, discrete, tuple(config.hidden), config.activation,
-                       config.init_log_std, config.init_depth)
+                       config.init_log_std, config.init_depth, side_actions)
 
 
 # -- training ---------------------------------------------------------------------------------------
