@@ -70,7 +70,9 @@ class DQNConfig:
     learning_rate: float = 1e-3
     max_grad_norm: float = 10.0
     gamma: float = 0.99  # slightly below the exact 1 (see module docstring)
-    target_tau: float = 0.05  # Polyak rate of the target network per gradient step
+    # Polyak rate of the target network per gradient step. 0.005, not 0.05: a slower target steadies the
+    # bootstrapped vector Q (default model, HV ratio at 100k / 200k env steps: 0.49 / 0.29 -> 0.80 / 0.67)
+    target_tau: float = 0.005
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     epsilon_decay_fraction: float = 0.5  # share of the learning phase over which epsilon decays linearly
