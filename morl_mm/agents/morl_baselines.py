@@ -431,6 +431,7 @@ class BaselineRun:
 
     algorithm: str
     env_kwargs: dict  # the env overrides it trained on (action mode included)
+    objectives: tuple[str, ...]
     scales: np.ndarray
     actors: list
     weights: np.ndarray
@@ -498,7 +499,7 @@ def fit_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None,
     with quiet, _torch_threads(torch_threads):
         trained = _TRAINERS[algorithm](algorithm, env, eval_env, int(env_steps), weights, hp, scales, seed, overrides)
     training_steps = env.steps if trained.training_steps is None else trained.training_steps
-    return BaselineRun(algorithm, overrides, scales, trained.actors, trained.weights, int(training_steps),
+    return BaselineRun(algorithm, overrides, tuple(config.objectives), scales, trained.actors, trained.weights, int(training_steps),
                        int(trained.internal_eval_steps + eval_env.steps), time.perf_counter() - started, int(seed),
                        int(torch_threads))
 
@@ -538,10 +539,9 @@ def train_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = Non
     run = fit_baseline(algorithm, env_steps, env_kwargs, seed=seed, eval_weights=eval_weights, scales=scales,
                        hyperparameters=hyperparameters, torch_threads=torch_threads, verbose=verbose)
     samples = run.episode_returns(int(eval_episodes), eval_seed)
-    config, _ = split_overrides(run.env_kwargs)
     metadata = {"algorithm": algorithm, "env_steps": run.env_steps, "internal_eval_steps": run.internal_eval_steps,
                 "wall_s": time.perf_counter() - started, "seed": int(seed), "eval_episodes": int(eval_episodes),
                 "action_mode": ALGORITHMS[algorithm]}
-    return ParetoSet.from_samples(config.objectives, samples, run.scales,
+    return ParetoSet.from_samples(run.objectives, samples, run.scales,
                                   labels=[f"{algorithm}_{i}" for i in range(len(samples))],
                                   kinds=[algorithm] * len(samples), weights=run.weights, metadata=metadata)

@@ -91,11 +91,12 @@ class StudyConfig:
     source: str
     raw: dict[str, Any]
 
-    def env_params(self, scenario: str | None = None) -> EnvParams:
+    def env_params(self, scenario: str | None = None, env_config: EnvConfig | None = None) -> EnvParams:
+        """The model's params (of ``scenario`` if given), for the study's EnvConfig or ``env_config``."""
         overrides = dict(self.env_overrides)
         if scenario is not None:
             overrides.update(self.scenarios[scenario])
-        return make_params(self.env_config, **overrides)
+        return make_params(env_config or self.env_config, **overrides)
 
 
 def _check_keys(table: dict, allowed, where: str, source: str) -> None:

@@ -21,7 +21,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from morl_mm.env.market import MarketMakingEnv
-from morl_mm.env.params import make_params
 from morl_mm.pareto.indicators import simplex_weights
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.quoting import InActionMode
@@ -37,11 +36,12 @@ def learner_candidates(ctx: StudyContext, name: str) -> tuple[list[Candidate], d
     spec = next(s for s in ctx.config.learners if s.name == name)
     weights = simplex_weights(ctx.env.num_objectives, ctx.config.evaluation.weights_per_axis - 1)
     train = _native_seed if spec.is_native else _baseline_seed
-    env_steps, calibration = resolve_budget(ctx, spec, weights)
+    env_steps, calibration = resolve_budget(ctx, spec, train, weights)
     candidates, runs, first = [], [], {}
     for seed in spec.seeds:
         tqdm.write(f"training {name} ({spec.algorithm}, seed {seed}) ...")
-        seed_candidates, run = train(ctx, spec, seed, env_steps, weights)
+        # the unit keeps the first seed's curves: the other seeds skip the checkpoint evaluation
+        seed_candidates, run = train(ctx, spec, seed, env_steps, weights, curves=not first)
         tqdm.write(f"  {name}: {run['env_steps']:,} env steps in {run['train_seconds']:.1f} s")
         candidates += seed_candidates
         first = first or run
@@ -58,11 +58,12 @@ def learner_env(ctx: StudyContext, spec: LearnerSpec) -> tuple[MarketMakingEnv, 
     if spec.action_mode == ctx.env.config.action_mode:
         return ctx.env, ctx.params
     config = dataclasses.replace(ctx.env.config, action_mode=spec.action_mode)
-    return MarketMakingEnv(config), make_params(config, **ctx.config.env_overrides)
+    return MarketMakingEnv(config), ctx.config.env_params(env_config=config)
 
 
-def resolve_budget(ctx: StudyContext, spec: LearnerSpec, weights) -> tuple[int | None, dict]:
-    """The learner's env-step budget (None: its own hyperparameter) and, for a wall-time budget, the calibration."""
+def resolve_budget(ctx: StudyContext, spec: LearnerSpec, train, weights) -> tuple[int | None, dict]:
+    """The learner's env-step budget (None: its own hyperparameter) and, for a wall-time budget, the
+    calibration; ``train`` is the learner's per-seed trainer (:func:`_native_seed` or :func:`_baseline_seed`)."""
     if spec.wall_time_s is None:
         return spec.env_steps, {}
     if spec.is_native:
@@ -74,7 +75,6 @@ def resolve_budget(ctx: StudyContext, spec: LearnerSpec, weights) -> tuple[int |
     else:
         default_pilot = BASELINE_PILOT_STEPS
     seed = spec.seeds[0]
-    train = _native_seed if spec.is_native else _baseline_seed
     tqdm.write(f"calibrating {spec.name} to {spec.wall_time_s:g} s of training ...")
     steps, calibration = steps_for_wall_time(
         lambda n: train(ctx, spec, seed, n, weights, evaluate=False)[1]["train_seconds"], spec.wall_time_s,
@@ -89,7 +89,7 @@ def _label(spec: LearnerSpec, seed: int, suffix: str) -> str:
 
 
 def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int | None, weights,
-                 evaluate: bool = True) -> tuple[list[Candidate], dict]:
+                 evaluate: bool = True, curves: bool = True) -> tuple[list[Candidate], dict]:
     from morl_mm.agents.registry import train_learner, with_env_steps
 
     env, params = learner_env(ctx, spec)
@@ -110,14 +110,17 @@ def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int
             arrays={"network": network, "weight": w}, label=l)
         out.append(Candidate(label, spec.name, np.asarray(w), policy, (trained.network_params, w32), save,
                              train_seed=seed))
-    run.update({**checkpoint_fronts(ctx, trained, policy, weights),
-                "curve_env_steps": trained.curve_env_steps.tolist(), "curve_return": trained.curve_return.tolist(),
-                "hyperparameters": trained.hyperparameters})
+    run["hyperparameters"] = trained.hyperparameters
+    if curves:
+        run.update({**checkpoint_fronts(ctx, trained, policy, weights),
+                    "curve_env_steps": trained.curve_env_steps.tolist(),
+                    "curve_return": trained.curve_return.tolist()})
     return out, run
 
 
 def _baseline_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int, weights,
-                   evaluate: bool = True) -> tuple[list[Candidate], dict]:
+                   evaluate: bool = True, curves: bool = True) -> tuple[list[Candidate], dict]:
+    del curves  # morl-baselines runs log no training curve here
     from morl_mm.agents.morl_baselines import fit_baseline
 
     env_kwargs = {**{k: v for k, v in dataclasses.asdict(ctx.env.config).items() if k != "action_mode"},
