@@ -1,0 +1,5 @@
+"""Real market data: readers into one columnar form, features, calibration, replay tapes."""
+
+from morl_mm.data.capture import Book, Capture, CaptureError, Trades, book_mid, infer_tick_size
+
+__all__ = ["Book", "Capture", "CaptureError", "Trades", "book_mid", "infer_tick_size"]
