@@ -1,0 +1,215 @@
+"""Readers of real market data (LOBSTER, Binance, Bitstamp) into the common Capture form.
+
+Tests on the shared samples skip when ../shared/data (or $MORL_MM_DATA) is absent; the synthetic
+captures are written by the tests themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from morl_mm.data import CaptureError, read_capture
+
+DATA = Path(os.environ.get("MORL_MM_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+
+
+def sample(rel: str) -> Path:
+    path = DATA / rel
+    if not path.exists():
+        pytest.skip(f"shared data sample {path} absent (set MORL_MM_DATA to the folder of the samples)")
+    return path
+
+
+def gap_reasons(cap, word):
+    return [g for g in cap.gaps if word in g["reason"]]
+
+
+# ------------------------------------------------------------------------------------------ LOBSTER
+
+GOOG = "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+AAPL = "lobster/LOBSTER_SampleFile_AAPL_2012-06-21_1.zip"
+
+
+@pytest.fixture(scope="module")
+def goog():
+    return read_capture(sample(GOOG))
+
+
+def test_lobster_goog_sample(goog):
+    # the sample README: 147,916 events incl. 11,678 executions = 7,765 visible (type 4) + 3,913 hidden (type 5)
+    assert len(goog.book) == 147_916
+    assert len(goog.trades) == 11_678
+    assert goog.venue == "lobster" and goog.instrument == "GOOG" and goog.book.levels == 10
+    assert goog.tick_size == pytest.approx(0.01)
+    assert goog.skipped_lines == 0
+    # first message: 34200.015105074 s after midnight on 2012-06-21, kept to the ns
+    assert goog.book.ts_ns[0] == 1340236800_000_000_000 + 34200_015105074
+    assert goog.book.ts_ns[1] == 1340236800_000_000_000 + 34200_059901970  # "34200.05990197"
+    assert np.all(np.diff(goog.book.ts_ns) >= 0) and np.all(np.diff(goog.trades.ts_ns) >= 0)
+    # first message executes a buy limit order (direction 1): seller-initiated; orderbook row 1: 579.40 x 496
+    assert goog.trades.side[0] == -1 and goog.trades.price[0] == pytest.approx(579.40)
+    assert goog.book.bid_price[0, 0] == pytest.approx(579.40) and goog.book.bid_size[0, 0] == 496
+    assert goog.book.ask_price[0, 0] == pytest.approx(580.23)
+    # three hidden executions at 34200.113246707, same side: one market order
+    assert len(set(goog.trades.aggressor_id[2:5])) == 1 and goog.trades.aggressor_id[1] != goog.trades.aggressor_id[2]
+    valid = goog.book.valid
+    assert not np.any(goog.book.bid_price[valid, 0] >= goog.book.ask_price[valid, 0])
+    assert set(np.unique(goog.trades.side)) == {-1, 1}
+
+
+def test_lobster_aapl_sample():
+    cap = read_capture(sample(AAPL), levels=10)
+    assert cap.book.levels == 1  # the file has one level; levels= only caps
+    assert cap.tick_size == pytest.approx(0.01)
+    assert len(cap.book) == 118_497
+
+
+def _lobster_files(tmp_path, msgs, books, name="TEST_2020-01-02_34200000_57600000", level=2, suffix=""):
+    mpath = tmp_path / f"{name}_message_{level}.csv{suffix}"
+    opath = tmp_path / f"{name}_orderbook_{level}.csv{suffix}"
+    mtext = "".join(",".join(str(x) for x in r) + "\n" for r in msgs)
+    otext = "".join(",".join(str(x) for x in r) + "\n" for r in books)
+    opener = gzip.open if suffix == ".gz" else open
+    with opener(mpath, "wt") as f:
+        f.write(mtext)
+    with opener(opath, "wt") as f:
+        f.write(otext)
+    return mpath, opath
+
+
+E = 9999999999
+BOOK = [1000100, 100, 1000000, 200, 1000200, 50, 999900, 10]
+
+
+def _basic_messages():
+    msgs = [
+        ("34200.000000001", 1, 1, 100, 1000100, -1),
+        ("34200.5", 1, 2, 200, 1000000, 1),
+        ("34201.123456789", 4, 1, 30, 1000100, -1),   # buy market order lifts the ask ...
+        ("34201.123456789", 4, 3, 50, 1000200, -1),   # ... and sweeps the 2nd level (not the best): kept
+        ("34201.123456789", 5, 0, 10, 1000300, -1),   # hidden execution, same order
+        ("34202", 4, 2, 20, 1000000, 1),              # a sell market order hits the bid
+        ("34202", 5, 0, 5, 999900, 1),                # same ts, same side: same market order
+        ("34202", 4, 9, 5, 1000100, -1),              # same ts, other side: another order
+    ]
+    books = [BOOK] * len(msgs)
+    return msgs, books
+
+
+def test_lobster_synthetic_trades_and_timestamps(tmp_path):
+    msgs, books = _basic_messages()
+    mpath, _ = _lobster_files(tmp_path, msgs, books)
+    cap = read_capture(mpath)
+    assert cap.instrument == "TEST" and len(cap.book) == 8 and cap.book.valid.all()
+    day = 18263 * 86_400 * 1_000_000_000  # 2020-01-02
+    assert cap.book.ts_ns[0] == day + 34200_000000001 and cap.book.ts_ns[1] == day + 34200_500000000
+    assert cap.trades.ts_ns.tolist() == [day + 34201_123456789] * 3 + [day + 34202_000000000] * 3
+    assert cap.trades.side.tolist() == [1, 1, 1, -1, -1, 1]
+    assert cap.trades.price.tolist() == [100.01, 100.02, 100.03, 100.0, 99.99, 100.01]
+    assert cap.trades.size.tolist() == [30, 50, 10, 20, 5, 5]
+    a = cap.trades.aggressor_id
+    assert a[0] == a[1] == a[2] and a[3] == a[4] and len({a[0], a[3], a[5]}) == 3
+    # the same pair read through the folder, the orderbook name, gzip, and a date override
+    assert len(read_capture(tmp_path).book) == 8
+    assert len(read_capture(tmp_path / "TEST_2020-01-02_34200000_57600000_orderbook_2.csv").trades) == 6
+    other = read_capture(mpath, date="2020-01-03")
+    assert other.book.ts_ns[0] == cap.book.ts_ns[0] + 86_400 * 1_000_000_000
+
+
+def test_lobster_gz_pair_and_zip(tmp_path):
+    msgs, books = _basic_messages()
+    mpath, opath = _lobster_files(tmp_path, msgs, books, suffix=".gz")
+    assert len(read_capture(mpath).trades) == 6
+    z = tmp_path / "pair.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("X_2020-01-02_0_1_message_2.csv", gzip.decompress(mpath.read_bytes()))
+        zf.writestr("X_2020-01-02_0_1_orderbook_2.csv", gzip.decompress(opath.read_bytes()))
+    cap = read_capture(z)
+    assert cap.instrument == "X" and len(cap.trades) == 6
+
+
+def test_lobster_empty_levels(tmp_path):
+    msgs = [("34200.1", 1, 1, 100, 1000100, -1), ("34200.2", 3, 1, 100, 1000100, -1)]
+    books = [[1000100, 100, 1000000, 200, E, 0, -E, 0], [E, 0, 1000000, 200, E, 0, -E, 0]]
+    mpath, _ = _lobster_files(tmp_path, msgs, books)
+    cap = read_capture(mpath)
+    assert np.isnan(cap.book.ask_price[0, 1]) and cap.book.ask_size[0, 1] == 0
+    assert np.isnan(cap.book.bid_price[0, 1]) and cap.book.bid_size[0, 1] == 0
+    assert np.isnan(cap.book.ask_price[1, 0]) and cap.book.bid_price[1, 0] == 100.0
+    assert cap.book.valid.all() and cap.tick_size == pytest.approx(0.01)
+
+
+def test_lobster_crossed_row_is_invalid_and_reported(tmp_path):
+    msgs, books = _basic_messages()
+    books = list(books)
+    books[3] = [1000000, 100, 1000000, 200, 1000200, 50, 999900, 10]  # bid == ask: crossed (locked)
+    books[4] = [999900, 100, 1000000, 200, 1000200, 50, 999900, 10]   # bid > ask
+    mpath, _ = _lobster_files(tmp_path, msgs, books)
+    cap = read_capture(mpath)
+    assert cap.book.valid.tolist() == [True, True, True, False, False, True, True, True]
+    crossed = gap_reasons(cap, "crossed")
+    assert len(crossed) == 1 and crossed[0]["line"] == 4 and crossed[0]["end_line"] == 5 and crossed[0]["rows"] == 2
+
+
+def test_lobster_halt(tmp_path):
+    msgs = [("34200.1", 1, 1, 100, 1000100, -1), ("34300", 7, 0, 0, -1, -1), ("34301", 1, 2, 10, 1000000, 1),
+            ("34400", 7, 0, 0, 0, -1), ("34500", 7, 0, 0, 1, -1), ("34501", 1, 3, 10, 1000000, 1)]
+    mpath, _ = _lobster_files(tmp_path, msgs, [BOOK] * 6)
+    cap = read_capture(mpath)
+    assert cap.book.valid.tolist() == [True, False, False, False, True, True]
+    halts = gap_reasons(cap, "halt")
+    assert len(halts) == 1 and halts[0]["line"] == 2 and halts[0]["end_line"] == 5
+    assert halts[0]["ts_ns"] == cap.book.ts_ns[1]
+    assert len(cap.trades) == 0
+
+
+def test_lobster_mismatched_row_counts(tmp_path):
+    msgs, books = _basic_messages()
+    mpath, opath = _lobster_files(tmp_path, msgs, books[:-1])
+    with pytest.raises(CaptureError) as e:
+        read_capture(mpath)
+    assert mpath.name in str(e.value) and opath.name in str(e.value) and "\n" not in str(e.value)
+
+
+def test_lobster_corrupt_line(tmp_path):
+    msgs, books = _basic_messages()
+    msgs = list(msgs)
+    msgs[4] = ("34201.123456789", "x", 0, 10, 1000300, -1)
+    mpath, _ = _lobster_files(tmp_path, msgs, books)
+    with pytest.raises(CaptureError, match=rf"{mpath.name}:5: "):
+        read_capture(mpath)
+    cap = read_capture(mpath, skip_bad_lines=True)
+    assert cap.skipped_lines == 1 and len(cap.book) == 7 and len(cap.trades) == 5
+    assert [g["line"] for g in gap_reasons(cap, "skipped")] == [5]
+    # a short line in the orderbook file: its message row is dropped too
+    msgs, books = _basic_messages()
+    books = list(books)
+    books[6] = BOOK[:5]
+    mpath, opath = _lobster_files(tmp_path, msgs, books)
+    with pytest.raises(CaptureError, match=rf"{opath.name}:7: "):
+        read_capture(mpath)
+    cap = read_capture(mpath, skip_bad_lines=True)
+    assert cap.skipped_lines == 1 and len(cap.book) == 7 and len(cap.trades) == 5
+
+
+def test_lobster_truncated_and_missing(tmp_path):
+    msgs, books = _basic_messages()
+    mpath, opath = _lobster_files(tmp_path, msgs, books, suffix=".gz")
+    raw = opath.read_bytes()
+    opath.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CaptureError, match="truncated gzip"):
+        read_capture(mpath)
+    with pytest.raises(CaptureError, match="no such file"):
+        read_capture(tmp_path / "NOPE_2020-01-02_0_1_message_2.csv")
+    z = tmp_path / "bad.zip"
+    z.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(CaptureError, match="bad.zip"):
+        read_capture(z)
