@@ -87,6 +87,19 @@ class StepInfo(NamedTuple):
     market_sell: jnp.ndarray  # a sell market order arrived (hits the bid)
 
 
+class PlacedQuote(NamedTuple):
+    """The quote in force for one step, after latency, inventory limits and the tick grid."""
+
+    submitted: jnp.ndarray  # (6,) the quote submitted this step (see QUOTE_FIELDS)
+    buffer: jnp.ndarray  # the latency buffer after this submission, newest first
+    depth: jnp.ndarray  # (2,) effective bid, ask depth from the mid (on the tick grid)
+    on: jnp.ndarray  # (2,) 1 where the side is quoted
+    lots: jnp.ndarray  # (2,) lots per side
+    size: jnp.ndarray  # (2,) units per side (lots * order_size)
+    bid_px: jnp.ndarray
+    ask_px: jnp.ndarray
+
+
 class MarketMakingEnv:
     """Vector-reward market-making env. Static config on the object, market constants in params.
 
@@ -200,9 +213,12 @@ class MarketMakingEnv:
         return self.get_obs(state, params), state
 
     def step_env(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
-        """One step without auto-reset: ``(obs, state, reward_vec, done, info)``."""
-        from morl_mm.env.objectives import reward_vector
+        """One step without auto-reset: ``(obs, state, reward_vec, done, info)``.
 
+        A pipeline of three parts, two of which the replay env (:mod:`morl_mm.env.replay`) shares:
+        :meth:`place_quote` (latency, inventory limits, tick grid), the simulated market below (fills
+        and the mid's move) and :meth:`settle` (accounting, rewards, observation).
+        """
         f32 = jnp.float32
         # one draw per step (random bits dominate the cost of a step): uniforms for the bid side, the
         # ask side, jump occurrence and the regime, and three more turned into normals by the inverse
@@ -211,37 +227,16 @@ class MarketMakingEnv:
         u, z = draws[:4], jax.scipy.special.ndtri(draws[4:])
         dt = params.dt
         sqrt_dt = jnp.sqrt(dt)
-
-        # 1. latency: the submitted quote enters the buffer, the one from `latency` steps ago acts
-        submitted = self.action_to_quote(action)
-        buffer = jnp.concatenate([submitted[None], state.quote_buffer[:-1]], axis=0)
-        quote = buffer[params.latency]
-        depth, on, lots = quote[0:2], quote[2:4], quote[4:6]
-        size = lots * params.order_size
-
-        # 2. inventory limits and the tick grid
-        q, mid = state.inventory, state.mid
-        eps = 1e-6 * params.inventory_limit
-        within = jnp.stack([q + size[0] <= params.inventory_limit + eps, q - size[1] >= -params.inventory_limit - eps])
-        on = on * within.astype(f32)
-        tick = jnp.where(params.tick_size > 0, params.tick_size, 1.0)
-        raw_bid, raw_ask = mid - depth[0], mid + depth[1]
-        bid_px = jnp.where(params.tick_size > 0, jnp.floor(raw_bid / tick + 1e-6) * tick, raw_bid)
-        ask_px = jnp.where(params.tick_size > 0, jnp.ceil(raw_ask / tick - 1e-6) * tick, raw_ask)
-        # without ticks the depth is exact: mid - (mid - depth) in float32 is off by ~1e-5 at mid 100
-        eff_depth = jnp.where(params.tick_size > 0, jnp.stack([mid - bid_px, ask_px - mid]), depth)
+        placed = self.place_quote(state, action, params)
 
         # 3. market orders (sell orders hit the bid, buy orders the ask) and fills
         tilt = params.flow_sensitivity * state.signal
         p_arrival = jnp.clip(params.arrival_rate * dt * jnp.exp(jnp.stack([-tilt, tilt])), 0.0, 1.0)
         arrival = (u[:2] < p_arrival).astype(f32)
-        filled = (u[:2] < p_arrival * jnp.exp(-params.kappa * eff_depth)).astype(f32) * on
-        units = filled * size  # bought on the bid, sold on the ask
-        traded = units[0] + units[1]
-        cash = state.cash - units[0] * bid_px + units[1] * ask_px - params.maker_fee * traded
-        inventory = q + units[0] - units[1]
+        filled = (u[:2] < p_arrival * jnp.exp(-params.kappa * placed.depth)).astype(f32) * placed.on
 
         # 4. the mid moves
+        mid = state.mid
         sigma_t = params.sigma * params.regime_vol[state.regime]
         noise = z[0] if self.config.mid_noise == "gaussian" else jnp.sign(z[0])
         jump = (u[2] < params.jump_rate * dt).astype(f32) * (params.jump_mean + params.jump_std * z[1])
@@ -255,30 +250,71 @@ class MarketMakingEnv:
             regime = jnp.minimum(jnp.sum(cdf < u[3]), self.config.n_regimes - 1).astype(jnp.int32)
         else:
             regime = state.regime
+        return self.settle(state, placed, filled * placed.size, arrival, new_mid, sigma_t, params,
+                           regime=regime, signal=signal)
 
+    def place_quote(self, state: EnvState, action: jnp.ndarray, params: EnvParams,
+                    grid_offset: jnp.ndarray | float = 0.0) -> "PlacedQuote":
+        """Steps 1-2: the action enters the latency buffer; the quote in force is withdrawn on a side
+        whose fill would breach the inventory limit and put onto the tick grid (away from the mid).
+
+        ``grid_offset``: prices on the grid are ``grid_offset + k * tick_size`` (the replay env's
+        mids are relative to a window's first mid, which need not sit on the grid).
+        """
+        f32 = jnp.float32
+        submitted = self.action_to_quote(action)
+        buffer = jnp.concatenate([submitted[None], state.quote_buffer[:-1]], axis=0)
+        quote = buffer[params.latency]
+        depth, on, lots = quote[0:2], quote[2:4], quote[4:6]
+        size = lots * params.order_size
+        q, mid = state.inventory, state.mid
+        eps = 1e-6 * params.inventory_limit
+        within = jnp.stack([q + size[0] <= params.inventory_limit + eps, q - size[1] >= -params.inventory_limit - eps])
+        on = on * within.astype(f32)
+        tick = jnp.where(params.tick_size > 0, params.tick_size, 1.0)
+        raw_bid, raw_ask = mid - depth[0], mid + depth[1]
+        bid_px = jnp.where(params.tick_size > 0,
+                           grid_offset + jnp.floor((raw_bid - grid_offset) / tick + 1e-6) * tick, raw_bid)
+        ask_px = jnp.where(params.tick_size > 0,
+                           grid_offset + jnp.ceil((raw_ask - grid_offset) / tick - 1e-6) * tick, raw_ask)
+        # without ticks the depth is exact: mid - (mid - depth) in float32 is off by ~1e-5 at mid 100
+        eff_depth = jnp.where(params.tick_size > 0, jnp.stack([mid - bid_px, ask_px - mid]), depth)
+        return PlacedQuote(submitted, buffer, eff_depth, on, lots, size, bid_px, ask_px)
+
+    def settle(self, state: EnvState, placed: "PlacedQuote", units: jnp.ndarray, arrival: jnp.ndarray,
+               new_mid: jnp.ndarray, sigma_t: jnp.ndarray, params: EnvParams, **extra_state):
+        """Step 6: cash and inventory from the ``units`` filled per side (bought on the bid, sold on the
+        ask), the mid's move to ``new_mid``, the reward vector, the new state (``extra_state``: more
+        fields to replace, e.g. the regime) and the observation. ``arrival``: a market order hit the
+        (bid, ask) side this step."""
+        from morl_mm.env.objectives import reward_vector
+
+        f32 = jnp.float32
+        q, mid = state.inventory, state.mid
+        traded = units[0] + units[1]
+        cash = state.cash - units[0] * placed.bid_px + units[1] * placed.ask_px - params.maker_fee * traded
+        inventory = q + units[0] - units[1]
         time = state.time + 1
         done = time >= params.n_steps
         liquidation = jnp.where(done, params.liquidation_penalty * inventory**2, 0.0)
         wealth_before = state.cash + q * mid
         wealth_after = cash + inventory * new_mid - liquidation
-        increment = (new_mid - mid) / sqrt_dt
+        increment = (new_mid - mid) / jnp.sqrt(params.dt)
         realised_var = (1 - params.vol_ewma) * state.realised_var + params.vol_ewma * increment**2
-        quoted = jnp.stack([depth[0], depth[1], on[0], on[1], lots[0], lots[1]])
-        effective_quote = quoted.at[0:2].set(eff_depth)
-
-        new_state = EnvState(
+        on = placed.on
+        quoted = jnp.stack([placed.depth[0], placed.depth[1], on[0], on[1], placed.lots[0], placed.lots[1]])
+        new_state = state.replace(
             time=time,
             mid=new_mid,
             cash=cash - liquidation,
             inventory=inventory,
-            regime=regime,
-            signal=signal,
             realised_var=realised_var,
             flow_imbalance=(1 - params.flow_ewma) * state.flow_imbalance + params.flow_ewma * (arrival[1] - arrival[0]),
-            last_fills=filled,
-            effective_quote=effective_quote,
-            quote_buffer=buffer,
-            last_submitted=submitted,
+            last_fills=(units > 0).astype(f32),
+            effective_quote=quoted,
+            quote_buffer=placed.buffer,
+            last_submitted=placed.submitted,
+            **extra_state,
         )
         reward = reward_vector(
             self.config.objectives,
@@ -286,10 +322,10 @@ class MarketMakingEnv:
             pnl=wealth_after - wealth_before,
             inventory=inventory,
             sigma=sigma_t,
-            firm=on * (eff_depth <= params.competitive_distance + 1e-6),
+            firm=on * (placed.depth <= params.competitive_distance + 1e-6),
             units=units,
             mid_move=new_mid - mid,
-            submitted=submitted,
+            submitted=placed.submitted,
             last_submitted=state.last_submitted,
         )
         info = StepInfo(
@@ -300,13 +336,13 @@ class MarketMakingEnv:
             wealth=wealth_after,
             fill_bid=units[0],
             fill_ask=units[1],
-            bid_price=jnp.where(on[0] > 0, bid_px, jnp.nan),
-            ask_price=jnp.where(on[1] > 0, ask_px, jnp.nan),
+            bid_price=jnp.where(on[0] > 0, placed.bid_px, jnp.nan),
+            ask_price=jnp.where(on[1] > 0, placed.ask_px, jnp.nan),
             regime=state.regime,
             market_buy=arrival[1],
             market_sell=arrival[0],
         )
-        return self.get_obs(new_state, params), new_state, reward, done, info
+        return observe(new_state, params), new_state, reward, done, info
 
     def step(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
         """One step with auto-reset at the end of an episode (PureJaxRL style)."""
@@ -324,23 +360,29 @@ class MarketMakingEnv:
         return self.reset_env(key, self.default_params if params is None else params)
 
     def get_obs(self, state: EnvState, params: EnvParams) -> jnp.ndarray:
-        n = params.n_steps
-        quote = state.effective_quote
-        depth = quote[0:2] * quote[2:4] / params.competitive_distance
-        return jnp.concatenate(
-            [
-                jnp.stack(
-                    [
-                        state.inventory / params.inventory_limit,
-                        (n - state.time) / n,
-                        jnp.sqrt(state.realised_var) / jnp.maximum(params.sigma, 1e-12),
-                        state.flow_imbalance,
-                    ]
-                ),
-                state.last_fills,
-                depth,
-            ]
-        ).astype(jnp.float32)
+        return observe(state, params)
 
     def is_terminal(self, state: EnvState, params: EnvParams) -> jnp.ndarray:
         return state.time >= params.n_steps
+
+
+def observe(state: EnvState, params: EnvParams) -> jnp.ndarray:
+    """The observation (layout ``OBS_NAMES``) of a state: one function for the simulator, the replay
+    env and a live engine, so that a policy sees the same features wherever it runs."""
+    n = params.n_steps
+    quote = state.effective_quote
+    depth = quote[0:2] * quote[2:4] / params.competitive_distance
+    return jnp.concatenate(
+        [
+            jnp.stack(
+                [
+                    state.inventory / params.inventory_limit,
+                    (n - state.time) / n,
+                    jnp.sqrt(state.realised_var) / jnp.maximum(params.sigma, 1e-12),
+                    state.flow_imbalance,
+                ]
+            ),
+            state.last_fills,
+            depth,
+        ]
+    ).astype(jnp.float32)

@@ -107,3 +107,33 @@ def stack_scenarios(*params: EnvParams) -> EnvParams:
     if not params:
         raise ValueError("stack_scenarios: give at least one EnvParams")
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *params)
+
+
+@functools.partial(jax.jit, static_argnames=("env", "policy", "num_steps"))
+def _evaluate_replay(env: _ByIdentity, policy: _ByIdentity, num_steps: int, keys, starts, params, policy_params):
+    return jax.vmap(lambda k, s: rollout(env.obj, policy.obj, k, params.replace(start=s), num_steps, policy_params))(
+        keys, starts)
+
+
+def evaluate_replay(env, params, policy: Any, key: jax.Array, starts, policy_params: Any = None) -> Trajectory:
+    """One episode of ``policy`` on each replay window of a :class:`~morl_mm.env.replay.ReplayEnv`.
+
+    Args:
+        env: the replay env (its fill model and config are static).
+        params: :class:`~morl_mm.env.replay.ReplayParams` (its ``start`` is ignored).
+        policy: a :class:`morl_mm.policies.base.Policy` or a callable ``(obs, state, key) -> action``.
+        key: PRNG key for the policy's own randomness (window ``i`` uses ``split(key, W)[i]``).
+        starts: first tape step of each window (:func:`morl_mm.env.replay.window_starts`).
+
+    Returns:
+        A :class:`Trajectory` with leading axes ``(W, n_steps)``.
+    """
+    starts = np.asarray(starts, np.int32)
+    if starts.ndim != 1 or starts.size < 1:
+        raise ValueError(f"evaluate_replay: give at least one window start, got {starts.tolist()}")
+    env.validate(params.replace(start=starts))
+    if policy_params is None and hasattr(policy, "act"):
+        policy_params = policy.params
+    keys = jax.random.split(key, starts.size)
+    return _evaluate_replay(_ByIdentity(env), _ByIdentity(policy), episode_steps(params.env), keys,
+                            jnp.asarray(starts), params, policy_params)
