@@ -213,3 +213,176 @@ def test_lobster_truncated_and_missing(tmp_path):
     z.write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(CaptureError, match="bad.zip"):
         read_capture(z)
+
+
+# ------------------------------------------------------------------------------------------ Binance
+
+USDM = "binance/usdm_btcusdt_20240808.gz"
+SPOT = "binance/spot_btcusdt_20240808.gz"
+
+
+def _book_tickers(path):
+    out = {}
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            p = json.loads(line.split(" ", 1)[1])
+            p = p.get("data", p)
+            if "B" in p and p.get("e") in (None, "bookTicker"):
+                out[p["u"]] = (float(p["b"]), float(p["B"]), float(p["a"]), float(p["A"]))
+    return out
+
+
+@pytest.mark.parametrize("rel,venue,tick,n_trades,n_diffs", [(USDM, "binance-usdm", 0.1, 21_313, 6_551),
+                                                              (SPOT, "binance-spot", 0.01, 9_757, 3_451)])
+def test_binance_samples_agree_with_book_ticker(rel, venue, tick, n_trades, n_diffs):
+    from morl_mm.data.binance import rebuild
+
+    path = sample(rel)
+    cap, ids = rebuild(path, levels=10)
+    assert cap.venue == venue and cap.instrument == "BTCUSDT" and cap.tick_size == pytest.approx(tick)
+    assert len(cap.trades) == n_trades  # README: ~21k trades on the futures sample
+    assert len(cap.book) == n_diffs + 1  # one row per depth diff and one for the REST snapshot
+    assert not [g for g in cap.gaps if not g["reason"].startswith("info:")]  # the samples are gap-free
+    v = cap.book.valid
+    assert v.sum() >= len(cap.book) - 10 and not v[0]  # only the rows before the snapshot are invalid
+    assert not np.any(cap.book.bid_price[v, 0] >= cap.book.ask_price[v, 0])
+    assert np.all(np.diff(cap.book.ts_ns) >= 0) and np.all(np.diff(cap.trades.ts_ns) >= 0)
+    # the rebuilt book after the diff ending at update id u == the bookTicker of the same u
+    tickers = _book_tickers(path)
+    rows = [r for r in np.flatnonzero(v) if ids[r] in tickers]
+    assert len(rows) > 300
+    b = cap.book
+    got = np.array([(b.bid_price[r, 0], b.bid_size[r, 0], b.ask_price[r, 0], b.ask_size[r, 0]) for r in rows])
+    want = np.array([tickers[ids[r]] for r in rows])
+    np.testing.assert_array_equal(got, want)
+    assert set(np.unique(cap.trades.side)) == {-1, 1}
+    assert 1 < len(np.unique(cap.trades.aggressor_id)) < len(cap.trades)
+
+
+T0 = 1_700_000_000_000  # ms
+
+
+def _diff(E, U, u, pu, b=(), a=(), wrap=True):
+    d = {"e": "depthUpdate", "E": E, "T": E, "s": "BTCUSDT", "U": U, "u": u, "b": [list(x) for x in b],
+         "a": [list(x) for x in a]}
+    if pu is not None:
+        d["pu"] = pu
+    return {"stream": "btcusdt@depth@0ms", "data": d} if wrap else d
+
+
+def _trade(T, t, p, q, m, X="MARKET"):
+    d = {"e": "trade", "E": T, "T": T, "s": "BTCUSDT", "t": t, "p": p, "q": q, "m": m}
+    if X is not None:
+        d["X"] = X
+    return {"stream": "btcusdt@trade", "data": d}
+
+
+def _snap(L, bids, asks, E=None):
+    d = {"lastUpdateId": L, "bids": [list(x) for x in bids], "asks": [list(x) for x in asks]}
+    if E is not None:
+        d["E"] = d["T"] = E
+    return d
+
+
+def _write_lines(path, msgs, opener=open):
+    with opener(path, "wt") as f:
+        for k, m in enumerate(msgs):
+            f.write(m if isinstance(m, str) else f"{1_700_000_000_000_000_000 + k} {json.dumps(m)}\n")
+    return path
+
+
+SNAP = _snap(100, [("99.0", "1"), ("98.0", "2")], [("101.0", "1"), ("102.0", "3")], E=T0 + 5)
+
+
+def _futures_messages():
+    return [
+        _diff(T0 + 1, 90, 95, 89, b=[("97.0", "5")]),               # 1: before the snapshot, u < 100: dropped
+        _diff(T0 + 2, 96, 105, 95, b=[("99.5", "1")]),              # 2: covers 100: applied after the snapshot
+        SNAP,                                                       # 3
+        _diff(T0 + 6, 106, 110, 105, a=[("101.0", "0")]),           # 4: removes the best ask
+        _trade(T0 + 7, 1, "102.0", "0.5", False),                   # 5: buyer-initiated ...
+        _trade(T0 + 7, 2, "102.0", "0.25", False),                  # 6: ... same taker order
+        _trade(T0 + 7, 3, "99.5", "1", True),                       # 7: seller-initiated, another order
+        _trade(T0 + 8, 4, "99.5", "1", True, X="INSURANCE_FUND"),    # 8: not a market print: dropped
+        _trade(T0 + 9, 5, "99.5", "1", True),                       # 9: another time: another order
+        _diff(T0 + 10, 111, 120, 110, b=[("99.5", "0")]),           # 10
+        _diff(T0 + 11, 125, 130, 121, b=[("99.2", "4")]),           # 11: pu 121 != 120: gap
+        _diff(T0 + 12, 131, 135, 130, a=[("101.5", "1")]),          # 12: invalid (after the gap)
+        _snap(133, [("99.1", "1")], [("100.9", "1")], E=T0 + 13),   # 13: re-initialises
+        _diff(T0 + 14, 136, 140, 135, b=[("99.3", "2")]),           # 14: pu == previous u (135 replayed)
+    ]
+
+
+def test_binance_futures_rules_gap_and_trades(tmp_path):
+    path = _write_lines(tmp_path / "usdm_test.log", _futures_messages())
+    cap = read_capture(path, format="binance", levels=3)
+    assert cap.venue == "binance-usdm" and cap.instrument == "BTCUSDT"
+    b = cap.book
+    # rows: diffs 1, 2 (before the snapshot: invalid), snapshot, diffs 4, 10, 11 (gap), 12, snapshot, 14
+    assert b.valid.tolist() == [False, False, True, True, True, False, False, True, True]
+    assert b.ts_ns.tolist() == [(T0 + k) * 1_000_000 for k in (1, 2, 5, 6, 10, 11, 12, 13, 14)]
+    assert b.bid_price[2].tolist() == [99.5, 99.0, 98.0]  # snapshot + diff 2 (diff 1's 97.0 dropped)
+    assert b.ask_price[3, 0] == 102.0 and np.isnan(b.ask_price[3, 1]) and b.ask_size[3, 1] == 0
+    assert b.bid_price[4, 0] == 99.0
+    gaps = gap_reasons(cap, "sequence gap")
+    assert len(gaps) == 1 and gaps[0]["line"] == 11 and gaps[0]["ts_ns"] == (T0 + 11) * 1_000_000
+    assert b.bid_price[7, 0] == 99.1 and b.ask_price[7, 0] == 100.9
+    assert b.bid_price[8, :2].tolist() == [99.3, 99.1]
+    t = cap.trades
+    assert t.side.tolist() == [1, 1, -1, -1] and t.size.tolist() == [0.5, 0.25, 1.0, 1.0]
+    a = t.aggressor_id
+    assert a[0] == a[1] and len({a[0], a[2], a[3]}) == 3
+    assert gap_reasons(cap, "INSURANCE_FUND")
+
+
+def test_binance_gap_without_resnapshot_stays_invalid(tmp_path):
+    msgs = _futures_messages()[:12] + [_diff(T0 + 20, 136, 140, 135)]
+    cap = read_capture(_write_lines(tmp_path / "x.binance", msgs), levels=2)
+    assert cap.book.valid.tolist() == [False, False, True, True, True, False, False, False]
+
+
+def test_binance_spot_rules(tmp_path):
+    msgs = [
+        _diff(T0 + 1, 90, 100, None, b=[("97.0", "5")], wrap=False),   # u <= 100: dropped
+        _diff(T0 + 2, 101, 104, None, b=[("99.5", "1")], wrap=False),  # covers 101: applied
+        _snap(100, [("99.0", "1")], [("101.0", "1")]),                 # no E on a spot snapshot
+        _diff(T0 + 6, 105, 107, None, b=[("99.6", "1")]),
+        _diff(T0 + 7, 109, 110, None, b=[("99.7", "1")]),              # U != 108: gap
+        {"stream": "btcusdt@trade", "data": {"e": "trade", "E": T0 + 8, "T": T0 + 8, "s": "BTCUSDT",
+                                             "t": 7, "p": "99.7", "q": "2", "m": False, "M": True}},
+    ]
+    cap = read_capture(_write_lines(tmp_path / "spot_test.gz", msgs, gzip.open), levels=3)
+    assert cap.venue == "binance-spot"
+    assert cap.book.valid.tolist() == [False, False, True, True, False]
+    assert cap.book.ts_ns[2] == (T0 + 2) * 1_000_000  # the last exchange time seen before the snapshot
+    assert cap.book.bid_price[2, :2].tolist() == [99.5, 99.0] and np.isnan(cap.book.bid_price[2, 2])
+    assert [g["line"] for g in gap_reasons(cap, "sequence gap")] == [5]
+    assert cap.trades.side.tolist() == [1] and cap.trades.ts_ns[0] == (T0 + 8) * 1_000_000
+
+
+def test_binance_first_diff_must_cover_snapshot(tmp_path):
+    msgs = [SNAP, _diff(T0 + 6, 102, 110, 101)]  # U=102 > 100: the diffs that cover 100 are missing
+    cap = read_capture(_write_lines(tmp_path / "usdm.log", msgs), format="binance")
+    assert cap.book.valid.tolist() == [True, False]
+    assert [g["line"] for g in gap_reasons(cap, "sequence gap")] == [2]
+
+
+def test_binance_corrupt_line_and_truncation(tmp_path):
+    msgs = _futures_messages()
+    msgs[4] = '1700000000000000004 {"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T"\n'
+    path = _write_lines(tmp_path / "usdm_bad.log", msgs)
+    with pytest.raises(CaptureError) as e:
+        read_capture(path, format="binance")
+    assert str(e.value).startswith(f"{path}:5: ") and "\n" not in str(e.value)
+    cap = read_capture(path, format="binance", skip_bad_lines=True)
+    assert cap.skipped_lines == 1 and len(cap.trades) == 3 and len(cap.book) == 9
+    assert [g["line"] for g in gap_reasons(cap, "skipped")] == [5]
+    gz = _write_lines(tmp_path / "usdm_trunc.gz", _futures_messages() * 50, gzip.open)
+    raw = gz.read_bytes()
+    gz.write_bytes(raw[: len(raw) * 2 // 3])
+    with pytest.raises(CaptureError, match=r"usdm_trunc\.gz:\d+: truncated gzip"):
+        read_capture(gz, format="binance")
+    xz = tmp_path / "usdm_trunc.xz"
+    xz.write_bytes(lzma.compress(path.read_bytes())[:-30])
+    with pytest.raises(CaptureError, match="truncated xz"):
+        read_capture(xz, format="binance")
