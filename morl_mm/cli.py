@@ -6,6 +6,7 @@
     morl-mm plot RESULT [--out DIR]          render the trade-off figures
     morl-mm report RESULT [--out FILE]       one self-contained HTML (or .pdf) report
     morl-mm oracle [--json]                  the exact CCS of a model
+    morl-mm backtest POLICY|RESULT --data F  replay policies on a recorded market
 
 Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
 and exit with status 2; nothing on disk is changed by a failed command.
@@ -154,6 +155,61 @@ def cmd_oracle(args) -> int:
     return oracle_main(args.oracle_args) or 0
 
 
+def _capture_window(capture, start: float | None, end: float | None) -> tuple[int | None, int | None]:
+    """``--start``/``--end`` (seconds from the capture's start) as ns timestamps."""
+    t0 = capture.start_ns
+    lo = None if start is None else t0 + int(round(start * 1e9))
+    hi = None if end is None else t0 + int(round(end * 1e9))
+    if lo is not None and hi is not None and hi <= lo:
+        raise ValueError(f"--end ({end} s) must be after --start ({start} s)")
+    return lo, hi
+
+
+def cmd_backtest(args) -> int:
+    from morl_mm.data.readers import read_capture
+    from morl_mm.evaluation.backtest import backtest, backtest_json
+    from morl_mm.policies.io import load_policy
+
+    target = Path(args.policy)
+    if target.suffix == ".mmpol":
+        loaded = load_policy(target)
+        policies = [(loaded.header.get("label") or target.stem, loaded.header.get("kind", ""), loaded)]
+    else:
+        from morl_mm.study import load_result
+
+        result = load_result(target)
+        front = result.pareto_set("base", nondominated_only=not args.all)
+        policies = [(e.label, e.kind, result.load_policy(e.label)) for e in front
+                    if (result.policy_dir / f"{e.label}.mmpol").is_file()]
+    capture = read_capture(args.data, args.format, skip_bad_lines=args.skip_bad_lines)
+    start_ns, end_ns = _capture_window(capture, args.start, args.end)
+    ds = backtest(policies, capture, fill_model=args.fill_model, start_ns=start_ns, end_ns=end_ns, seed=args.seed)
+    out = backtest_json(ds)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    objectives = out["objectives"]
+    print(f"backtest on {out['data']} ({out['venue']}), fill model {out['fill_model']}: {out['windows']} windows of "
+          f"{out['horizon']:g} s (dt {out['dt']:g} s); mean ± 95% CI over windows")
+    header = ["policy"] + objectives + ["realized spread", "slippage", "pnl Sharpe", "inv. skew", "fills bid/ask"]
+    print(" | ".join(header))
+    for row in out["policies"]:
+        m = row["metrics"]
+        cells = [row["label"]] + [_pm(row["objectives"][o], row["ci"][o]) for o in objectives]
+        cells += [_fmt(m["realized_spread_mean"]), _fmt(m["slippage"]),
+                  _fmt(m["pnl_sharpe"]), _fmt(m["inventory_skewness"]), f"{_fmt(m['fills_bid'])}/{_fmt(m['fills_ask'])}"]
+        print(" | ".join(cells))
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _pm(value, ci) -> str:
+    return _fmt(value) if ci is None else f"{value:.4g} ± {ci:.2g}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="morl-mm", description="Multi-objective RL for market making: run Pareto "
                                      "studies, inspect fronts, select a policy by risk appetite, plot and report.")
@@ -210,6 +266,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='{"<learner>": {"group", "algorithm", "n_seeds", "env_steps", '
                    '"train_seconds", "hv_ratio", "hv_ratio_std", ...}}')
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("backtest", help="replay policies on a recorded market",
+                       description="Replay a policy file (.mmpol) or a study's policies (its non-dominated ones, or "
+                       "--all) on a capture of real market data, in consecutive windows of the policy's episode "
+                       "length; print the objective vector and the market-making metrics (mean ± 95%% CI over "
+                       "windows).")
+    p.add_argument("policy", help="a policy file (.mmpol), or a study result (study.nc or its folder)")
+    p.add_argument("--data", required=True, help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)")
+    p.add_argument("--format", default="auto", choices=["auto", "lobster", "binance", "bitstamp"])
+    p.add_argument("--fill-model", default="queue", choices=["queue", "trade_through", "touch"],
+                   help="queue: back of the displayed level (default); trade_through: fills only on prints through "
+                   "the quote (lower bound); touch: any print at the quote (upper bound)")
+    p.add_argument("--start", type=float, help="replay from this many seconds after the capture's start")
+    p.add_argument("--end", type=float, help="replay up to this many seconds after the capture's start")
+    p.add_argument("--all", action="store_true", help="a study's every policy, not only its non-dominated ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of the policies' own randomness")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
+    p.add_argument("--json", action="store_true", help='{"data", "venue", "instrument", "fill_model", "windows", '
+                   '"dt", "horizon", "replay_seconds", "valid_fraction", "objectives", "policies": [{"label", "kind", '
+                   '"objectives", "ci", "metrics"}]}')
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("oracle", help="exact CCS of a model (python -m morl_mm.oracle)", add_help=False,
                        description="Exact convex coverage set by dynamic programming; options as python -m morl_mm.oracle.")
