@@ -386,3 +386,109 @@ def test_binance_corrupt_line_and_truncation(tmp_path):
     xz.write_bytes(lzma.compress(path.read_bytes())[:-30])
     with pytest.raises(CaptureError, match="truncated xz"):
         read_capture(xz, format="binance")
+
+
+# ----------------------------------------------------------------------------------------- Bitstamp
+
+BITSTAMP = "bitstamp/bitstamp_btcusd_2015-05-01.log.xz"
+
+
+def test_bitstamp_sample():
+    from morl_mm.data.capture import book_mid
+
+    cap = read_capture(sample(BITSTAMP))
+    assert cap.venue == "bitstamp" and cap.tick_size == pytest.approx(0.01)
+    assert len(cap.book) == 5_011 and len(cap.trades) == 575  # order_book snapshots and trade events
+    v = cap.book.valid
+    assert not np.any(cap.book.bid_price[v, 0] >= cap.book.ask_price[v, 0])
+    info = gap_reasons(cap, "aggressor side inferred")
+    assert len(info) == 1 and sum(info[0]["counts"].values()) == 575
+    # the sides found from the consumed orders agree with the mid rule for the bulk of the prints
+    mid = book_mid(cap.book)
+    r = np.searchsorted(cap.book.ts_ns, cap.trades.ts_ns, side="right") - 1
+    ok = r >= 0
+    agree = np.sign(cap.trades.price[ok] - mid[r[ok]]) == cap.trades.side[ok]
+    assert agree.mean() > 0.95
+    # the first print: a bid created at 236.47 crossed the resting ask 65595187: buyer-initiated
+    assert cap.trades.side[0] == 1 and cap.trades.side[1] == -1
+
+
+def test_bitstamp_orders_csv_is_refused():
+    with pytest.raises(CaptureError, match="no trades and no book snapshots"):
+        read_capture(sample("bitstamp/bitstamp_btcusd_2015-05-01_orders.csv.xz"))
+
+
+def _bs(ts, kind, **d):
+    return f"{ts} {kind} {json.dumps(d)}\n"
+
+
+def _book(ts, bid, ask):
+    return _bs(ts, "order_book", bids=[[str(bid), "1.0"], [str(bid - 1), "2.0"]],
+               asks=[[str(ask), "1.0"], [str(ask + 1), "2.0"]])
+
+
+def _bitstamp_lines():
+    return [
+        _bs(1000, "order_created", price="100.00", amount="2.0", datetime="1", id=10, order_type=1),  # ask
+        _bs(1001, "order_created", price="99.00", amount="1.0", datetime="1", id=11, order_type=0),   # bid
+        _book(1002, 99.0, 100.0),
+        # a bid limit order crosses the resting ask: both orders show up; the ask (older) was consumed: +1
+        _bs(2000, "order_created", price="100.00", amount="3.0", datetime="2", id=12, order_type=0),
+        _bs(2010, "order_changed", price="100.00", amount="1.5", datetime="1", id=10, order_type=1),
+        _bs(2011, "order_changed", price="100.00", amount="2.5", datetime="2", id=12, order_type=0),
+        _bs(2020, "trade", price=100.0, amount=0.5, id=1),
+        # the rest of the ask (1.5) is taken by the same incoming order: same taker, same aggressor id
+        _bs(2030, "order_deleted", price="100.00", amount="0.0", datetime="1", id=10, order_type=1),
+        _bs(2031, "order_changed", price="100.00", amount="1.0", datetime="2", id=12, order_type=0),
+        _bs(2040, "trade", price=100.0, amount=1.5, id=2),
+        # a market sell fills the resting bid 11 (only the resting order shows): -1
+        _bs(3000, "order_deleted", price="99.00", amount="0.00000000", datetime="1", id=11, order_type=0),
+        _bs(3010, "trade", price=99.0, amount=1.0, id=3),
+        # a cancel is not a fill; this print matches no order: mid rule (99.5): below -> -1, above -> +1
+        _bs(4000, "order_deleted", price="98.00", amount="2.0", datetime="1", id=13, order_type=0),
+        _bs(4010, "trade", price=98.0, amount=2.0, id=4),
+        _bs(5000, "trade", price=101.0, amount=0.1, id=5),
+        _book(6000, 99.0, 99.0),  # crossed (locked) snapshot: invalid
+    ]
+
+
+def test_bitstamp_synthetic_aggressor_rules(tmp_path):
+    path = tmp_path / "bitstamp_test.log"
+    path.write_text("".join(_bitstamp_lines()))
+    cap = read_capture(path)
+    assert cap.trades.side.tolist() == [1, 1, -1, -1, 1]
+    assert cap.trades.ts_ns[0] == 2020 * 1_000_000 and cap.trades.size.tolist() == [0.5, 1.5, 1.0, 2.0, 0.1]
+    a = cap.trades.aggressor_id
+    assert a[0] == a[1] and len(set(a[1:].tolist())) == 4
+    info = gap_reasons(cap, "aggressor side inferred")[0]["counts"]
+    assert info == {"order match (both orders seen)": 2, "order match (one order seen)": 1, "mid rule": 2,
+                    "tick rule": 0}
+    assert cap.book.valid.tolist() == [True, False] and gap_reasons(cap, "crossed")[0]["line"] == 16
+    assert cap.book.bid_price[0].tolist() == [99.0, 98.0] and cap.book.levels == 2
+    # outside the match window the fill events no longer match: the mid rule decides
+    far = read_capture(path, match_window_ms=5)
+    assert gap_reasons(far, "aggressor side inferred")[0]["counts"]["mid rule"] == 5
+
+
+def test_bitstamp_corrupt_line(tmp_path):
+    lines = _bitstamp_lines()
+    lines[6] = "2020 trade {\"price\": 100.0, \"amount\":\n"
+    path = tmp_path / "bitstamp_bad.log"
+    path.write_text("".join(lines))
+    with pytest.raises(CaptureError, match=r"bitstamp_bad\.log:7: "):
+        read_capture(path)
+    cap = read_capture(path, skip_bad_lines=True)
+    assert cap.skipped_lines == 1 and len(cap.trades) == 4 and len(cap.book) == 2
+
+
+# ---------------------------------------------------------------------------------------- dispatch
+
+def test_read_capture_errors(tmp_path):
+    with pytest.raises(CaptureError, match="no such file"):
+        read_capture(tmp_path / "missing.gz")
+    odd = tmp_path / "odd.txt"
+    odd.write_text("hello world\n")
+    with pytest.raises(CaptureError, match="cannot tell"):
+        read_capture(odd)
+    with pytest.raises(ValueError, match="unknown format"):
+        read_capture(odd, format="nasdaq")
