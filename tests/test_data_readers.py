@@ -492,3 +492,13 @@ def test_read_capture_errors(tmp_path):
         read_capture(odd)
     with pytest.raises(ValueError, match="unknown format"):
         read_capture(odd, format="nasdaq")
+
+
+def test_lobster_without_date_in_name(tmp_path):
+    msgs, books = _basic_messages()
+    mpath, _ = _lobster_files(tmp_path, msgs, books, name="feed")
+    cap = read_capture(mpath)  # no date in the name: 1970-01-01, levels from the field count
+    assert cap.book.ts_ns[0] == 34200_000000001 and cap.book.levels == 2 and cap.instrument == "feed"
+    assert read_capture(mpath, date="2020-01-02").book.ts_ns[0] == 18263 * 86_400 * 10**9 + 34200_000000001
+    with pytest.raises(CaptureError, match="bad date"):
+        read_capture(mpath, date="2020-13-40")

@@ -9,7 +9,7 @@ per message, the book *after* that message: ask price, ask size, bid price, bid 
 What the reader does:
 
 * timestamps: the decimal seconds string is parsed exactly (not through a float) and put on the
-  date of the file name (else ``date=`` or 1970-01-01) as int64 ns; LOBSTER's clock is exchange local
+  date given as ``date=``, else the date of the file name, else 1970-01-01, as int64 ns; LOBSTER's clock is exchange local
   time (US/Eastern) and is kept as is, on the date at 00:00 UTC (no time-zone shift);
 * the book: one row per message; empty levels (prices -9999999999 / 9999999999) become NaN price and
   size 0; ``levels`` caps the number of levels kept (a file with fewer levels keeps its own number);
@@ -111,8 +111,7 @@ def _split_lines(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     """(data, line start offsets, line end offsets) with a final newline and CRs removed."""
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
-    if data.endswith(b"\n"):
-        data = data[:-1]
+    data = data.rstrip(b"\n")
     if not data:
         return data, np.zeros(0, np.int64), np.zeros(0, np.int64)
     buf = np.frombuffer(data, np.uint8)
@@ -221,10 +220,17 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
                            "they must have one row per message (truncated or mismatched pair)")
     if len(mstarts) == 0:
         raise CaptureError(f"{msg_label}:1: empty message file")
-    first = odata[ostarts[0]:oends[0]]
-    ob_cols = first.count(b",") + 1
+    if m:  # the file name gives the number of levels; else the most common field count
+        ob_cols = 4 * int(m.group("level"))
+    else:
+        buf = np.frombuffer(odata, np.uint8)
+        commas = np.flatnonzero(buf == 44)
+        per_line = np.searchsorted(commas, oends) - np.searchsorted(commas, ostarts)
+        ob_cols = int(np.bincount(per_line).argmax()) + 1
     if ob_cols % 4:
-        raise CaptureError(f"{ob_label}:1: an orderbook row must have 4 fields per level, got {ob_cols}")
+        raise CaptureError(f"{ob_label}:1: an orderbook row must have 4 fields per level, not {ob_cols}")
+    if ob_cols == 0:
+        raise CaptureError(f"{ob_label}:1: the file name gives 0 levels")
     file_levels = ob_cols // 4
     L = max(1, min(int(levels), file_levels))
 

@@ -17,6 +17,7 @@ The helpers below (transparent decompression, bad-line records) are shared by th
 
 from __future__ import annotations
 
+import gzip
 import lzma
 import re
 import zipfile
@@ -145,6 +146,21 @@ class BadLines:
 _LOBSTER_NAME = re.compile(r"_(message|orderbook)_\d+\.csv(\.gz|\.xz)?$")
 
 
+def _head(path: Path, size: int = 65536) -> bytes:
+    """The first ``size`` bytes of the (decompressed) file, without reading it all."""
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read(size)
+        if path.name.endswith(".xz"):
+            with lzma.open(path, "rb") as f:
+                return f.read(size)
+        with open(path, "rb") as f:
+            return f.read(size)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error):
+        return read_bytes(path)[:size]  # raises the CaptureError that names the problem
+
+
 def detect_format(path: str | Path) -> str:
     """The format of the capture at ``path``: from its name, else from its first line."""
     path = Path(path)
@@ -157,7 +173,7 @@ def detect_format(path: str | Path) -> str:
         return "bitstamp"
     if "binance" in name or name.startswith(("usdm_", "spot_", "coinm_")):
         return "binance"
-    head = read_bytes(path)[:4096].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    head = _head(path).split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     parts = head.split(None, 2)
     if len(parts) >= 2 and parts[0].isdigit():
         if parts[1].startswith("{"):
