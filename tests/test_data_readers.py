@@ -502,3 +502,12 @@ def test_lobster_without_date_in_name(tmp_path):
     assert read_capture(mpath, date="2020-01-02").book.ts_ns[0] == 18263 * 86_400 * 10**9 + 34200_000000001
     with pytest.raises(CaptureError, match="bad date"):
         read_capture(mpath, date="2020-13-40")
+
+
+def test_binance_crossed_row_is_invalid_and_reported(tmp_path):
+    msgs = [SNAP, _diff(T0 + 6, 96, 105, 95, b=[("101.0", "1")]),  # bid 101 == ask 101: crossed
+            _diff(T0 + 7, 106, 107, 105, b=[("101.0", "0")])]
+    cap = read_capture(_write_lines(tmp_path / "usdm_x.log", msgs), format="binance")
+    assert cap.book.valid.tolist() == [True, False, True]
+    crossed = gap_reasons(cap, "crossed")
+    assert len(crossed) == 1 and crossed[0]["line"] == 2 and crossed[0]["rows"] == 1

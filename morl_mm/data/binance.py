@@ -147,6 +147,7 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
     rows_ask: list[list[tuple[float, float]]] = []
     rows_valid: list[bool] = []
     rows_id: list[int] = []
+    rows_line: list[int] = []
     gaps: list[dict[str, Any]] = []
 
     state = "none"  # "none": no snapshot yet; "first": snapshot, first diff pending; "sync"; "gap"
@@ -156,7 +157,7 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
     last_time = 0  # last exchange time seen (ns)
     clamped = 0
 
-    def emit(ts: int, valid: bool, uid: int) -> None:
+    def emit(ts: int, valid: bool, uid: int, line: int) -> None:
         nonlocal clamped
         if rows_ts and ts < rows_ts[-1]:
             ts = rows_ts[-1]
@@ -168,6 +169,7 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
         rows_ask.append([(p, asks.size[p]) for p in ap[:L]])
         rows_valid.append(valid)
         rows_id.append(uid)
+        rows_line.append(line)
 
     def gap(ev: tuple, reason: str) -> None:
         nonlocal state
@@ -209,16 +211,16 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
             if state in ("first", "sync"):
                 r = step(ev)
                 if r == "applied":
-                    emit(ts, True, ev[4])
+                    emit(ts, True, ev[4], ev[1])
                 elif r == "gap":
                     bids.update(ev[6])
                     asks.update(ev[7])
-                    emit(ts, False, -1)
+                    emit(ts, False, -1, ev[1])
             else:  # no snapshot yet (empty book) or after a gap (stale book): invalid rows
                 if state == "gap":
                     bids.update(ev[6])
                     asks.update(ev[7])
-                emit(ts, False, -1)
+                emit(ts, False, -1, ev[1])
         elif kind == "snap":
             _, line, snap_id, b, a, e_ns, _local = ev
             bids.reset(b)
@@ -235,7 +237,7 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
             ts = max(last_time, e_ns) if e_ns is not None else last_time
             if e_ns is not None:
                 last_time = max(last_time, e_ns)
-            emit(ts, state in ("first", "sync"), prev_u if state == "sync" else snap_id)
+            emit(ts, state in ("first", "sync"), prev_u if state == "sync" else snap_id, line)
         elif kind == "time":
             last_time = max(last_time, ev[2])
         else:  # trade
@@ -296,8 +298,8 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
         valid &= ~crossed
         edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
         for a0, b0 in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-            gaps.append({"line": 0, "ts_ns": int(ts_arr[a0]), "reason": "crossed book (best bid >= best ask)",
-                         "row": int(a0), "rows": int(b0 - a0)})
+            gaps.append({"line": rows_line[a0], "ts_ns": int(ts_arr[a0]), "reason": "crossed book (best bid >= "
+                         "best ask)", "end_line": rows_line[b0 - 1], "row": int(a0), "rows": int(b0 - a0)})
     if clamped:
         gaps.append({"line": 0, "ts_ns": 0, "reason": f"info: {clamped} book rows had an earlier exchange time "
                      "than the row before and were given that row's time"})
