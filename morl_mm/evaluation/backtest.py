@@ -35,11 +35,16 @@ PER_SIDE = ("fills", "fill_rate", "quoting_ratio")  # mean over windows, per sid
 
 class Replay:
     """A capture on one model's step grid: the tape, its windows and the replay env, built once and
-    shared by every policy of that model."""
+    shared by every policy of that model.
+
+    Quotes go on the venue's price grid: a model without ticks (``tick_size = 0``, as the exact oracle
+    needs) is replayed with the capture's tick size (depths rounded away from the mid)."""
 
     def __init__(self, capture: Capture, env_config, env_params: EnvParams, fill_model: str = "queue",
                  start_ns: int | None = None, end_ns: int | None = None):
         self.env = ReplayEnv(env_config, fill_model=fill_model)
+        if not float(env_params.tick_size) > 0:
+            env_params = env_params.replace(tick_size=float(capture.tick_size))
         self.env_params = env_params
         self.tape, self.info = build_tape(capture, float(env_params.dt), start_ns=start_ns, end_ns=end_ns)
         self.steps = episode_steps(env_params)

@@ -21,6 +21,11 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
                        group = "..."        a label grouping learners in the comparison table and figure
     [evaluation]       episodes, seeds, weights_per_axis (Das-Dennis lattice density)
     [scenarios.<name>] EnvParams overrides of a held-out scenario
+    [data]             a study of a real market (see :class:`DataSpec`): file, format, calibrate = [t0, t1] and
+                       replay = [t2, t3] (seconds from the capture's start), horizon, dt, fill_model,
+                       skip_bad_lines. The model is calibrated on the first part ([env.params] override the
+                       calibrated values), and every policy is also replayed on the held-out part as scenario
+                       "replay".
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from morl_mm.agents.morl_baselines import ALGORITHMS as BASELINE_MODES
 from morl_mm.env.params import EnvConfig, EnvParams, make_params
@@ -75,6 +82,31 @@ class EvaluationSpec:
     weights_per_axis: int = 11  # Das-Dennis lattice: 66 weights for 3 objectives
 
 
+FILL_MODELS = ("queue", "trade_through", "touch")
+DATA_FORMATS = ("auto", "lobster", "binance", "bitstamp")
+REPLAY_SCENARIO = "replay"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """A study's real market: calibrate on ``calibrate`` = [t0, t1), replay ``replay`` = [t2, t3) held out.
+
+    Times are seconds from the capture's start (``t2 >= t1``: the replay never overlaps what the model
+    was fitted on); ``file`` is resolved against the config file's folder; ``dt`` is the step in
+    seconds (None: the calibrator's choice, A dt <= 0.1); ``horizon`` the episode length in seconds
+    (of the simulated episodes and of each replay window).
+    """
+
+    file: str
+    format: str = "auto"
+    calibrate: tuple[float, float] = (0.0, 0.0)
+    replay: tuple[float, float] = (0.0, 0.0)
+    horizon: float = 60.0
+    dt: float | None = None
+    fill_model: str = "queue"
+    skip_bad_lines: bool = False
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
     """A validated study. ``raw`` keeps the parsed TOML for provenance."""
@@ -90,6 +122,7 @@ class StudyConfig:
     scenarios: dict[str, dict[str, Any]]
     source: str
     raw: dict[str, Any]
+    data: DataSpec | None = None
 
     def env_params(self, scenario: str | None = None, env_config: EnvConfig | None = None) -> EnvParams:
         """The model's params (of ``scenario`` if given), for the study's EnvConfig or ``env_config``."""
@@ -126,7 +159,9 @@ def load_config(path: str | Path) -> StudyConfig:
 
 def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     """Validate a parsed TOML document (see the module docstring for its shape)."""
-    _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios"), "top level", source)
+    _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios", "data"), "top level",
+                source)
+    data = parse_data(raw["data"], source) if "data" in raw else None
     study = _table(raw, "study", source)
     _check_keys(study, ("name", "seed"), "study", source)
 
@@ -140,10 +175,8 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         raise ConfigError(f"{source}: [env]: {err}") from None
     param_fields = {f.name for f in dataclasses.fields(EnvParams)}
     _check_keys(env_overrides, param_fields, "env.params", source)
-    try:
-        make_params(env_config, **env_overrides)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{source}: [env.params]: {err}") from None
+    if data is None:  # with [data] the overrides apply on top of the calibrated model: checked once it is known
+        check_params(env_config, env_overrides, "env.params", source)
 
     oracle = _table(raw, "oracle", source)
     _check_keys(oracle, ("enabled", "depth_step"), "oracle", source)
@@ -176,11 +209,11 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
 
     scenarios = _table(raw, "scenarios", source)
     for name, overrides in scenarios.items():
+        if name == REPLAY_SCENARIO and data is not None:
+            raise ConfigError(f"{source}: [scenarios.{name}]: the name is the replay of [data]; choose another")
         _check_keys(overrides, param_fields, f"scenarios.{name}", source)
-        try:
-            make_params(env_config, **{**env_overrides, **overrides})
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"{source}: [scenarios.{name}]: {err}") from None
+        if data is None:
+            check_params(env_config, {**env_overrides, **overrides}, f"scenarios.{name}", source)
 
     return StudyConfig(
         name=str(study.get("name", Path(source).stem)),
@@ -194,7 +227,67 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         scenarios={k: dict(v) for k, v in scenarios.items()},
         source=source,
         raw=raw,
+        data=data,
     )
+
+
+def check_params(env_config: EnvConfig, overrides: dict, where: str, source: str) -> None:
+    """``ConfigError`` naming the table when ``overrides`` do not make valid EnvParams."""
+    try:
+        make_params(env_config, **overrides)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: [{where}]: {err}") from None
+
+
+def parse_data(table: Any, source: str) -> DataSpec:
+    """The ``[data]`` table -> a :class:`DataSpec` (file resolved against the config's folder)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [data] must be a table, got {type(table).__name__}")
+    _check_keys(table, [f.name for f in dataclasses.fields(DataSpec)], "data", source)
+    where = f"{source}: [data]"
+    file = table.get("file")
+    if not isinstance(file, str) or not file:
+        raise ConfigError(f"{where} file must be the path of a capture, got {file!r}")
+    path = Path(file).expanduser()
+    if not path.is_absolute():
+        path = (Path(source).parent / path).resolve() if source and not source.startswith("<") else path
+    fmt = table.get("format", "auto")
+    if fmt not in DATA_FORMATS:
+        raise ConfigError(f"{where} format must be one of {list(DATA_FORMATS)}, got {fmt!r}")
+    fill_model = table.get("fill_model", "queue")
+    if fill_model not in FILL_MODELS:
+        raise ConfigError(f"{where} fill_model must be one of {list(FILL_MODELS)}, got {fill_model!r}")
+
+    def number(key, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ConfigError(f"{where} {key} must be a finite number, got {value!r}")
+        return float(value)
+
+    def span(key):
+        value = table.get(key)
+        if not isinstance(value, list) or len(value) != 2:
+            raise ConfigError(f"{where} {key} must be [start, end] in seconds from the capture's start, got {value!r}")
+        lo, hi = number(key, value[0]), number(key, value[1])
+        if not 0 <= lo < hi:
+            raise ConfigError(f"{where} {key} needs 0 <= start < end, got {value!r}")
+        return lo, hi
+
+    calibrate, replay = span("calibrate"), span("replay")
+    if replay[0] < calibrate[1]:
+        raise ConfigError(f"{where} replay {list(replay)} must start after the calibration part {list(calibrate)} "
+                          f"ends: the replay is held out")
+    horizon = number("horizon", table.get("horizon", 60.0))
+    dt = table.get("dt")
+    dt = None if dt is None else number("dt", dt)
+    if horizon <= 0 or (dt is not None and not 0 < dt < horizon):
+        raise ConfigError(f"{where} needs horizon > 0 and 0 < dt < horizon, got horizon={horizon}, dt={dt}")
+    if replay[1] - replay[0] < horizon:
+        raise ConfigError(f"{where} the replay part ({replay[1] - replay[0]:g} s) is shorter than one episode "
+                          f"(horizon {horizon:g} s)")
+    skip = table.get("skip_bad_lines", False)
+    if not isinstance(skip, bool):
+        raise ConfigError(f"{where} skip_bad_lines must be true or false, got {skip!r}")
+    return DataSpec(str(path), fmt, calibrate, replay, horizon, dt, fill_model, skip)
 
 
 def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int, source: str) -> LearnerSpec:

@@ -82,10 +82,12 @@ def git_commit() -> str:
 
 
 def mean_and_ci(returns: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Mean over ``sample`` and the 95% Student-t confidence half-width."""
-    n = returns.sizes["sample"]
-    mean = returns.mean("sample")
-    half = stats.t.ppf(0.975, max(n - 1, 1)) * returns.std("sample", ddof=1) / np.sqrt(n) if n > 1 else mean * np.nan
+    """Mean over ``sample`` and the 95% Student-t confidence half-width, skipping NaN samples (the
+    replay scenario has one sample per held-out window, padded with NaN to the simulated samples)."""
+    n = returns.count("sample")
+    mean = returns.mean("sample", skipna=True)
+    t = xr.apply_ufunc(lambda k: stats.t.ppf(0.975, np.maximum(k - 1, 1)), n)
+    half = (t * returns.std("sample", ddof=1, skipna=True) / np.sqrt(n)).where(n > 1)
     return mean, half
 
 
@@ -177,6 +179,8 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "scalarisation": "weights apply to value / scales (scales: |J| of the naive quoter at depth 1/kappa)",
     })
+    if getattr(ctx, "data_info", None):
+        ds.attrs["data"] = json.dumps(ctx.data_info)  # the capture, its calibration and the replay windows
     if ref is not None:
         ds.attrs["hv_reference_point"] = ref
         ds = add_hv_curves(ds, curves, np.asarray(exact, float), np.asarray(ref))

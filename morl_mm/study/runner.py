@@ -22,13 +22,17 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from morl_mm.data.calibration import calibrate
+from morl_mm.data.capture import Capture
+from morl_mm.data.readers import read_capture
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.objectives import reference_scales
+from morl_mm.evaluation.backtest import Replay
 from morl_mm.evaluation.dataset import metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_policy, stack_scenarios
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.registry import build_classical, classical_label
-from morl_mm.study.config import StudyConfig
+from morl_mm.study.config import REPLAY_SCENARIO, StudyConfig, check_params
 from morl_mm.study.dataset import assemble, read_dataset, write_dataset
 
 TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
@@ -56,12 +60,19 @@ class Candidate(NamedTuple):
 
 
 class StudyContext(NamedTuple):
-    config: StudyConfig
+    config: StudyConfig  # with [data]: its env overrides include the calibrated model
     env: MarketMakingEnv
     params: Any  # base EnvParams
-    scenarios: tuple[str, ...]  # "base" first
+    scenarios: tuple[str, ...]  # the simulated scenarios, "base" first
     scenario_params: Any  # stacked EnvParams over scenarios
     scales: np.ndarray
+    replay: Replay | None = None  # the held-out part of [data], evaluated as scenario "replay"
+    data_info: dict | None = None  # calibration and replay provenance (stored in the dataset's attrs)
+
+    @property
+    def all_scenarios(self) -> tuple[str, ...]:
+        """Every scenario of the results: the simulated ones, then the replay if the study has one."""
+        return self.scenarios + ((REPLAY_SCENARIO,) if self.replay is not None else ())
 
 
 def fingerprint(*parts: Any) -> str:
@@ -69,11 +80,39 @@ def fingerprint(*parts: Any) -> str:
 
 
 def make_context(config: StudyConfig) -> StudyContext:
+    replay, data_info = None, None
+    if config.data is not None:
+        config, capture, data_info = calibrated_config(config)
     env = MarketMakingEnv(config.env_config)
     params = config.env_params()
+    if config.data is not None:
+        start, end = (capture.start_ns + int(round(t * 1e9)) for t in config.data.replay)
+        replay = Replay(capture, config.env_config, params, config.data.fill_model, start, end)
+        data_info["replay"] = {"windows": replay.windows, "window_starts": replay.starts.tolist(),
+                               "steps": replay.info.steps, "valid_fraction": replay.info.valid_fraction,
+                               "trades": replay.info.trades, "market_orders": replay.info.market_orders,
+                               "reference_price": replay.info.reference_price, "fill_model": config.data.fill_model}
     names = ("base",) + tuple(config.scenarios)
     stacked = stack_scenarios(*[params] + [config.env_params(s) for s in config.scenarios])
-    return StudyContext(config, env, params, names, stacked, reference_scales(env, params))
+    return StudyContext(config, env, params, names, stacked, reference_scales(env, params), replay, data_info)
+
+
+def calibrated_config(config: StudyConfig) -> tuple[StudyConfig, Capture, dict]:
+    """Read the study's capture, calibrate the model on its calibration part and return the config whose
+    env overrides are the calibrated params under the study's own ``[env.params]``; ``ConfigError``
+    when the result is not a valid model."""
+    data = config.data
+    capture = read_capture(data.file, data.format, skip_bad_lines=data.skip_bad_lines)
+    calibration = calibrate(capture, dt=data.dt, horizon=data.horizon, start=data.calibrate[0], end=data.calibrate[1])
+    env_config = dataclasses.replace(config.env_config, n_regimes=calibration.n_regimes)
+    overrides = {**calibration.params, **config.env_overrides}
+    check_params(env_config, overrides, "env.params (on the calibrated model)", config.source)
+    for name, scenario in config.scenarios.items():
+        check_params(env_config, {**overrides, **scenario}, f"scenarios.{name} (on the calibrated model)", config.source)
+    info = {"data": dataclasses.asdict(data), "calibration": calibration.to_json(), "venue": capture.venue,
+            "instrument": capture.instrument, "capture_seconds": capture.duration_s, "gaps": len(capture.gaps),
+            "skipped_lines": capture.skipped_lines}
+    return dataclasses.replace(config, env_config=env_config, env_overrides=overrides), capture, info
 
 
 # -- units -----------------------------------------------------------------------------------------
@@ -125,21 +164,38 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
     returns, trajectories, metric_sets = [], [], []
     n_steps = int(ctx.params.n_steps)
     missing = np.full((TRAJECTORY_EPISODES, n_steps), np.nan)
+    samples = len(ev.seeds) * ev.episodes
     bar = tqdm(candidates, desc=f"evaluating {unit}", disable=not progress, leave=False)
     for cand in bar:
-        if cand.returns is not None:  # evaluated by its own library: no trajectories, no metrics
-            returns.append(np.asarray(cand.returns, np.float64))
+        if cand.returns is not None:  # evaluated by its own library: no trajectories, no metrics, no replay
+            sim = np.asarray(cand.returns, np.float64)
+            if ctx.replay is not None:
+                sim = np.concatenate([sim, np.full((1,) + sim.shape[1:], np.nan)])
+            returns.append(sim)
             trajectories.append({field: missing for field in TRAJECTORY_FIELDS.values()})
             continue
         per_seed = [evaluate_policy(ctx.env, ctx.scenario_params, cand.policy, jax.random.key(seed), ev.episodes,
                                     cand.policy_params) for seed in ev.seeds]
         traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
-        returns.append(np.asarray(traj.reward, np.float64).sum(axis=2))  # (S, samples, K)
+        sim = np.asarray(traj.reward, np.float64).sum(axis=2)  # (S, samples, K)
         trajectories.append({field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
                              for field in TRAJECTORY_FIELDS.values()})
-        metric_sets.append(metrics_dataset(traj, ctx.scenario_params, objectives, [cand.label], list(ctx.scenarios)))
+        metrics = metrics_dataset(traj, ctx.scenario_params, objectives, [cand.label], list(ctx.scenarios))
+        metrics = metrics[list(SUMMARY_METRICS)]
+        if ctx.replay is not None:  # one episode per held-out window, padded with NaN to the simulated samples
+            replayed = ctx.replay.run(cand.policy, cand.policy_params, seed=ev.seeds[0])
+            on_replay = np.asarray(replayed.reward, np.float64).sum(axis=1)[None]  # (1, windows, K)
+            width = max(sim.shape[1], on_replay.shape[1])
+            sim = np.concatenate([_pad_samples(sim, width), _pad_samples(on_replay, width)])
+            replay_metrics = metrics_dataset(replayed, ctx.replay.metrics_params(), objectives, [cand.label])
+            metrics = xr.concat([metrics, replay_metrics[list(SUMMARY_METRICS)].expand_dims(scenario=[REPLAY_SCENARIO])],
+                                dim="scenario")
+        returns.append(_pad_samples(sim, samples))
+        metric_sets.append(metrics)
+    width = max(r.shape[1] for r in returns)
+    returns = [_pad_samples(r, width) for r in returns]
     labels = [c.label for c in candidates]
-    metrics = xr.concat([m[list(SUMMARY_METRICS)] for m in metric_sets], dim="policy") if metric_sets else None
+    metrics = xr.concat(metric_sets, dim="policy") if metric_sets else None
     steps = np.arange(1, n_steps + 1)
     ds = xr.Dataset(
         {
@@ -148,7 +204,7 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
             **{f"traj_{name}": (("policy", "traj_episode", "time"), np.stack([t[field] for t in trajectories]))
                for name, field in TRAJECTORY_FIELDS.items()},
         },
-        coords={"scenario": list(ctx.scenarios), "policy": labels, "kind": ("policy", [c.kind for c in candidates]),
+        coords={"scenario": list(ctx.all_scenarios), "policy": labels, "kind": ("policy", [c.kind for c in candidates]),
                 "train_seed": ("policy", [c.train_seed for c in candidates]),
                 "objective": objectives, "time": steps * float(ctx.params.dt)},
         attrs={"unit": unit, "info": json.dumps(info)},
@@ -157,6 +213,13 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
         ds = xr.merge([ds, metrics.drop_vars([v for v in metrics.coords if v not in metrics.dims], errors="ignore")],
                       compat="override", join="outer")
     return ds
+
+
+def _pad_samples(returns: np.ndarray, width: int) -> np.ndarray:
+    """``(scenario, sample, objective)`` returns padded with NaN to ``width`` samples: scenarios can have
+    different numbers of episodes (the replay has one per held-out window); statistics skip NaN."""
+    missing = width - returns.shape[1]
+    return returns if missing <= 0 else np.pad(returns, ((0, 0), (0, missing), (0, 0)), constant_values=np.nan)
 
 
 # -- the study ----------------------------------------------------------------------------------------
@@ -175,8 +238,9 @@ def unit_fingerprint(ctx: StudyContext, unit: str) -> str:
     cfg = ctx.config
     learners = {f"learner:{s.name}": dataclasses.asdict(s) for s in cfg.learners}
     spec = {"oracle": cfg.oracle, "classical": cfg.classical, **learners}[unit]
+    data = () if cfg.data is None else (dataclasses.asdict(cfg.data),)  # studies without data keep their keys
     return fingerprint(unit, spec, cfg.seed, dataclasses.asdict(cfg.env_config), cfg.env_overrides, cfg.scenarios,
-                       dataclasses.asdict(cfg.evaluation))
+                       dataclasses.asdict(cfg.evaluation), *data)
 
 
 def run_study(config: StudyConfig, out: str | Path, progress: bool = True, render: bool = True) -> xr.Dataset:
