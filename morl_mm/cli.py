@@ -15,6 +15,7 @@ and exit with status 2; nothing on disk is changed by a failed command.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -47,6 +48,10 @@ def cmd_run(args) -> int:
     from morl_mm.study import load_config, run_study
 
     config = load_config(args.config)
+    if args.data:
+        if config.data is None:
+            raise ValueError(f"{args.config}: --data needs a [data] table in the config")
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, file=str(Path(args.data).resolve())))
     out = Path(args.out) if args.out else Path("results") / config.name
     ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
     print(f"wrote {out / 'study.nc'} ({ds.sizes['policy']} policies, {ds.attrs['wall_seconds']:.0f} s)")
@@ -210,6 +215,38 @@ def _pm(value, ci) -> str:
     return _fmt(value) if ci is None else f"{value:.4g} ± {ci:.2g}"
 
 
+def cmd_calibrate(args) -> int:
+    from morl_mm.atomic import atomic_output
+    from morl_mm.data.calibration import calibrate
+    from morl_mm.data.readers import read_capture
+
+    capture = read_capture(args.data, args.format, skip_bad_lines=args.skip_bad_lines)
+    cal = calibrate(capture, dt=args.dt, horizon=args.horizon, start=args.start, end=args.end)
+    if args.out:
+        with atomic_output(args.out) as tmp:
+            tmp.write_text(cal.to_toml())
+    if args.figure:
+        with atomic_output(args.figure) as tmp:
+            cal.figure(tmp, format=Path(args.figure).suffix.lstrip(".") or "png")
+    if args.json:
+        print(json.dumps(cal.to_json(), indent=2))
+        return 0
+    d = cal.diagnostics
+    print(f"calibrated {d['instrument']} ({d['venue']}) on {d['span_s']:.1f} s: {d['n_market_orders']} market orders, "
+          f"{d['n_returns']} returns on a {d['vol_grid_s']:g} s grid; dt {cal.dt:g} s, {cal.n_steps} steps of "
+          f"{cal.params['horizon']:g} s (A dt = {d['A_max_dt']:.3g})")
+    for key, value in cal.params.items():
+        ci = cal.ci.get(key)
+        text = value if isinstance(value, list) else f"{value:.6g}"
+        print(f"  {key:>22} = {text}" + (f"  [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""))
+    for key, why in d.get("not_fitted", {}).items():
+        print(f"  not fitted: {key}: {why}")
+    for path in (args.out, args.figure):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="morl-mm", description="Multi-objective RL for market making: run Pareto "
                                      "studies, inspect fronts, select a policy by risk appetite, plot and report.")
@@ -222,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default results/<study name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-render", action="store_true", help="skip figures and report")
+    p.add_argument("--data", help="a study with [data]: use this capture instead of [data] file (same format)")
     p.set_defaults(func=cmd_run)
 
     def result_parser(name, help_text, description):
@@ -287,6 +325,24 @@ def build_parser() -> argparse.ArgumentParser:
                    '"dt", "horizon", "replay_seconds", "valid_fraction", "objectives", "policies": [{"label", "kind", '
                    '"objectives", "ci", "metrics"}]}')
     p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("calibrate", help="fit the simulator's params to a recorded market",
+                       description="Calibrate EnvParams to a capture (LOBSTER, Binance or Bitstamp): sigma, the fill "
+                       "intensity A exp(-kappa delta), tick size, dt, and where the data support them adverse impact, "
+                       "the order-flow signal and volatility regimes, with confidence intervals; prices relative to "
+                       "the mid (mid0 = 0), time in seconds.")
+    p.add_argument("data", help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)")
+    p.add_argument("--format", default="auto", choices=["auto", "lobster", "binance", "bitstamp"])
+    p.add_argument("--dt", type=float, help="simulator step in seconds (default: the largest round dt with A dt <= 0.1)")
+    p.add_argument("--horizon", type=float, default=60.0, help="episode length in seconds (default 60)")
+    p.add_argument("--start", type=float, help="calibrate from this many seconds after the capture's start")
+    p.add_argument("--end", type=float, help="calibrate up to this many seconds after the capture's start")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
+    p.add_argument("--out", help="write the params as a study-config TOML fragment ([env.params], [env] n_regimes)")
+    p.add_argument("--figure", help="write the fit's figure (lambda(delta), vol signature, returns), e.g. fit.png")
+    p.add_argument("--json", action="store_true", help='{"sigma", "arrival_rate", "kappa", "tick_size", "dt", '
+                   '"n_steps", ..., "ci": {field: [low, high]}, "diagnostics": {...}}')
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("oracle", help="exact CCS of a model (python -m morl_mm.oracle)", add_help=False,
                        description="Exact convex coverage set by dynamic programming; options as python -m morl_mm.oracle.")
