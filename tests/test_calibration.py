@@ -178,6 +178,12 @@ def test_cli_calibrate_errors_exit_2(tmp_path, capsys, lobster_pair):
     assert len(err) == 1 and err[0].startswith("morl-mm calibrate: error:")
     assert main(["calibrate", str(lobster_pair), "--dt", "5"]) == 2
     assert "too long" in capsys.readouterr().err
+    bad = tmp_path / "BAD_2020-01-02_0_1_message_1.csv"
+    bad.write_text("34200.1,1,1,100,1000000,1\nnot,a,line\n")
+    Path(str(bad).replace("_message_", "_orderbook_")).write_text("1000100,100,1000000,100\n1000100,100,1000000,100\n")
+    assert main(["calibrate", str(bad), "--out", str(tmp_path / "x.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "BAD_2020-01-02_0_1_message_1.csv:2" in err[0]
     assert not (tmp_path / "x.toml").exists()
 
 
