@@ -15,6 +15,7 @@ and exit with status 2; nothing on disk is changed by a failed command.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -47,6 +48,10 @@ def cmd_run(args) -> int:
     from morl_mm.study import load_config, run_study
 
     config = load_config(args.config)
+    if args.data:
+        if config.data is None:
+            raise ValueError(f"{args.config}: --data needs a [data] table in the config")
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, file=str(Path(args.data).resolve())))
     out = Path(args.out) if args.out else Path("results") / config.name
     ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
     print(f"wrote {out / 'study.nc'} ({ds.sizes['policy']} policies, {ds.attrs['wall_seconds']:.0f} s)")
@@ -254,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default results/<study name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-render", action="store_true", help="skip figures and report")
+    p.add_argument("--data", help="a study with [data]: use this capture instead of [data] file (same format)")
     p.set_defaults(func=cmd_run)
 
     def result_parser(name, help_text, description):

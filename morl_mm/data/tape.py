@@ -47,7 +47,7 @@ def build_tape(capture: Capture, dt: float, *, start_ns: int | None = None, end_
     if len(book) == 0:
         raise ValueError(f"{capture.source}: the capture has no book snapshots to replay")
     start = int(capture.start_ns if start_ns is None else start_ns)
-    end = int(capture.end_ns if end_ns is None else end_ns)
+    end = min(int(capture.end_ns if end_ns is None else end_ns), capture.end_ns)  # nothing is known after the capture
     dt_ns = int(round(dt * 1e9))
     steps = (end - start) // dt_ns
     if steps < 1:
