@@ -170,3 +170,21 @@ def test_the_capture_reads_back_as_written(capture_file):
     capture = read_capture(capture_file)
     assert capture.venue == "lobster" and capture.tick_size == pytest.approx(0.01)
     assert capture.duration_s == pytest.approx(SECONDS, abs=1.0)
+
+
+def test_sim_versus_replay_table_and_figure(study):
+    from morl_mm.plots.replay import scenario_shift, shift_table, table_policies
+
+    _, out = study
+    ds = load_result(out).dataset
+    assert (out / "figures" / "sim_vs_replay.png").stat().st_size > 10_000
+    shift = scenario_shift(ds)
+    np.testing.assert_allclose(shift["change"].values,
+                               ds["value"].sel(scenario="replay").values - ds["value"].sel(scenario="base").values)
+    chosen = table_policies(ds)
+    classical = [str(p) for p, k in zip(ds.policy.values, ds["kind"].values) if k == "classical"]
+    assert chosen[: len(classical)] == classical and any(label.startswith("ppo") for label in chosen)
+    table = shift_table(ds).splitlines()
+    assert len(table) == 2 + len(chosen)
+    pnl_replay = float(ds["value"].sel(scenario="replay", policy=classical[0], objective="pnl"))
+    assert f"{pnl_replay:.4g}" in table[2]

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from morl_mm.pareto import indicators as ind  # noqa: E402
-from morl_mm.plots import data  # noqa: E402
+from morl_mm.plots import data
+from morl_mm.plots.replay import REPLAY, sim_vs_replay_figure
 
 DPI = 150
 LEGEND_WIDTH = 36  # characters per legend line
@@ -317,6 +318,8 @@ def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base")
 
     if has_learner_comparison(ds):
         out["learner_fronts"] = learner_fronts_figure(ds, scenario)
+    if REPLAY in ds.scenario.values and scenario != REPLAY:
+        out["sim_vs_replay"] = sim_vs_replay_figure(ds, scenario)
     if data.has_trajectories(ds, selected):
         out[f"trajectories_{safe_filename(selected)}"] = trajectory_figure(ds, selected)
     return out
