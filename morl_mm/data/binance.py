@@ -15,7 +15,8 @@ The book is rebuilt with Binance's rules ("How to manage a local order book corr
 * a quantity of 0 removes the level. The diffs received before a snapshot line (file order, since the
   previous snapshot) are kept and, when the snapshot arrives, filtered and applied by these rules.
 
-Book rows (top ``levels`` per side, at the diff's event time ``E``): one per depth diff. A row is valid
+Book rows (top ``levels`` per side, at the diff's transaction time ``T`` where it has one (USD-M), the
+clock of the trades, else at its event time ``E`` (spot)): one per depth diff. A row is valid
 only while the book is in sync: rows before the first snapshot (empty book) and from a sequence gap
 until the next snapshot re-initialises the book (the stale book with the diffs applied regardless)
 are invalid, and each gap is a ``gaps`` entry with its line and time, never papered over. A snapshot
@@ -99,7 +100,9 @@ def _parse(data: bytes, bad: BadLines) -> tuple[list[tuple], dict[str, int], str
             e = p.get("e")
             if e == "depthUpdate":
                 pu = p.get("pu")
-                events.append(("diff", i, int(p["E"]) * _MS, int(p["U"]), int(p["u"]),
+                # USD-M diffs carry the matching engine's transaction time T, the clock of the trades' T
+                # (E, the push time, lags it by 2 ms at the median, 9 ms at the 95th percentile here)
+                events.append(("diff", i, int(p.get("T", p["E"])) * _MS, int(p["U"]), int(p["u"]),
                                None if pu is None else int(pu), _levels(p["b"]), _levels(p["a"])))
                 symbol = symbol or p.get("s")
             elif e in ("trade", "aggTrade"):
