@@ -247,6 +247,16 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def capture_arguments(p: argparse.ArgumentParser, name: str, verb: str) -> None:
+    """The arguments of a command that reads a capture: the file, its format, a part of it, bad lines."""
+    required = {"required": True} if name.startswith("--") else {}  # an option (backtest --data) or a positional
+    p.add_argument(name, help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)", **required)
+    p.add_argument("--format", default="auto", choices=["auto", "lobster", "binance", "bitstamp"])
+    p.add_argument("--start", type=float, help=f"{verb} from this many seconds after the capture's start")
+    p.add_argument("--end", type=float, help=f"{verb} up to this many seconds after the capture's start")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="morl-mm", description="Multi-objective RL for market making: run Pareto "
                                      "studies, inspect fronts, select a policy by risk appetite, plot and report.")
@@ -311,16 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "length; print the objective vector and the market-making metrics (mean ± 95%% CI over "
                        "windows).")
     p.add_argument("policy", help="a policy file (.mmpol), or a study result (study.nc or its folder)")
-    p.add_argument("--data", required=True, help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)")
-    p.add_argument("--format", default="auto", choices=["auto", "lobster", "binance", "bitstamp"])
+    capture_arguments(p, "--data", "replay")
     p.add_argument("--fill-model", default="queue", choices=["queue", "trade_through", "touch"],
                    help="queue: back of the displayed level (default); trade_through: fills only on prints through "
                    "the quote (lower bound); touch: any print at the quote (upper bound)")
-    p.add_argument("--start", type=float, help="replay from this many seconds after the capture's start")
-    p.add_argument("--end", type=float, help="replay up to this many seconds after the capture's start")
     p.add_argument("--all", action="store_true", help="a study's every policy, not only its non-dominated ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the policies' own randomness")
-    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
     p.add_argument("--json", action="store_true", help='{"data", "venue", "instrument", "fill_model", "windows", '
                    '"dt", "horizon", "replay_seconds", "valid_fraction", "objectives", "policies": [{"label", "kind", '
                    '"objectives", "ci", "metrics"}]}')
@@ -331,13 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "intensity A exp(-kappa delta), tick size, dt, and where the data support them adverse impact, "
                        "the order-flow signal and volatility regimes, with confidence intervals; prices relative to "
                        "the mid (mid0 = 0), time in seconds.")
-    p.add_argument("data", help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)")
-    p.add_argument("--format", default="auto", choices=["auto", "lobster", "binance", "bitstamp"])
+    capture_arguments(p, "data", "calibrate")
     p.add_argument("--dt", type=float, help="simulator step in seconds (default: the largest round dt with A dt <= 0.1)")
     p.add_argument("--horizon", type=float, default=60.0, help="episode length in seconds (default 60)")
-    p.add_argument("--start", type=float, help="calibrate from this many seconds after the capture's start")
-    p.add_argument("--end", type=float, help="calibrate up to this many seconds after the capture's start")
-    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
     p.add_argument("--out", help="write the params as a study-config TOML fragment ([env.params], [env] n_regimes)")
     p.add_argument("--figure", help="write the fit's figure (lambda(delta), vol signature, returns), e.g. fit.png")
     p.add_argument("--json", action="store_true", help='{"sigma", "arrival_rate", "kappa", "tick_size", "dt", '

@@ -54,34 +54,31 @@ def decompress(raw: bytes, name: str, label: str | None = None) -> bytes:
     :class:`CaptureError` naming ``label`` (default ``name``) and the line where the data ends.
     """
     label = label or name
-    if name.endswith(".gz"):
-        out: list[bytes] = []
-        while raw:
-            d = zlib.decompressobj(wbits=31)
-            try:
-                out.append(d.decompress(raw))
-                out.append(d.flush())
-            except zlib.error as e:
-                partial = b"".join(out)
-                raise CaptureError(f"{label}:{partial.count(NL) + 1}: corrupt gzip stream ({e})") from None
-            if not d.eof:
-                raise _truncated(label, "gzip", b"".join(out))
-            raw = d.unused_data.lstrip(b"\x00")
-        return b"".join(out)
-    if name.endswith(".xz"):
-        out = []
-        while raw:
-            d = lzma.LZMADecompressor()
-            try:
-                out.append(d.decompress(raw))
-            except lzma.LZMAError as e:
-                partial = b"".join(out)
-                raise CaptureError(f"{label}:{partial.count(NL) + 1}: corrupt xz stream ({e})") from None
-            if not d.eof:
-                raise _truncated(label, "xz", b"".join(out))
-            raw = d.unused_data.lstrip(b"\x00")
-        return b"".join(out)
+    codecs = {".gz": ("gzip", lambda: zlib.decompressobj(wbits=31), zlib.error),
+              ".xz": ("xz", lzma.LZMADecompressor, lzma.LZMAError)}
+    for suffix, (kind, make, error) in codecs.items():
+        if name.endswith(suffix):
+            return _decompress_streams(raw, label, kind, make, error)
     return raw
+
+
+def _decompress_streams(raw: bytes, label: str, kind: str, make, error) -> bytes:
+    """Every concatenated stream of ``raw`` (``make()`` gives a decompressor of one); a corrupt or
+    truncated stream is a :class:`CaptureError` naming the line where the data ends."""
+    out: list[bytes] = []
+    while raw:
+        d = make()
+        try:
+            out.append(d.decompress(raw))
+            if hasattr(d, "flush"):
+                out.append(d.flush())
+        except error as e:
+            partial = b"".join(out)
+            raise CaptureError(f"{label}:{partial.count(NL) + 1}: corrupt {kind} stream ({e})") from None
+        if not d.eof:
+            raise _truncated(label, kind, b"".join(out))
+        raw = d.unused_data.lstrip(b"\x00")
+    return b"".join(out)
 
 
 def read_bytes(path: str | Path) -> bytes:
