@@ -209,8 +209,10 @@ def inventory_moments(inventory) -> tuple[float, float, float]:
 def inventory_grid(params: EnvParams) -> np.ndarray:
     """Inventory levels a market maker can hold: multiples of ``order_size`` within
     ``+-inventory_limit`` (widest limit, finest size over a scenario batch), units."""
-    limit = float(np.max(np.asarray(params.inventory_limit)))
-    size = float(np.min(np.asarray(params.order_size)))
+    # in float32, as the env holds them: a scenario batch (float32 arrays) and a single parameter set
+    # (Python floats) give the same bins
+    limit = float(np.max(np.asarray(params.inventory_limit, np.float32)))
+    size = float(np.min(np.asarray(params.order_size, np.float32)))
     half = int(np.floor(limit / size + 1e-9))
     return size * np.arange(-half, half + 1, dtype=np.float64)
 
