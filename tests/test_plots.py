@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from plotly.offline import get_plotlyjs
 from scipy import stats
 
 from morl_mm.env.objectives import UNITS
@@ -152,9 +153,13 @@ def test_html_report_is_self_contained_and_complete(study, tmp_path):
     path = write_report(study, tmp_path / "report.html", selected="dqn_w0.00_0.50_0.50")
     text = path.read_text()
     assert path.stat().st_size > 50_000
-    assert 'src="http' not in text and "href=\"http" not in text and "<link" not in text and "<script" not in text
-    assert text.count('src="data:image/png;base64,') == 5
+    assert get_plotlyjs() in text  # inlined once: the chooser and the 3-D view work offline
+    own = text.replace(get_plotlyjs(), "")  # the library's own strings name its web site and map tiles
+    assert 'src="http' not in own and "href=\"http" not in own and "<link" not in own
+    assert own.count("<script") == 6  # plotly.js, 3 plotly figures (fronts, 3-D, trajectory), data, glue
+    assert own.count('src="data:image/png;base64,') == 3  # 2-D fronts, parallel coordinates, HV curve
     assert "dqn_w0.00_0.50_0.50" in text and '<tr class=selected><td class="text">dqn_w0.00_0.50_0.50' in text
+    assert 'id="selected-policy">dqn_w0.00_0.50_0.50<' in text and "<details>" in text
     for name in (*METRICS, *OBJECTIVES, "0123abcd", "synthetic_as2008", "volatile", "67.8", "HV ratio", "0.91"):
         assert name in text, name
     assert "pnl_quantile" not in text  # not a per-policy scalar: left out of the table
@@ -174,7 +179,7 @@ def test_report_after_a_netcdf_round_trip_with_study_runner_names(study, tmp_pat
     paths = render_all(loaded, tmp_path / "figures")
     assert {"train_curve.png", "fronts_2d.png"} <= {p.name for p in paths}
     text = write_report(loaded, tmp_path / "report.html").read_text()
-    assert "equal-weight" in text and "training return" in text
+    assert "by equal weights" in text and "training return" in text
 
 
 def test_front_members_computed_per_kind_when_absent(study):
