@@ -216,3 +216,44 @@ def test_missing_curve_and_bad_episode_are_value_errors(study):
         hv_curve_figure(study.drop_vars("hv_ratio_curve"))
     with pytest.raises(ValueError, match="episode 3 out of range"):
         trajectory_figure(study, "glft", episode=3)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("make", [fronts_2d_figure, front_3d_figure])
+def test_figure_legends_cover_no_axis_label(study, make):
+    """The legend below the panels leaves every axis label and tick label free (issue 17), also when
+    it is long: here with 8 classical strategies, as many legend rows as the default study has."""
+    classical = study.isel(policy=np.flatnonzero(study["kind"].values == "classical"))
+    more = classical.assign_coords(policy=[f"{p}_variant" for p in classical.policy.values])
+    fig = make(xr.concat([study, more], dim="policy", data_vars="minimal", coords="minimal", compat="override"),
+               selected="glft")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [legend.get_window_extent(renderer) for legend in fig.legends]
+    labels = [text.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()
+              for text in [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels()] if text.get_text()]
+    assert legends and labels
+    assert not any(_overlaps(legend, label) for legend in legends for label in labels)
+
+
+def test_learning_curves_use_a_logarithmic_step_axis(study):
+    """Budgets 100x apart (DQN 1e5, PPO 1e7 env steps) stay readable on one axis."""
+    ds = study.assign_coords(env_steps=study["env_steps"] * np.array([[100.0], [1.0]]))
+    ax = hv_curve_figure(ds).axes[0]
+    assert ax.get_xscale() == "log"
+
+
+def test_pdf_tables_fit_the_page_by_columns(study):
+    """Every page of a wide table fits an A4 landscape page; the label column repeats; no column is lost."""
+    from morl_mm.plots.report import TABLE_AXES, _column_groups, _table_width, policy_table
+
+    header, rows = policy_table(study, "base")
+    groups = _column_groups(header, rows, text_columns=3)
+    assert len(groups) >= 2 and all(g[:3] == [0, 1, 2] for g in groups)
+    assert sorted({c for g in groups for c in g}) == list(range(len(header)))
+    longest = [max((r[c] for r in rows), key=len) for c in range(len(header))]
+    for g in groups:
+        assert _table_width([header[c] for c in g], [longest[c] for c in g], 3) <= TABLE_AXES[2]

@@ -59,7 +59,6 @@ INDICATOR_COLUMNS = (("hv_ratio", "HV ratio"), ("hv_ratio_std", "HV ratio std (s
                      ("train_seconds", "train s"))
 PARETO_METRICS = ("pnl_sharpe", "max_drawdown_mean")  # beside the objectives in the Pareto-set table
 PDF_ROWS_PER_PAGE = 26
-PDF_COLUMNS_PER_PAGE = 8  # value columns beside the text columns: more would not fit an A4 landscape page
 
 
 # -- content as data (shared by HTML and PDF) -------------------------------------------------------------
@@ -307,17 +306,59 @@ def _text_page(title: str, lines: list[str]):
     return fig
 
 
-def _column_groups(n_columns: int, text_columns: int) -> list[list[int]]:
-    """Column indices per page: the text columns on every page, then at most PDF_COLUMNS_PER_PAGE others."""
-    rest = list(range(text_columns, n_columns))
-    chunks = [rest[k:k + PDF_COLUMNS_PER_PAGE] for k in range(0, len(rest), PDF_COLUMNS_PER_PAGE)] or [[]]
-    return [list(range(text_columns)) + chunk for chunk in chunks]
+TABLE_AXES = (0.02, 0.02, 0.96, 0.88)  # where a table page's table goes (figure fraction)
+
+
+def _draw_table(ax, header: list[str], rows: list[list[str]], highlight: str | None, text_columns: int):
+    wrapped = [textwrap.fill(h, 18, break_long_words=False) for h in header]
+    table = ax.table(cellText=rows, colLabels=wrapped, loc="upper center", cellLoc="right")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1, 1.3)
+    for (r, c), cell in table.get_celld().items():
+        if r == 0:
+            cell.set_height(cell.get_height() * 3.0)
+            cell.set_facecolor("#f0f0f0")
+        elif highlight is not None and rows[r - 1][0] == highlight:
+            cell.set_facecolor("#fde2e1")
+        if c < text_columns:
+            cell.set_text_props(ha="left")
+    table.auto_set_column_width(list(range(len(header))))
+    return table
+
+
+def _table_width(header: list[str], sample: list[str], text_columns: int) -> float:
+    """Width of a table of ``header`` and one ``sample`` row, as a fraction of the page width."""
+    fig = plt.figure(figsize=A4_LANDSCAPE)
+    ax = fig.add_axes(TABLE_AXES)
+    ax.axis("off")
+    table = _draw_table(ax, header, [sample], None, text_columns)
+    fig.canvas.draw()
+    width = table.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+    plt.close(fig)
+    return width
+
+
+def _column_groups(header: list[str], rows: list[list[str]], text_columns: int) -> list[list[int]]:
+    """Column indices per page: the text columns on every page, then as many others as fit the page
+    (measured with the longest cell of each column)."""
+    sample = [max((r[c] for r in rows), key=len, default="") for c in range(len(header))]
+    groups, current = [], list(range(text_columns))
+    for c in range(text_columns, len(header)):
+        trial = current + [c]
+        if len(current) > text_columns and _table_width([header[k] for k in trial], [sample[k] for k in trial],
+                                                        text_columns) > TABLE_AXES[2]:
+            groups.append(current)
+            current = list(range(text_columns)) + [c]
+        else:
+            current = trial
+    return groups + [current]
 
 
 def _table_pages(title: str, header: list[str], rows: list[list[str]], highlight: str | None, text_columns: int = 1):
     """A4 pages of a table: whole rows only (PDF_ROWS_PER_PAGE a page), columns split over pages so that
-    none runs off the edge; the label column repeats on every page."""
-    groups = _column_groups(len(header), text_columns)
+    none runs off the edge; the text columns (the label) repeat on every page."""
+    groups = _column_groups(header, rows, text_columns)
     row_pages = max(-(-len(rows) // PDF_ROWS_PER_PAGE), 1)
     for g, columns in enumerate(groups):
         for p in range(row_pages):
@@ -326,23 +367,10 @@ def _table_pages(title: str, header: list[str], rows: list[list[str]], highlight
             page = f", rows {p * PDF_ROWS_PER_PAGE + 1}-{p * PDF_ROWS_PER_PAGE + len(chunk)} of {len(rows)}" if row_pages > 1 else ""
             fig = plt.figure(figsize=A4_LANDSCAPE)
             fig.text(0.03, 0.96, title + part + page, fontsize=12, weight="bold", va="top")
-            ax = fig.add_axes((0.02, 0.02, 0.96, 0.88))
+            ax = fig.add_axes(TABLE_AXES)
             ax.axis("off")
             if chunk:
-                wrapped = [textwrap.fill(header[c], 18, break_long_words=False) for c in columns]
-                table = ax.table(cellText=chunk, colLabels=wrapped, loc="upper center", cellLoc="right")
-                table.auto_set_font_size(False)
-                table.set_fontsize(7)
-                table.scale(1, 1.3)
-                for (r, c), cell in table.get_celld().items():
-                    if r == 0:
-                        cell.set_height(cell.get_height() * 3.0)
-                        cell.set_facecolor("#f0f0f0")
-                    elif highlight is not None and chunk[r - 1][0] == highlight:
-                        cell.set_facecolor("#fde2e1")
-                    if c < text_columns:
-                        cell.set_text_props(ha="left")
-                table.auto_set_column_width(list(range(len(columns))))
+                _draw_table(ax, [header[c] for c in columns], chunk, highlight, text_columns)
             yield fig
 
 
