@@ -232,8 +232,10 @@ def chooser_html(ds: xr.Dataset, scenario: str, selection: Selection) -> str:
   <div id="selected-card"></div>
  </div>
 </div>
+<p class="note">Filled markers: the Pareto set (non-dominated among every policy of the study in '{e(scenario)}');
+hollow: dominated. Red ring: the selected policy. Black: the oracle's exact CCS.</p>
 {figure_div(front_figure(ds, scenario, selection.label), "chooser-front")}
-<h3>Sample episode of the selected policy (<span id="trajectory-label">{e(selection.label)}</span>, scenario '{e(scenario)}')</h3>
+<h3>Sample episode of the selected policy (<span id="trajectory-label">{e(selection.label)}</span>)</h3>
 <p id="trajectory-note" class="note"></p>
 {figure_div(trajectory_figure(), "chooser-trajectory")}
 <script type="application/json" id="chooser-data">{_script_json(payload(ds, scenario, selection))}</script>

@@ -33,6 +33,7 @@ h1 { border-bottom: 2px solid #444; padding-bottom: .2em; } h2 { margin-top: 1.8
 table { border-collapse: collapse; margin: .8em 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; vertical-align: top; }
 th { background: #f0f0f0; } td.text, th.text { text-align: left; } td.text { overflow-wrap: anywhere; }
+td.text:nth-child(3) { overflow-wrap: normal; white-space: nowrap; }
 table.sortable th { cursor: pointer; } table.sortable th[data-order=asc]::after { content: " \\25B2"; }
 table.sortable th[data-order=desc]::after { content: " \\25BC"; }
 table.compact { font-size: 12px; margin: .3em 0; }
@@ -190,7 +191,8 @@ def _summary_html(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> list
     metric_rows = summary.metric_rows(ds, label, scenario)
     if metric_rows:
         parts += [f"<h3>Market-making metrics in '{e(scenario)}'</h3>",
-                  _html_table(["metric [unit]", "value", "definition"], metric_rows, text_columns=1),
+                  _html_table(["metric [unit]", "definition", "value"], [[m, d, v] for m, v, d in metric_rows],
+                              text_columns=2),
                   "<p class='note'>The study stores the metrics as estimates over all its episodes, without "
                   "per-episode samples: they carry no confidence interval here (the objectives above do).</p>"]
     parts += ["<h3>Where it sits on the front</h3>",
@@ -199,7 +201,7 @@ def _summary_html(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> list
     other = summary.nearest_classical(ds, label, scenario)
     if other is not None:
         parts += [f"<h3>Against the classical strategy nearest in {e(summary.RISK_OBJECTIVE)}: {e(other)}</h3>",
-                  _html_table(["", label, other, "difference (± 95% CI)", f"{label} ..."],
+                  _html_table(["", label, other, "difference (± 95% CI)", "verdict"],
                               summary.comparison_rows(ds, label, other, scenario), text_columns=1),
                   "<p class='note'>Every objective is maximised: a positive difference is a gain. A difference "
                   "within its 95% CI is not significant.</p>"]
