@@ -257,3 +257,25 @@ def test_pdf_tables_fit_the_page_by_columns(study):
     longest = [max((r[c] for r in rows), key=len) for c in range(len(header))]
     for g in groups:
         assert _table_width([header[c] for c in g], [longest[c] for c in g], 3) <= TABLE_AXES[2]
+
+
+def test_report_selection_by_weights_and_constraints_matches_the_pareto_set(study, tmp_path):
+    """The report's own choice (summary, and the chooser's first state) is ParetoSet.select /
+    select_by_constraints over every policy, as `morl-mm select` does; infeasible bounds are an error."""
+    from morl_mm.pareto import InfeasibleSelectionError
+    from morl_mm.plots.summary import Criterion
+    from morl_mm.study.result import study_pareto_set
+
+    candidates = study_pareto_set(study, "base")
+    by_weights = candidates.select([0.2, 0.2, 0.6]).label
+    text = render_html(study, criterion=Criterion(weights=(0.2, 0.2, 0.6)))
+    assert f'id="selected-policy">{by_weights}<' in text and "by preference weights w = (0.2, 0.2, 0.6)" in text
+    bounds = {"inventory_risk": -40.0, "quoting_ratio": 0.5}
+    by_bounds = candidates.select_by_constraints("pnl", at_least=bounds).label
+    text = render_html(study, criterion=Criterion(at_least=bounds))
+    assert f'id="selected-policy">{by_bounds}<' in text and "inventory_risk magnitude &lt;= 40" in text
+    assert "volatile" in text.split("Behaviour in every scenario")[1].split("</table>")[0]
+    with pytest.raises(InfeasibleSelectionError, match="no policy satisfies"):
+        write_report(study, tmp_path / "r.html", criterion=Criterion(at_least={"quoting_ratio": 2.0}))
+    with pytest.raises(ValueError, match="not both"):
+        render_html(study, selected="glft", criterion=Criterion(weights=(1.0, 0.0, 0.0)))
