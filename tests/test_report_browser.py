@@ -62,7 +62,7 @@ def result(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(result):
+def browser():
     driver = _chromium()
     driver.set_page_load_timeout(60)
     yield driver
@@ -110,7 +110,7 @@ def _severe(driver) -> list:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def test_fragment_weights_select_what_the_cli_selects(result, browser):
+def test_fragment_weights_select_what_the_cli_selects(browser, result):
     """Fresh loads for the first two weight vectors, a changed fragment (hashchange) for the others."""
     for n, weights in enumerate(WEIGHTS):
         status, chosen = _cli_json("select", str(result), "--weights", weights, "--json")
@@ -121,7 +121,7 @@ def test_fragment_weights_select_what_the_cli_selects(result, browser):
     assert _severe(browser) == []
 
 
-def test_fragment_constraints_select_what_the_cli_selects(result, browser):
+def test_fragment_constraints_select_what_the_cli_selects(browser, result):
     from morl_mm.study import load_result
 
     values = load_result(result).dataset["value"].sel(scenario="base")
@@ -142,7 +142,7 @@ def test_fragment_constraints_select_what_the_cli_selects(result, browser):
     assert _severe(browser) == []
 
 
-def test_sliders_and_hash_changes_follow_the_selection_rule(result, browser):
+def test_sliders_and_hash_changes_follow_the_selection_rule(browser, result):
     """Moving a weight slider keeps the weights on the simplex and writes them to the fragment; the
     policy shown is what the CLI picks for them; a changed fragment re-selects; the trajectory follows."""
     _goto(browser, result / "report.html", "weights=0.2,0.2,0.6")
@@ -171,7 +171,7 @@ def test_sliders_and_hash_changes_follow_the_selection_rule(result, browser):
     assert _severe(browser) == []
 
 
-def test_report_loads_nothing_from_the_network(result, browser):
+def test_report_loads_nothing_from_the_network(browser, result):
     """Every resource the page requests is the file itself or inline data; no element points at http(s)."""
     browser.get_log("performance")  # drop the earlier pages' events
     _open(browser, result / "report.html", "weights=0.5,0.3,0.2")
