@@ -267,8 +267,11 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
     for stem, title in (("hv_curve", "hypervolume ratio during training"), ("train_curve", "training return")):
         if stem in figs:
             parts += [f"<h3>Learning curve: {e(title)}</h3>", _img(figs.pop(stem), title)]
-    for fig in figs.values():  # the static trajectories: the chooser draws the selected policy's live
-        plt.close(fig)
+    for stem, fig in figs.items():
+        if stem.startswith("trajectories_"):  # static: the chooser draws the selected policy's live
+            plt.close(fig)
+        else:  # e.g. simulation against replay
+            parts += [f"<h3>{e(stem.replace('_', ' '))}</h3>", _img(fig, stem)]
 
     parts += ["<h2>Objectives, normalisation and weights</h2>",
               _html_table(["objective", "unit", "scale"], [[o, units[o] or "-", f"{s:.4g}"] for o, s in zip(names, scales)],
