@@ -4,7 +4,7 @@
     morl-mm front RESULT [--json]            the Pareto set of a study
     morl-mm select RESULT --weights a,b,c | --min-quoting-ratio Y --max-inventory-risk X [--export FILE]
     morl-mm plot RESULT [--out DIR]          render the trade-off figures
-    morl-mm report RESULT [--out FILE]       one self-contained HTML (or .pdf) report
+    morl-mm report RESULT [--out FILE] [--weights a,b,c | constraints]   one self-contained HTML (or .pdf) report
     morl-mm oracle [--json]                  the exact CCS of a model
     morl-mm backtest POLICY|RESULT --data F  replay policies on a recorded market
 
@@ -82,25 +82,31 @@ def cmd_front(args) -> int:
     return 0
 
 
+def _bounds(args) -> dict[str, float]:
+    """``at_least`` bounds from --min-quoting-ratio / --max-inventory-risk (inventory_risk >= -X)."""
+    at_least = {}
+    if args.max_inventory_risk is not None:
+        if args.max_inventory_risk < 0:
+            raise ValueError(f"--max-inventory-risk: a magnitude >= 0 is expected (inventory_risk >= -X), "
+                             f"got {args.max_inventory_risk}")
+        at_least["inventory_risk"] = -args.max_inventory_risk
+    if args.min_quoting_ratio is not None:
+        at_least["quoting_ratio"] = args.min_quoting_ratio
+    if args.weights is not None and at_least:
+        raise ValueError("give either --weights or constraints (--min-quoting-ratio/--max-inventory-risk), not both")
+    return at_least
+
+
 def cmd_select(args) -> int:
     from morl_mm.study import load_result
 
     result = load_result(args.result)
     candidates = result.pareto_set(args.scenario)
+    at_least = _bounds(args)
     if args.weights is not None:
-        if args.min_quoting_ratio is not None or args.max_inventory_risk is not None:
-            raise ValueError("give either --weights or constraints (--min-quoting-ratio/--max-inventory-risk), not both")
         entry = candidates.select(args.weights)
         criterion = {"weights": args.weights}
     else:
-        at_least = {}
-        if args.max_inventory_risk is not None:
-            if args.max_inventory_risk < 0:
-                raise ValueError(f"--max-inventory-risk: a magnitude >= 0 is expected (inventory_risk >= -X), "
-                                 f"got {args.max_inventory_risk}")
-            at_least["inventory_risk"] = -args.max_inventory_risk
-        if args.min_quoting_ratio is not None:
-            at_least["quoting_ratio"] = args.min_quoting_ratio
         if not at_least:
             raise ValueError("give --weights a,b,c or at least one of --min-quoting-ratio / --max-inventory-risk")
         entry = candidates.select_by_constraints(maximise=args.maximise, at_least=at_least)
@@ -134,11 +140,19 @@ def cmd_plot(args) -> int:
 
 def cmd_report(args) -> int:
     from morl_mm.plots import write_report
+    from morl_mm.plots.summary import Criterion
     from morl_mm.study import load_result
 
     result = load_result(args.result)
     out = Path(args.out) if args.out else result.path.parent / "report.html"
-    write_report(result.dataset, out, selected=args.selected)
+    at_least = _bounds(args)
+    criterion = None
+    if args.weights is not None or at_least:
+        if args.selected is not None:
+            raise ValueError("give either --selected or --weights / constraints, not both")
+        criterion = Criterion(weights=None if args.weights is None else tuple(args.weights), maximise=args.maximise,
+                              at_least=at_least or None)
+    write_report(result.dataset, out, selected=args.selected, scenario=args.scenario, criterion=criterion)
     print(out)
     return 0
 
@@ -272,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a study with [data]: use this capture instead of [data] file (same format)")
     p.set_defaults(func=cmd_run)
 
+    def selection_options(q):
+        q.add_argument("--weights", type=_parse_weights, help="preference weights on the simplex, e.g. 0.3,0.3,0.4")
+        q.add_argument("--min-quoting-ratio", type=float, help="quoting_ratio >= Y")
+        q.add_argument("--max-inventory-risk", type=float, help="inventory risk magnitude <= X (inventory_risk >= -X)")
+        q.add_argument("--maximise", default="pnl", help="objective to maximise under constraints (default pnl)")
+
     def result_parser(name, help_text, description):
         q = sub.add_parser(name, help=help_text, description=description)
         q.add_argument("result", help="study.nc, or the study's output folder")
@@ -287,10 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = result_parser("select", "select a policy by weights or constraints", "Select the policy maximising "
                       "w . (J / scales) (--weights), or the one with the largest --maximise objective subject to "
                       "constraints. --max-inventory-risk X means inventory_risk >= -X.")
-    p.add_argument("--weights", type=_parse_weights, help="preference weights on the simplex, e.g. 0.3,0.3,0.4")
-    p.add_argument("--min-quoting-ratio", type=float, help="quoting_ratio >= Y")
-    p.add_argument("--max-inventory-risk", type=float, help="inventory risk magnitude <= X (inventory_risk >= -X)")
-    p.add_argument("--maximise", default="pnl", help="objective to maximise under constraints (default pnl)")
+    selection_options(p)
     p.add_argument("--export", help="copy the selected policy's file here (load it with morl_mm.policies.io.load_policy)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_select)
@@ -302,9 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = result_parser("report", "write the risk-committee report", "Write one self-contained HTML report (or a PDF "
-                      "when --out ends with .pdf): fronts, metric tables, the selected policy and its trajectories.")
+                      "when --out ends with .pdf): a summary of the selected policy (by --selected, --weights or "
+                      "constraints, as in select; default equal weights), the Pareto set, an interactive chooser "
+                      "(HTML; open report.html#weights=a,b,c), fronts, learning curves and metric tables.")
     p.add_argument("--out", help="file (default: report.html beside the result)")
     p.add_argument("--selected", help="policy label to feature")
+    selection_options(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compare", help="table of the learners: front quality, env steps, wall time",

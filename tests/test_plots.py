@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from plotly.offline import get_plotlyjs
 from scipy import stats
 
 from morl_mm.env.objectives import UNITS
@@ -152,9 +153,13 @@ def test_html_report_is_self_contained_and_complete(study, tmp_path):
     path = write_report(study, tmp_path / "report.html", selected="dqn_w0.00_0.50_0.50")
     text = path.read_text()
     assert path.stat().st_size > 50_000
-    assert 'src="http' not in text and "href=\"http" not in text and "<link" not in text and "<script" not in text
-    assert text.count('src="data:image/png;base64,') == 5
+    assert get_plotlyjs() in text  # inlined once: the chooser and the 3-D view work offline
+    own = text.replace(get_plotlyjs(), "")  # the library's own strings name its web site and map tiles
+    assert 'src="http' not in own and "href=\"http" not in own and "<link" not in own
+    assert own.count("<script") == 6  # plotly.js, 3 plotly figures (fronts, 3-D, trajectory), data, glue
+    assert own.count('src="data:image/png;base64,') == 3  # 2-D fronts, parallel coordinates, HV curve
     assert "dqn_w0.00_0.50_0.50" in text and '<tr class=selected><td class="text">dqn_w0.00_0.50_0.50' in text
+    assert 'id="selected-policy">dqn_w0.00_0.50_0.50<' in text and "<details>" in text
     for name in (*METRICS, *OBJECTIVES, "0123abcd", "synthetic_as2008", "volatile", "67.8", "HV ratio", "0.91"):
         assert name in text, name
     assert "pnl_quantile" not in text  # not a per-policy scalar: left out of the table
@@ -174,7 +179,7 @@ def test_report_after_a_netcdf_round_trip_with_study_runner_names(study, tmp_pat
     paths = render_all(loaded, tmp_path / "figures")
     assert {"train_curve.png", "fronts_2d.png"} <= {p.name for p in paths}
     text = write_report(loaded, tmp_path / "report.html").read_text()
-    assert "equal-weight" in text and "training return" in text
+    assert "by equal weights" in text and "training return" in text
 
 
 def test_front_members_computed_per_kind_when_absent(study):
@@ -211,3 +216,66 @@ def test_missing_curve_and_bad_episode_are_value_errors(study):
         hv_curve_figure(study.drop_vars("hv_ratio_curve"))
     with pytest.raises(ValueError, match="episode 3 out of range"):
         trajectory_figure(study, "glft", episode=3)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("make", [fronts_2d_figure, front_3d_figure])
+def test_figure_legends_cover_no_axis_label(study, make):
+    """The legend below the panels leaves every axis label and tick label free (issue 17), also when
+    it is long: here with 8 classical strategies, as many legend rows as the default study has."""
+    classical = study.isel(policy=np.flatnonzero(study["kind"].values == "classical"))
+    more = classical.assign_coords(policy=[f"{p}_variant" for p in classical.policy.values])
+    fig = make(xr.concat([study, more], dim="policy", data_vars="minimal", coords="minimal", compat="override"),
+               selected="glft")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [legend.get_window_extent(renderer) for legend in fig.legends]
+    labels = [text.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()
+              for text in [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels()] if text.get_text()]
+    assert legends and labels
+    assert not any(_overlaps(legend, label) for legend in legends for label in labels)
+
+
+def test_learning_curves_use_a_logarithmic_step_axis(study):
+    """Budgets 100x apart (DQN 1e5, PPO 1e7 env steps) stay readable on one axis."""
+    ds = study.assign_coords(env_steps=study["env_steps"] * np.array([[100.0], [1.0]]))
+    ax = hv_curve_figure(ds).axes[0]
+    assert ax.get_xscale() == "log"
+
+
+def test_pdf_tables_fit_the_page_by_columns(study):
+    """Every page of a wide table fits an A4 landscape page; the label column repeats; no column is lost."""
+    from morl_mm.plots.report import TABLE_AXES, _column_groups, _table_width, policy_table
+
+    header, rows = policy_table(study, "base")
+    groups = _column_groups(header, rows, text_columns=3)
+    assert len(groups) >= 2 and all(g[:3] == [0, 1, 2] for g in groups)
+    assert sorted({c for g in groups for c in g}) == list(range(len(header)))
+    longest = [max((r[c] for r in rows), key=len) for c in range(len(header))]
+    for g in groups:
+        assert _table_width([header[c] for c in g], [longest[c] for c in g], 3) <= TABLE_AXES[2]
+
+
+def test_report_selection_by_weights_and_constraints_matches_the_pareto_set(study, tmp_path):
+    """The report's own choice (summary, and the chooser's first state) is ParetoSet.select /
+    select_by_constraints over every policy, as `morl-mm select` does; infeasible bounds are an error."""
+    from morl_mm.pareto import InfeasibleSelectionError
+    from morl_mm.plots.summary import Criterion
+    from morl_mm.study.result import study_pareto_set
+
+    candidates = study_pareto_set(study, "base")
+    by_weights = candidates.select([0.2, 0.2, 0.6]).label
+    text = render_html(study, criterion=Criterion(weights=(0.2, 0.2, 0.6)))
+    assert f'id="selected-policy">{by_weights}<' in text and "by preference weights w = (0.2, 0.2, 0.6)" in text
+    bounds = {"inventory_risk": -40.0, "quoting_ratio": 0.5}
+    by_bounds = candidates.select_by_constraints("pnl", at_least=bounds).label
+    text = render_html(study, criterion=Criterion(at_least=bounds))
+    assert f'id="selected-policy">{by_bounds}<' in text and "inventory_risk magnitude &lt;= 40" in text
+    assert "volatile" in text.split("Behaviour in every scenario")[1].split("</table>")[0]
+    with pytest.raises(InfeasibleSelectionError, match="no policy satisfies"):
+        write_report(study, tmp_path / "r.html", criterion=Criterion(at_least={"quoting_ratio": 2.0}))
+    with pytest.raises(ValueError, match="not both"):
+        render_html(study, selected="glft", criterion=Criterion(weights=(1.0, 0.0, 0.0)))

@@ -25,6 +25,8 @@ UNITS = {  # short, for table headers and axis labels; the module docstring has 
     "adverse_selection": "price units",
     "order_management": "price units",
 }
+# objectives that are minus a cost: a principal bounds their magnitude ("inventory risk at most X")
+COSTS = frozenset({"inventory_risk", "adverse_selection", "order_management"})
 
 
 def reward_vector(objectives, params: EnvParams, *, pnl, inventory, sigma, firm, units, mid_move,

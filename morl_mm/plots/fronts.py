@@ -2,6 +2,8 @@
 curves and episode trajectories. Each function takes the study Dataset and returns a Figure;
 :func:`render_all` writes them as PNG files with stable names.
 
+The 3-D view is drawn flat (two axes and colour) for paper; the HTML report adds a rotatable one.
+
 Conventions in every front plot: the oracle CCS (the exact optimum of the model) in black, each
 learned kind in its own colour (filled markers: on that kind's front; hollow: dominated within its
 kind), each classical strategy with its own marker, and the selected policy ringed in red.
@@ -81,8 +83,10 @@ def _selected(ds: xr.Dataset, selected: str | None) -> str | None:
 
 
 def _figure_legend(fig: Figure, ds: xr.Dataset, selected: str | None, columns: int = 4) -> None:
+    """The legend below every panel: with the figure's constrained layout, "outside" reserves its room,
+    so it never covers an axis label."""
     handles = _legend_handles(ds, selected)
-    fig.legend(handles=handles, loc="lower center", ncol=min(columns, len(handles)), frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(columns, len(handles)), frameon=False)
 
 
 # -- fronts ------------------------------------------------------------------------------------------------
@@ -126,7 +130,8 @@ def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | Non
     pairs = list(itertools.combinations(range(len(names)), 2))
     columns = min(3, len(pairs))
     rows = -(-len(pairs) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows + 1.0), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows + 1.0), squeeze=False,
+                             layout="constrained")
     for ax, (i, j) in zip(axes.flat, pairs):
         _oracle_2d(ax, mean[oracle][:, [i, j]])
         _scatter_policies(ax, ds, mean[:, [i, j]], None if ci is None else ci[:, [i, j]], member, selected)
@@ -138,13 +143,14 @@ def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | Non
         ax.set_visible(False)
     fig.suptitle(f"Trade-offs, scenario '{scenario}' (every objective maximised; up and right is better)")
     _figure_legend(fig, ds, selected)
-    fig.tight_layout(rect=(0, 0.12 / rows, 1, 1))
     return fig
 
 
 def front_3d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None,
                     objective_names: tuple[str, str, str] | None = None) -> Figure:
-    """A 3-D view of three objectives (default: the first three)."""
+    """Three objectives at once (default: the first three), readable on paper: the first two as the
+    axes and the third as colour (a perspective 3-D scatter hides depth; the HTML report has a
+    rotatable 3-D view). Marker shapes as in every front plot; white fill: dominated within its kind."""
     selected = _selected(ds, selected)
     names = data.objectives(ds)
     chosen = list(objective_names) if objective_names is not None else names[:3]
@@ -154,28 +160,33 @@ def front_3d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None
     index = [names.index(o) for o in chosen]
     mean, _ = data.values(ds, scenario)
     points = mean[:, index]
-    oracle = data.kinds(ds) == "oracle"
-    fig = plt.figure(figsize=(8.5, 7.0))
-    ax = fig.add_subplot(projection="3d")
-    if oracle.any():
-        ax.scatter(*points[oracle].T, s=16, color=ORACLE_COLOUR, depthshade=False)
-    _scatter_policies(ax, ds, points, None, data.front_members(ds, scenario), selected)
-    _floor_shadows(ax, points)
-    for setter, name in zip((ax.set_xlabel, ax.set_ylabel, ax.set_zlabel), chosen):
-        setter(data.axis_label(ds, name, width=28), labelpad=12)
-    ax.view_init(elev=22, azim=-50)
-    fig.suptitle(f"Objective space, scenario '{scenario}' (every objective maximised)")
-    _figure_legend(fig, ds, selected, columns=3)
-    fig.subplots_adjust(left=0.0, right=0.93, top=0.99, bottom=0.1)
+    member, styles = data.front_members(ds, scenario), _styles(ds)
+    norm = matplotlib.colors.Normalize(*np.nanpercentile(points[:, 2], [0, 100]))
+    cmap = matplotlib.colormaps["viridis"]
+    fig, ax = plt.subplots(figsize=(9.0, 6.6), layout="constrained")
+    for i, (label, kind) in enumerate(zip(data.policy_labels(ds), data.kinds(ds))):
+        style = styles[label]
+        hollow = kind not in ("oracle", "classical") and not member[i]
+        oracle = kind == "oracle"
+        ax.scatter(points[i, 0], points[i, 1], s=style["size"] * (1.3 if oracle else 1.6),
+                   marker="o" if oracle else style["marker"], facecolors="white" if hollow else cmap(norm(points[i, 2])),
+                   edgecolors="black" if oracle else style["color"], linewidths=0.6 if oracle else 1.6,
+                   zorder=2 if oracle else 3)
+    if selected is not None:
+        ax.scatter(*points[data.policy_labels(ds).index(selected), :2], s=320, marker="o", facecolors="none",
+                   edgecolors=SELECTED_COLOUR, linewidths=2.2, zorder=4)
+    colourbar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
+    colourbar.set_label(data.axis_label(ds, chosen[2]))
+    ax.set_xlabel(data.axis_label(ds, chosen[0], width=60))
+    ax.set_ylabel(data.axis_label(ds, chosen[1], width=60))
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Three objectives, scenario '{scenario}': {chosen[2]} as colour (every objective maximised)")
+    handles = [Line2D([], [], color=h.get_color(), marker="o" if h.get_marker() == "." else h.get_marker(),
+                      markerfacecolor="none", markersize=7, markeredgewidth=1.5, linestyle="none", label=h.get_label())
+               for h in _legend_handles(ds, selected)]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False,
+               title="marker edge: kind; fill colour: " + chosen[2])
     return fig
-
-
-def _floor_shadows(ax, points: np.ndarray) -> None:
-    """Every point projected faintly onto the floor of the box: depth cues for the 3-D view."""
-    floor = ax.get_zlim()[0]
-    ax.scatter(points[:, 0], points[:, 1], np.full(len(points), floor), s=6, color="grey", alpha=0.35,
-               depthshade=False)
-    ax.set_zlim(bottom=floor)
 
 
 def parallel_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None) -> Figure:
@@ -229,9 +240,11 @@ def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, refere
                 label=str(learner))
     if reference is not None:
         ax.axhline(reference, color=ORACLE_COLOUR, linestyle="--", linewidth=1, label="oracle CCS")
-    ax.set_xlabel("environment steps")
+    # learners' budgets differ by orders of magnitude (DQN 1e5, PPO 1e7 env steps): a logarithmic
+    # step axis shows each curve's shape instead of a vertical smear at 0
+    ax.set_xscale("log")
+    ax.set_xlabel("environment steps (log scale)")
     ax.set_ylabel(ylabel)
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 4))
     ax.grid(alpha=0.3)
     ax.set_title(title)
     ax.legend()

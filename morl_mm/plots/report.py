@@ -1,10 +1,13 @@
-"""The report for a risk committee: one self-contained HTML file (figures embedded as base64 PNG, inline
-CSS, no external assets) or, for a ``.pdf`` path, a PDF of the same content (matplotlib PdfPages).
+"""The report for a risk committee: one self-contained HTML file (figures embedded as base64 PNG,
+plotly.js and the chooser's glue inlined, inline CSS, nothing loaded from the network) or, for a
+``.pdf`` path, a PDF of the same content (matplotlib PdfPages, paginated by rows and columns).
 
-Contents: study name and provenance, the normalisation scales and what preference weights mean,
-the selected policy, the fronts, per-kind front indicators (HV ratio against the oracle CCS) when
-stored, a table per policy of objectives (mean ± 95% CI) and market-making metrics with units,
-held-out scenarios, and the selected policy's sample episodes.
+Contents, in order: a summary of the selected policy (how it was chosen, objectives with 95% CIs,
+metrics, its place on the front, the nearest classical strategy in risk, its behaviour in every
+scenario); the Pareto set (non-dominated policies) in a sortable table; the interactive chooser
+(weights or constraints, live, with the rule of ``ParetoSet.select`` / ``select_by_constraints``);
+the trade-off figures and learning curves; front indicators; the normalisation; provenance; and
+every policy of every scenario behind a disclosure element.
 """
 
 from __future__ import annotations
@@ -19,30 +22,47 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from morl_mm.plots import data
+from morl_mm.plots import chooser, data, summary
 from morl_mm.plots.fronts import figures, plt
+from morl_mm.plots.summary import Criterion, metric_header, number
 
 CSS = """
-body { font-family: Helvetica, Arial, sans-serif; max-width: 1150px; margin: 2em auto; color: #222; line-height: 1.45; }
+body { font-family: Helvetica, Arial, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222;
+       line-height: 1.45; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .8em 0; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f0f0f0; } td.text, th.text { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; vertical-align: top; }
+th { background: #f0f0f0; } td.text, th.text { text-align: left; } td.text { overflow-wrap: anywhere; }
+td.text:nth-child(3) { overflow-wrap: normal; white-space: nowrap; }
+table.sortable th { cursor: pointer; } table.sortable th[data-order=asc]::after { content: " \\25B2"; }
+table.sortable th[data-order=desc]::after { content: " \\25BC"; }
+table.compact { font-size: 12px; margin: .3em 0; }
+.wide { overflow-x: auto; max-width: 100%; }
 tr.selected td { background: #fde2e1; font-weight: bold; }
 img { max-width: 100%; border: 1px solid #ddd; margin: .5em 0; }
-.note { color: #555; font-size: 13px; } pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 12px; }
+.note { color: #555; font-size: 13px; } .error { color: #b00020; font-weight: bold; }
+pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 12px; }
+.lead { font-size: 16px; background: #f7f7f7; border-left: 4px solid #d62728; padding: .5em .8em; }
+.chooser { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+.chooser .controls { flex: 0 0 360px; } .chooser .choice { flex: 1 1 420px; min-width: 0; }
+.chooser fieldset { border: 1px solid #ccc; margin: .4em 0; } .chooser fieldset[disabled] { opacity: .45; }
+.slider { margin: .3em 0; font-size: 13px; } .slider input[type=range] { width: 150px; vertical-align: middle; }
+#selected-policy { font-size: 18px; color: #d62728; }
+details { margin: .6em 0; } summary { cursor: pointer; font-weight: bold; }
+@media print {
+  body { max-width: none; margin: 0; } .chooser .controls, .plotly-graph-div { display: none; }
+  details > * { display: block; } table { page-break-inside: auto; } tr, img { break-inside: avoid; }
+  thead { display: table-header-group; } .wide { overflow: visible; } h2, h3 { break-after: avoid; }
+}
 """
 INDICATOR_COLUMNS = (("hv_ratio", "HV ratio"), ("hv_ratio_std", "HV ratio std (seeds)"), ("eum_ratio", "EUM ratio"),
                      ("igd", "IGD"), ("cardinality", "front size"), ("env_steps", "env steps"),
                      ("train_seconds", "train s"))
-PDF_ROWS_PER_PAGE = 28
+PARETO_METRICS = ("pnl_sharpe", "max_drawdown_mean")  # beside the objectives in the Pareto-set table
+PDF_ROWS_PER_PAGE = 26
 
 
 # -- content as data (shared by HTML and PDF) -------------------------------------------------------------
-def _number(x: float, digits: int = 4) -> str:
-    return "-" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
-
-
 def provenance(ds: xr.Dataset) -> list[tuple[str, str]]:
     versions = data.json_attr(ds, "versions", {})
     versions_text = ", ".join(f"{k} {v}" for k, v in versions.items() if v) if isinstance(versions, dict) else str(versions)
@@ -68,28 +88,33 @@ def weights_explanation(ds: xr.Dataset) -> str:
             f"largest raw numbers. Every objective is maximised (risk enters as a negative number).")
 
 
-def policy_table(ds: xr.Dataset, scenario: str, with_metrics: bool = True) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: label, kind, preference, objectives (mean ± CI), non-dominated flag, metrics."""
-    names, units = data.objectives(ds), data.units(ds)
+def policy_table(ds: xr.Dataset, scenario: str, with_metrics: bool = True, only_nondominated: bool = False,
+                 metrics: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: label, kind, preference, objectives (mean ± CI), non-dominated flag, metrics
+    (every metric, or ``metrics``); ``only_nondominated``: the Pareto set only, without the flag."""
     mean, ci = data.values(ds, scenario)
-    metrics = data.metric_variables(ds) if with_metrics else []
-    nondominated = (ds["nondominated"].sel(scenario=scenario).values.astype(bool)
-                    if "nondominated" in ds else data.front_members(ds, scenario))
-    header = (["policy", "kind", "preference"] + [f"{o} [{units[o]}]" if units[o] else o for o in names]
-              + ["non-dominated"] + [_metric_header(ds, m) for m in metrics])
+    if metrics is None:
+        metrics = data.metric_variables(ds) if with_metrics else []
+    front = summary.nondominated(ds, scenario)
+    header = (["policy", "kind", "preference"] + summary.objective_headers(ds)
+              + ([] if only_nondominated else ["non-dominated"]) + [metric_header(ds, m) for m in metrics])
     metric_columns = [data.metric_values(ds, m, scenario) for m in metrics]
     rows = []
     for i, (label, kind) in enumerate(zip(data.policy_labels(ds), data.kinds(ds))):
-        objectives = [_number(mean[i, j]) + ("" if ci is None else f" ± {_number(ci[i, j], 2)}")
-                      for j in range(len(names))]
-        rows.append([label, kind, data.preference_text(ds, label), *objectives, "yes" if nondominated[i] else "no",
-                     *[_number(column[i]) for column in metric_columns]])
+        if only_nondominated and not front[i]:
+            continue
+        objectives = [number(mean[i, j]) + ("" if ci is None else f" ± {number(ci[i, j], 2)}")
+                      for j in range(mean.shape[1])]
+        rows.append([label, kind, data.preference_text(ds, label), *objectives,
+                     *([] if only_nondominated else ["yes" if front[i] else "no"]),
+                     *[number(column[i]) for column in metric_columns]])
     return header, rows
 
 
-def _metric_header(ds: xr.Dataset, name: str) -> str:
-    unit = str(ds[name].attrs.get("units", ""))
-    return f"{name} [{unit}]" if unit else name
+def pareto_table(ds: xr.Dataset, scenario: str) -> tuple[list[str], list[list[str]]]:
+    """The non-dominated policies with their objectives and a few headline metrics."""
+    metrics = [m for m in PARETO_METRICS if m in data.metric_variables(ds)]
+    return policy_table(ds, scenario, only_nondominated=True, metrics=metrics)
 
 
 def indicator_table(ds: xr.Dataset) -> tuple[list[str], list[list[str]]] | None:
@@ -97,23 +122,38 @@ def indicator_table(ds: xr.Dataset) -> tuple[list[str], list[list[str]]] | None:
     if not stored:
         return None
     header = ["kind"] + [title for _, title in INDICATOR_COLUMNS]
-    rows = [[str(kind)] + [_number(values.get(key)) if isinstance(values.get(key), (int, float)) else "-"
+    rows = [[str(kind)] + [number(values.get(key)) if isinstance(values.get(key), (int, float)) else "-"
                            for key, _ in INDICATOR_COLUMNS] for kind, values in stored.items()]
     return header, rows
 
 
-def selection(ds: xr.Dataset, selected: str | None, scenario: str) -> tuple[str, str]:
-    """The selected label and how it was chosen."""
-    if selected is not None:
-        return data.check_policy(ds, selected), "chosen by the principal"
-    d = len(data.objectives(ds))
-    return (data.default_selection(ds, scenario),
-            f"none given: the best equal-weight policy (w = 1/{d} each on normalised objectives) in '{scenario}'")
+def selected_objectives(ds: xr.Dataset, label: str, scenario: str) -> list[list[str]]:
+    names, units = data.objectives(ds), data.units(ds)
+    mean, ci = data.values(ds, scenario)
+    i = data.policy_labels(ds).index(label)
+    return [[o, units[o] or "-", number(mean[i, j]), "-" if ci is None else f"± {number(ci[i, j], 2)}",
+             "-" if ci is None else f"[{number(mean[i, j] - ci[i, j])}, {number(mean[i, j] + ci[i, j])}]"]
+            for j, o in enumerate(names)]
+
+
+def _criterion(selected: str | None, criterion: Criterion | None) -> Criterion:
+    if selected is not None and criterion is not None:
+        raise ValueError("give either a selected label or a selection criterion, not both")
+    return Criterion(label=selected) if selected is not None else (criterion or Criterion())
+
+
+def headline(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> str:
+    """One sentence: the selected policy, how it was chosen, its objectives."""
+    mean, ci = data.values(ds, scenario)
+    i = data.policy_labels(ds).index(sel.label)
+    values = "; ".join(f"{o} {number(mean[i, j])}" + ("" if ci is None else f" ± {number(ci[i, j], 2)}")
+                       for j, o in enumerate(data.objectives(ds)))
+    return f"Selected {sel.label} ({data.kinds(ds)[i]}), {sel.how}. In '{scenario}': {values}."
 
 
 # -- HTML --------------------------------------------------------------------------------------------------
 def _html_table(header: list[str], rows: list[list[str]], highlight: str | None = None, text_columns: int = 1,
-                titles: dict[str, str] | None = None) -> str:
+                titles: dict[str, str] | None = None, sortable: bool = False, wide: bool = False) -> str:
     titles = titles or {}
     cls = lambda j: ' class="text"' if j < text_columns else ""  # noqa: E731
     head = "".join(f'<th{cls(j)} title="{html.escape(titles.get(h, ""))}">{html.escape(h)}</th>'
@@ -121,7 +161,9 @@ def _html_table(header: list[str], rows: list[list[str]], highlight: str | None 
     body = "".join(
         f'<tr{" class=selected" if highlight is not None and r[0] == highlight else ""}>'
         + "".join(f"<td{cls(j)}>{html.escape(c)}</td>" for j, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = (f"<table{' class=sortable' if sortable else ''}><thead><tr>{head}</tr></thead>"
+             f"<tbody>{body}</tbody></table>")
+    return f'<div class="wide">{table}</div>' if wide else table
 
 
 def _png_base64(fig) -> str:
@@ -135,48 +177,86 @@ def _img(fig, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png_base64(fig)}">'
 
 
-def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "base") -> str:
-    """The report as one HTML string (no external references)."""
+def _summary_html(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> list[str]:
+    e = html.escape
+    label = sel.label
+    i = data.policy_labels(ds).index(label)
+    parts = ["<h2>Summary: the policy selected for this report</h2>",
+             f"<p><b>{e(label)}</b> (kind {e(data.kinds(ds)[i])}, preference {e(data.preference_text(ds, label))}), "
+             f"selected {e(sel.how)}. (The chooser below selects live; this summary is the report's own choice: "
+             "<code>morl-mm report --weights ...</code> or <code>--min-quoting-ratio ...</code> sets it.)</p>",
+             f"<h3>Objectives in '{e(scenario)}' (mean, 95% confidence interval)</h3>",
+             _html_table(["objective", "unit", "mean", "95% CI half-width", "95% CI"],
+                         selected_objectives(ds, label, scenario), text_columns=2)]
+    metric_rows = summary.metric_rows(ds, label, scenario)
+    if metric_rows:
+        parts += [f"<h3>Market-making metrics in '{e(scenario)}'</h3>",
+                  _html_table(["metric [unit]", "definition", "value"], [[m, d, v] for m, v, d in metric_rows],
+                              text_columns=2),
+                  "<p class='note'>The study stores the metrics as estimates over all its episodes, without "
+                  "per-episode samples: they carry no confidence interval here (the objectives above do).</p>"]
+    parts += ["<h3>Where it sits on the front</h3>",
+              "<ul>" + "".join(f"<li>{e(line)}</li>" for line in summary.front_position(ds, label, scenario, sel.weights))
+              + "</ul>"]
+    other = summary.nearest_classical(ds, label, scenario)
+    if other is not None:
+        parts += [f"<h3>Against the classical strategy nearest in {e(summary.RISK_OBJECTIVE)}: {e(other)}</h3>",
+                  _html_table(["", label, other, "difference (± 95% CI)", "verdict"],
+                              summary.comparison_rows(ds, label, other, scenario), text_columns=1),
+                  "<p class='note'>Every objective is maximised: a positive difference is a gain. A difference "
+                  "within its 95% CI is not significant.</p>"]
+    parts += ["<h3>Behaviour in every scenario</h3>",
+              _html_table(summary.scenario_header(ds), summary.scenario_rows(ds, label), text_columns=1)]
+    return parts
+
+
+def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "base",
+                criterion: Criterion | None = None) -> str:
+    """The report as one HTML string (no external references). ``selected`` (a label) or
+    ``criterion`` (weights or constraints) chooses the featured policy; default: equal weights."""
     scenario = data.check_scenario(ds, scenario)
-    label, how = selection(ds, selected, scenario)
+    sel = summary.select(ds, scenario, _criterion(selected, criterion))
+    label = sel.label
     names, units, scales = data.objectives(ds), data.units(ds), data.scales(ds)
     figs = figures(ds, label, scenario)
     e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(str(ds.attrs.get('name', 'study')))}"
-             f" — morl-mm report</title><style>{CSS}</style></head><body>",
-             f"<h1>Market-making Pareto study: {e(str(ds.attrs.get('name', 'unnamed')))}</h1>",
-             "<h2>Provenance</h2>", _html_table(["item", "value"], provenance(ds), text_columns=2)]
-    config = ds.attrs.get("config")
-    if config:
-        parts.append(f"<details><summary>study configuration</summary><pre>{e(str(config))}</pre></details>")
+    name = str(ds.attrs.get("name", "unnamed"))
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(name)} — morl-mm report</title>"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style>"
+             f"{chooser.plotly_script()}</head><body>",
+             f"<h1>Market-making Pareto study: {e(name)}</h1>",
+             f"<p class='lead'>{e(headline(ds, sel, scenario))}</p>"]
+    parts += _summary_html(ds, sel, scenario)
 
-    parts += ["<h2>Objectives, normalisation and weights</h2>",
-              _html_table(["objective", "unit", "scale"], [[o, units[o] or "-", f"{s:.4g}"] for o, s in zip(names, scales)],
-                          text_columns=2),
-              f"<p>{e(weights_explanation(ds))}</p>"]
-    if "scalarisation" in ds.attrs:
-        parts.append(f"<p class='note'>Scales: {e(str(ds.attrs['scalarisation']))}</p>")
-    if "hv_reference_point" in ds.attrs:
-        ref = np.atleast_1d(data.json_attr(ds, "hv_reference_point"))
-        parts.append("<p class='note'>Hypervolume reference point (raw units): ("
-                     + ", ".join(f"{o} {_number(float(r))}" for o, r in zip(names, ref)) + ")</p>")
+    header, rows = pareto_table(ds, scenario)
+    titles = {metric_header(ds, m): str(ds[m].attrs.get("long_name", "")) for m in data.metric_variables(ds)}
+    parts += [f"<h2>The Pareto set in '{e(scenario)}': {len(rows)} non-dominated of {ds.sizes['policy']} policies</h2>",
+              "<p class='note'>Objectives: mean episode value ± 95% confidence half-width. Click a header to sort. "
+              "The selected policy is highlighted. Every policy, with every metric, is in the tables at the end.</p>",
+              _html_table(header, rows, highlight=label, text_columns=3, titles=titles, sortable=True)]
 
-    index = data.policy_labels(ds).index(label)
-    mean, ci = data.values(ds, scenario)
-    values_text = "; ".join(f"{o} = {_number(mean[index, j])}" + ("" if ci is None else f" ± {_number(ci[index, j], 2)}")
-                            for j, o in enumerate(names))
-    parts += ["<h2>Selected policy</h2>",
-              f"<p><b>{e(label)}</b> (kind {e(data.kinds(ds)[index])}, preference "
-              f"{e(data.preference_text(ds, label))}): {e(how)}.<br>In '{e(scenario)}': {e(values_text)}.</p>"]
+    parts += ["<h2>Choose a policy</h2>",
+              "<p class='note'>Pick by preference weights (on the simplex) or by constraints (the largest objective "
+              "subject to bounds), exactly as <code>morl-mm select</code> does over every policy of the scenario. "
+              "Hover a point for its metrics; click one to select it. The link (URL fragment, e.g. "
+              "<code>#weights=0.5,0.3,0.2</code> or <code>#maximise=pnl&amp;min_quoting_ratio=0.9&amp;max_inventory_risk=20"
+              "</code>) keeps the choice.</p>",
+              chooser.chooser_html(ds, scenario, sel)]
 
     parts += ["<h2>Trade-offs</h2>",
               "<p class='note'>Black: the oracle CCS (exact optimum of the model). Colours: learned kinds "
               "(filled on their kind's front, hollow dominated). Brown markers: classical strategies. "
               "Red ring: the selected policy. Bars: 95% confidence intervals.</p>"]
-    for stem, title in (("fronts_2d", "2-D projections"), ("front_3d", "3-D view"),
-                        ("parallel", "normalised objectives (parallel coordinates)")):
-        if stem in figs:
-            parts.append(_img(figs.pop(stem), title))
+    if "fronts_2d" in figs:
+        parts.append(_img(figs.pop("fronts_2d"), "2-D projections"))
+    if "front_3d" in figs:
+        plt.close(figs.pop("front_3d"))  # the HTML has the rotatable plotly view instead
+        parts += ["<h3>3-D view (drag to rotate, hover for metrics)</h3>",
+                  chooser.figure_div(chooser.front_3d_figure(ds, scenario, label), "front-3d")]
+    if "parallel" in figs:
+        parts.append(_img(figs.pop("parallel"), "normalised objectives (parallel coordinates)"))
+    if "learner_fronts" in figs:
+        parts.append(_img(figs.pop("learner_fronts"), "each learner's front against the oracle CCS"))
 
     table = indicator_table(ds)
     if table is not None:
@@ -187,20 +267,34 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
     for stem, title in (("hv_curve", "hypervolume ratio during training"), ("train_curve", "training return")):
         if stem in figs:
             parts += [f"<h3>Learning curve: {e(title)}</h3>", _img(figs.pop(stem), title)]
+    for stem, fig in figs.items():
+        if stem.startswith("trajectories_"):  # static: the chooser draws the selected policy's live
+            plt.close(fig)
+        else:  # e.g. simulation against replay
+            parts += [f"<h3>{e(stem.replace('_', ' '))}</h3>", _img(fig, stem)]
 
-    header, rows = policy_table(ds, scenario)
-    titles = {_metric_header(ds, m): str(ds[m].attrs.get("long_name", "")) for m in data.metric_variables(ds)}
-    parts += [f"<h2>Policies in scenario '{e(scenario)}'</h2>",
-              "<p class='note'>Objectives: mean episode value ± 95% confidence half-width. The selected policy is "
-              "highlighted; hover a metric header for its definition.</p>",
-              _html_table(header, rows, highlight=label, text_columns=3, titles=titles)]
-    for other in (str(s) for s in ds["scenario"].values):
-        if other != scenario:
-            parts += [f"<h3>Held-out scenario '{e(other)}'</h3>",
-                      _html_table(*policy_table(ds, other), highlight=label, text_columns=3, titles=titles)]
+    parts += ["<h2>Objectives, normalisation and weights</h2>",
+              _html_table(["objective", "unit", "scale"], [[o, units[o] or "-", f"{s:.4g}"] for o, s in zip(names, scales)],
+                          text_columns=2),
+              f"<p>{e(weights_explanation(ds))}</p>"]
+    if "scalarisation" in ds.attrs:
+        parts.append(f"<p class='note'>Scales: {e(str(ds.attrs['scalarisation']))}</p>")
+    if "hv_reference_point" in ds.attrs:
+        ref = np.atleast_1d(data.json_attr(ds, "hv_reference_point"))
+        parts.append("<p class='note'>Hypervolume reference point (raw units): ("
+                     + ", ".join(f"{o} {number(float(r))}" for o, r in zip(names, ref)) + ")</p>")
 
-    for stem in list(figs):  # the selected policy's trajectories
-        parts += [f"<h2>Sample episodes of {e(label)}</h2>", _img(figs.pop(stem), f"trajectories of {label}")]
+    parts += ["<h2>Provenance</h2>", _html_table(["item", "value"], provenance(ds), text_columns=2)]
+    config = ds.attrs.get("config")
+    if config:
+        parts.append(f"<details><summary>study configuration</summary><pre>{e(str(config))}</pre></details>")
+
+    parts.append("<h2>Every policy</h2>")
+    for other in [scenario] + [str(s) for s in ds["scenario"].values if str(s) != scenario]:
+        header, rows = policy_table(ds, other)
+        parts.append(f"<details><summary>all {len(rows)} policies in scenario '{e(other)}', with every metric"
+                     f"</summary>" + _html_table(header, rows, highlight=label, text_columns=3, titles=titles,
+                                                  sortable=True, wide=True) + "</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -217,40 +311,100 @@ def _text_page(title: str, lines: list[str]):
     return fig
 
 
-def _table_pages(title: str, header: list[str], rows: list[list[str]], highlight: str | None):
-    wrapped = [textwrap.fill(h, 14, break_long_words=False) for h in header]
-    for start in range(0, max(len(rows), 1), PDF_ROWS_PER_PAGE):
-        chunk = rows[start:start + PDF_ROWS_PER_PAGE]
-        fig = plt.figure(figsize=A4_LANDSCAPE)
-        fig.text(0.03, 0.96, title, fontsize=13, weight="bold", va="top")
-        ax = fig.add_axes((0.02, 0.02, 0.96, 0.88))
-        ax.axis("off")
-        if chunk:
-            table = ax.table(cellText=chunk, colLabels=wrapped, loc="upper center", cellLoc="right")
-            table.auto_set_font_size(False)
-            table.set_fontsize(6.5)
-            table.scale(1, 1.25)
-            for (r, _), cell in table.get_celld().items():
-                if r == 0:
-                    cell.set_height(cell.get_height() * 3.2)
-                    cell.set_facecolor("#f0f0f0")
-                elif highlight is not None and chunk[r - 1][0] == highlight:
-                    cell.set_facecolor("#fde2e1")
-            table.auto_set_column_width(list(range(len(header))))
-        yield fig
+TABLE_AXES = (0.02, 0.02, 0.96, 0.88)  # where a table page's table goes (figure fraction)
 
 
-def write_pdf(ds: xr.Dataset, path: Path, selected: str | None = None, scenario: str = "base") -> Path:
+def _draw_table(ax, header: list[str], rows: list[list[str]], highlight: str | None, text_columns: int):
+    wrapped = [textwrap.fill(h, 18, break_long_words=False) for h in header]
+    table = ax.table(cellText=rows, colLabels=wrapped, loc="upper center", cellLoc="right")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1, 1.3)
+    for (r, c), cell in table.get_celld().items():
+        if r == 0:
+            cell.set_height(cell.get_height() * 3.0)
+            cell.set_facecolor("#f0f0f0")
+        elif highlight is not None and rows[r - 1][0] == highlight:
+            cell.set_facecolor("#fde2e1")
+        if c < text_columns:
+            cell.set_text_props(ha="left")
+    table.auto_set_column_width(list(range(len(header))))
+    return table
+
+
+def _table_width(header: list[str], sample: list[str], text_columns: int) -> float:
+    """Width of a table of ``header`` and one ``sample`` row, as a fraction of the page width."""
+    fig = plt.figure(figsize=A4_LANDSCAPE)
+    ax = fig.add_axes(TABLE_AXES)
+    ax.axis("off")
+    table = _draw_table(ax, header, [sample], None, text_columns)
+    fig.canvas.draw()
+    width = table.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+    plt.close(fig)
+    return width
+
+
+def _column_groups(header: list[str], rows: list[list[str]], text_columns: int) -> list[list[int]]:
+    """Column indices per page: the text columns on every page, then as many others as fit the page
+    (measured with the longest cell of each column)."""
+    sample = [max((r[c] for r in rows), key=len, default="") for c in range(len(header))]
+    groups, current = [], list(range(text_columns))
+    for c in range(text_columns, len(header)):
+        trial = current + [c]
+        if len(current) > text_columns and _table_width([header[k] for k in trial], [sample[k] for k in trial],
+                                                        text_columns) > TABLE_AXES[2]:
+            groups.append(current)
+            current = list(range(text_columns)) + [c]
+        else:
+            current = trial
+    return groups + [current]
+
+
+def _table_pages(title: str, header: list[str], rows: list[list[str]], highlight: str | None, text_columns: int = 1):
+    """A4 pages of a table: whole rows only (PDF_ROWS_PER_PAGE a page), columns split over pages so that
+    none runs off the edge; the text columns (the label) repeat on every page."""
+    groups = _column_groups(header, rows, text_columns)
+    row_pages = max(-(-len(rows) // PDF_ROWS_PER_PAGE), 1)
+    for g, columns in enumerate(groups):
+        for p in range(row_pages):
+            chunk = [[r[c] for c in columns] for r in rows[p * PDF_ROWS_PER_PAGE:(p + 1) * PDF_ROWS_PER_PAGE]]
+            part = f" (columns {g + 1}/{len(groups)})" if len(groups) > 1 else ""
+            page = f", rows {p * PDF_ROWS_PER_PAGE + 1}-{p * PDF_ROWS_PER_PAGE + len(chunk)} of {len(rows)}" if row_pages > 1 else ""
+            fig = plt.figure(figsize=A4_LANDSCAPE)
+            fig.text(0.03, 0.96, title + part + page, fontsize=12, weight="bold", va="top")
+            ax = fig.add_axes(TABLE_AXES)
+            ax.axis("off")
+            if chunk:
+                _draw_table(ax, [header[c] for c in columns], chunk, highlight, text_columns)
+            yield fig
+
+
+def _summary_lines(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> list[str]:
+    label = sel.label
+    i = data.policy_labels(ds).index(label)
+    lines = [headline(ds, sel, scenario), "", f"Preference {data.preference_text(ds, label)}; kind {data.kinds(ds)[i]}.", ""]
+    lines += ["Objectives (mean, 95% CI):"] + [f"  {o} [{u}]: {m} {h}  {c}" for o, u, m, h, c in
+                                                 selected_objectives(ds, label, scenario)]
+    metric_rows = summary.metric_rows(ds, label, scenario)
+    if metric_rows:
+        lines += ["", "Market-making metrics (estimates over all episodes, no CI stored):"]
+        lines += [f"  {m}: {v}" for m, v, _ in metric_rows]
+    lines += ["", "Where it sits on the front:"] + [f"  {x}" for x in summary.front_position(ds, label, scenario, sel.weights)]
+    return lines
+
+
+def write_pdf(ds: xr.Dataset, path: Path, selected: str | None = None, scenario: str = "base",
+              criterion: Criterion | None = None) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
     scenario = data.check_scenario(ds, scenario)
-    label, how = selection(ds, selected, scenario)
+    sel = summary.select(ds, scenario, _criterion(selected, criterion))
+    label = sel.label
     names, units, scales = data.objectives(ds), data.units(ds), data.scales(ds)
     figs = figures(ds, label, scenario)
     lines = [f"{k}: {v}" for k, v in provenance(ds)] + ["", "Objectives and normalisation scales:"]
     lines += [f"  {o} [{units[o] or '-'}]: scale {s:.4g}" for o, s in zip(names, scales)]
-    lines += ["", weights_explanation(ds), "", f"Selected policy: {label} ({how}); preference "
-              f"{data.preference_text(ds, label)}"]
+    lines += ["", weights_explanation(ds)]
     table = indicator_table(ds)
     if table is not None:
         lines += ["", "Front quality against the oracle CCS:"]
@@ -260,32 +414,48 @@ def write_pdf(ds: xr.Dataset, path: Path, selected: str | None = None, scenario:
             pdf.savefig(fig, **({"bbox_inches": "tight"} if tight else {}))
             plt.close(fig)
 
-        save(_text_page(f"Market-making Pareto study: {ds.attrs.get('name', 'unnamed')}", lines), False)
-        for stem in ("fronts_2d", "front_3d", "parallel", "hv_curve", "train_curve"):
+        title = f"Market-making Pareto study: {ds.attrs.get('name', 'unnamed')}"
+        save(_text_page(title + " — summary", _summary_lines(ds, sel, scenario)), False)
+        other = summary.nearest_classical(ds, label, scenario)
+        if other is not None:
+            for page in _table_pages(f"{label} against the classical strategy nearest in {summary.RISK_OBJECTIVE}: "
+                                     f"{other}", ["", label, other, "difference (± 95% CI)", "verdict"],
+                                     summary.comparison_rows(ds, label, other, scenario), None):
+                save(page, False)
+        for page in _table_pages(f"{label} in every scenario", summary.scenario_header(ds),
+                                 summary.scenario_rows(ds, label), None):
+            save(page, False)
+        for page in _table_pages(f"The Pareto set in '{scenario}' (non-dominated; mean ± 95% CI)",
+                                 *pareto_table(ds, scenario), label, text_columns=3):
+            save(page, False)
+        for stem in ("fronts_2d", "front_3d", "parallel", "learner_fronts", "hv_curve", "train_curve"):
             if stem in figs:
                 save(figs.pop(stem), True)
-        for other in [scenario] + [str(s) for s in ds["scenario"].values if str(s) != scenario]:
-            for page in _table_pages(f"Policies in scenario '{other}' (mean ± 95% CI; selected highlighted)",
-                                     *policy_table(ds, other), label):
-                save(page, False)
         for fig in figs.values():  # the selected policy's trajectories
             save(fig, True)
+        save(_text_page(title + " — provenance and normalisation", lines), False)
+        for other in [scenario] + [str(s) for s in ds["scenario"].values if str(s) != scenario]:
+            for page in _table_pages(f"Every policy in scenario '{other}' (mean ± 95% CI; selected highlighted)",
+                                     *policy_table(ds, other), label, text_columns=3):
+                save(page, False)
         info = pdf.infodict()
         info["Title"] = f"morl-mm study {ds.attrs.get('name', '')}"
         info["Subject"] = json.dumps({"git_commit": str(ds.attrs.get("git_commit", "unknown"))})
     return path
 
 
-def write_report(ds: xr.Dataset, path: str | Path, selected: str | None = None, scenario: str = "base") -> Path:
+def write_report(ds: xr.Dataset, path: str | Path, selected: str | None = None, scenario: str = "base",
+                 criterion: Criterion | None = None) -> Path:
     """Write the risk-committee report: HTML (one self-contained file) or PDF when ``path`` ends in .pdf.
 
-    ``selected``: the policy label to highlight (default: the best equal-weight policy, stated as
-    such); ``scenario``: the scenario of the fronts and the main table. Raises ``ValueError`` for
-    an unknown label or scenario.
+    ``selected``: the policy label to feature, or ``criterion``: weights or constraints to select it by
+    (default: the best equal-weight policy, stated as such); ``scenario``: the scenario of the fronts,
+    the Pareto set and the chooser. Raises ``ValueError`` for an unknown label or scenario, bad weights,
+    or infeasible constraints.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".pdf":
-        return write_pdf(ds, path, selected, scenario)
-    path.write_text(render_html(ds, selected, scenario), encoding="utf-8")
+        return write_pdf(ds, path, selected, scenario, criterion)
+    path.write_text(render_html(ds, selected, scenario, criterion), encoding="utf-8")
     return path

@@ -141,7 +141,8 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
     if not parts:
         raise ValueError("the study produced no policies: enable the oracle, a classical strategy or a learner")
     units_info = {p.attrs["unit"]: json.loads(p.attrs["info"]) for p in parts}
-    parts = [p.drop_attrs() if hasattr(p, "drop_attrs") else p.assign_attrs({}) for p in parts]
+    # the parts' own attrs only: the variables keep their units and long names
+    parts = [p.drop_attrs(deep=False) if hasattr(p, "drop_attrs") else p.assign_attrs({}) for p in parts]
     # parts written before training seeds were recorded: not trained
     parts = [p if "train_seed" in p.coords else p.assign_coords(train_seed=("policy", np.full(p.sizes["policy"], -1)))
              for p in parts]

@@ -47,23 +47,7 @@ class StudyResult:
 
     def pareto_set(self, scenario: str = "base", nondominated_only: bool = False) -> ParetoSet:
         """Every evaluated policy (or only the study's non-dominated ones) on ``scenario``."""
-        ds = self.dataset
-        if scenario not in ds.scenario.values:
-            raise ValueError(f"unknown scenario {scenario!r}; the study has {list(ds.scenario.values)}")
-        sub = ds.sel(scenario=scenario)
-        if nondominated_only:
-            sub = sub.isel(policy=np.flatnonzero(sub["nondominated"].values))
-        units = json.loads(ds.attrs.get("units", "{}"))
-        return ParetoSet(
-            objectives=tuple(self.objectives),
-            values=sub["value"].values,
-            scales=self.scales,
-            labels=tuple(str(p) for p in sub.policy.values),
-            kinds=tuple(str(k) for k in sub["kind"].values),
-            weights=sub["preference"].values,
-            ci=np.nan_to_num(sub["ci"].values, nan=0.0),
-            metadata={"units": units, "scenario": scenario, "study": ds.attrs.get("name", "")},
-        )
+        return study_pareto_set(self.dataset, scenario, nondominated_only)
 
     def policy_file(self, label: str) -> Path:
         path = self.policy_dir / f"{label}.mmpol"
@@ -85,6 +69,27 @@ class StudyResult:
         with atomic_output(destination) as tmp:
             shutil.copyfile(source, tmp)
         return Path(destination)
+
+
+def study_pareto_set(ds: xr.Dataset, scenario: str = "base", nondominated_only: bool = False) -> ParetoSet:
+    """The policies of a study Dataset on ``scenario`` as a :class:`ParetoSet`, in the dataset's policy
+    order (every policy, or only the study's non-dominated ones): what ``morl-mm select`` chooses from."""
+    if scenario not in ds.scenario.values:
+        raise ValueError(f"unknown scenario {scenario!r}; the study has {list(ds.scenario.values)}")
+    sub = ds.sel(scenario=scenario)
+    if nondominated_only:
+        sub = sub.isel(policy=np.flatnonzero(sub["nondominated"].values))
+    units = json.loads(ds.attrs.get("units", "{}"))
+    return ParetoSet(
+        objectives=tuple(str(o) for o in ds.objective.values),
+        values=sub["value"].values,
+        scales=np.asarray(ds.attrs["scales"], np.float64),
+        labels=tuple(str(p) for p in sub.policy.values),
+        kinds=tuple(str(k) for k in sub["kind"].values),
+        weights=sub["preference"].values,
+        ci=np.nan_to_num(sub["ci"].values, nan=0.0),
+        metadata={"units": units, "scenario": scenario, "study": ds.attrs.get("name", "")},
+    )
 
 
 def load_result(path: str | Path) -> StudyResult:
