@@ -5,13 +5,10 @@ on the held-out replay of the real market (scenario ``replay``). :func:`scenario
 side by side (labelled), :func:`shift_table` prints it as Markdown for chosen policies, and
 :func:`sim_vs_replay_figure` draws the simulated front beside the same policies on the replay.
 
-    python -m morl_mm.plots.replay results/lobster_goog    # the Markdown table
+    python studies/sim_vs_replay.py results/lobster_goog    # the Markdown table
 """
 
 from __future__ import annotations
-
-import argparse
-import sys
 
 import matplotlib
 
@@ -110,25 +107,3 @@ def sim_vs_replay_figure(ds: xr.Dataset, source: str = "base", target: str = REP
                  f"held-out replay ({target}, hollow; {windows} windows)", fontsize=10)
     fig.tight_layout(rect=(0, 0.12, 1, 0.94))
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    from morl_mm.study import load_result
-
-    parser = argparse.ArgumentParser(prog="python -m morl_mm.plots.replay",
-                                     description="Markdown table of the policies' objectives in simulation and on "
-                                     "the replay of a study with [data].")
-    parser.add_argument("result")
-    parser.add_argument("--source", default="base")
-    parser.add_argument("--target", default=REPLAY)
-    args = parser.parse_args(argv)
-    try:
-        print(shift_table(load_result(args.result).dataset, source=args.source, target=args.target))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
