@@ -18,3 +18,12 @@ def run_study_cli(root, text: str, name: str = "study"):
     out = root / "out"
     assert cli(["run", str(config), "--out", str(out), "--quiet"]) == 0
     return config, out
+
+
+# property-based tests: the same examples on every run (CI is deterministic), no per-example deadline
+# (JAX compiles on the first example)
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -177,6 +177,10 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
         per_seed = [evaluate_policy(ctx.env, ctx.scenario_params, cand.policy, jax.random.key(seed), ev.episodes,
                                     cand.policy_params) for seed in ev.seeds]
         traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
+        invalid = int(np.asarray(traj.info.invalid_action).sum())
+        if invalid:  # the env quoted nothing for them (see MarketMakingEnv.check_action): say so, keep the count
+            tqdm.write(f"{unit}: {cand.label} submitted {invalid} invalid actions (non-finite or out of range)")
+            info.setdefault("invalid_actions", {})[cand.label] = invalid
         sim = np.asarray(traj.reward, np.float64).sum(axis=2)  # (S, samples, K)
         trajectories.append({field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
                              for field in TRAJECTORY_FIELDS.values()})
