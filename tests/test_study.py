@@ -170,6 +170,27 @@ BASE = "[env]\naction_mode = 'continuous'\n"  # a continuous-mode study
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\ntotal_timesteps = 100", "both set a budget"),
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate = 0.1", "unknown hyperparameter"),
     ("[env]\naction_mode = 'discrete'\n[oracle]\ndepth_step = 0.05", "depth_step"),
+    # every value is type-checked (issue 16)
+    ('[evaluation]\nseeds = ["a"]', "[evaluation] seeds"),
+    ("[evaluation]\nepisodes = true", "[evaluation] episodes"),
+    ("[evaluation]\nepisodes = 5.5", "[evaluation] episodes"),
+    ("[evaluation]\nweights_per_axis = 3.0", "[evaluation] weights_per_axis"),
+    ("[evaluation]\nseeds = [-1]", "seed"),
+    ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = -0.5", "half_spread"),
+    ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = '0.5'", "classical[0].half_spread"),
+    ("[[classical]]\nkind = 'avellaneda_stoikov'\ngamma = true", "classical[0].gamma"),
+    ("[study]\nseed = 'x'", "[study] seed"),
+    ("[study]\nname = 3", "[study] name"),
+    ("[env]\nmax_depth = 'a'", "[env] max_depth"),
+    ("[env.params]\nsigma = '2'", "sigma"),
+    ("[env.params]\nsigma = true", "sigma"),
+    ("[env.params]\nmid0 = 1e300", "mid0"),  # finite, but not in the env's float32
+    ("[learners.ppo]\nnum_envs = 'a'", "num_envs"),
+    ("[learners.ppo]\nlr = nan", "lr"),
+    ("[learners.ppo]\ngroup = 3", "group"),
+    ("[oracle]\nenabled = 1", "enabled"),
+    ("[scenarios]\ncalm = 3", "scenarios.calm"),
+    ("[env]\nparams = 3", "[env.params]"),
 ])
 def test_config_errors_name_the_key_and_the_file(tmp_path, text, message):
     path = tmp_path / "bad.toml"
