@@ -48,7 +48,13 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("results") / config.name
-    ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
+    try:
+        ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
+    except KeyboardInterrupt:
+        done = sorted(p.stem for p in (out / "parts").glob("*.nc"))
+        print(f"\nmorl-mm run: interrupted; {len(done)} finished unit(s) kept in {out / 'parts'} "
+              f"({', '.join(done) or 'none'}); run the same command again to resume", file=sys.stderr)
+        return 130
     print(f"wrote {out / 'study.nc'} ({ds.sizes['policy']} policies, {ds.attrs['wall_seconds']:.0f} s)")
     indicators = json.loads(ds.attrs.get("indicators", "{}"))
     for kind, values in indicators.items():
@@ -355,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # ConfigError, InfeasibleSelectionError, bad files and weights are ValueErrors
         print(f"morl-mm {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nmorl-mm {args.command}: interrupted (files are written atomically: none is left half-written)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
