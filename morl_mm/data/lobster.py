@@ -28,6 +28,7 @@ What the reader does:
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import io
 import re
@@ -148,14 +149,15 @@ def _parse_matrix(data: bytes, starts: np.ndarray, ends: np.ndarray, ncols: int,
         dtype[0] = str
     try:
         df = pd.read_csv(io.BytesIO(data), header=None, names=list(range(ncols)), dtype=dtype,
-                         engine="c", na_filter=True, keep_default_na=False, na_values=[""])
+                         engine="c", na_filter=True, keep_default_na=False, na_values=[""],
+                         quoting=csv.QUOTE_NONE, encoding="latin-1")  # a stray quote or byte: a bad field
         cols = {c: df[c].to_numpy() for c in range(ncols)}
         nonnum = np.zeros(len(df), bool)
         for c in range(1 if time_col else 0, ncols):
             nonnum |= np.isnan(cols[c])
     except (ValueError, pd.errors.ParserError):
         df = pd.read_csv(io.BytesIO(data), header=None, names=list(range(ncols)), dtype=str, engine="c",
-                         keep_default_na=False)
+                         keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="latin-1")
         cols = {0: df[0].to_numpy()} if time_col else {}
         nonnum = np.zeros(len(df), bool)
         for c in range(1 if time_col else 0, ncols):
@@ -182,6 +184,8 @@ def data_line(data: bytes, j: int) -> str:
 
 def _seconds_to_ns(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact int64 ns from decimal-seconds strings, and the mask of strings that are not decimals."""
+    if len(text) == 0:  # every line was bad (and skipped)
+        return np.zeros(0, np.int64), np.zeros(0, bool)
     s = pd.Series(text, dtype=object).astype(str).str.strip()
     ok = s.str.fullmatch(_TIME_RE).to_numpy(dtype=bool)
     s = s.where(ok, "0")
