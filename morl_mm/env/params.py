@@ -156,6 +156,7 @@ def make_params(config: EnvConfig | None = None, **overrides) -> EnvParams:
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+MIN_TICK = 1e-8  # the smallest tick size > 0: a price of 1e30 is then still ~1e38 ticks, finite in float32
 
 
 def _numbers(name: str, value) -> jnp.ndarray:
@@ -208,6 +209,8 @@ def validate_params(params: EnvParams, config: EnvConfig | None = None) -> None:
         non_negative(name)
     for name in ("vol_ewma", "flow_ewma"):
         unit_interval(name)
+    if 0 < p["tick_size"] < MIN_TICK:  # prices / tick would overflow float32 and put NaN into the cash
+        raise ValueError(f"EnvParams.tick_size: must be 0 (continuous prices) or >= {MIN_TICK:g}, got {p['tick_size']}")
     if p["dt"] >= p["horizon"]:
         raise ValueError(f"EnvParams.dt: must be < horizon ({p['horizon']}), got {p['dt']}")
     steps = p["horizon"] / p["dt"]
