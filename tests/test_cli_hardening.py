@@ -229,3 +229,42 @@ def test_fuzzed_select_and_front_arguments_answer_or_fail_in_one_line(small, com
             first, *rest = err.strip().splitlines()
             assert first.startswith(f"morl-mm {command}: error: ") and all(r.startswith("  ") for r in rest), err
     assert snapshot(out) == before
+
+
+def test_plot_and_report_subcommands(small, tmp_path, capsys):
+    import matplotlib.image
+
+    _, out, _ = small
+    before = snapshot(out)
+    assert cli(["plot", str(out), "--out", str(tmp_path / "figs")]) == 0
+    printed = [Path(line) for line in capsys.readouterr().out.split()]
+    assert printed and sorted(printed) == sorted((tmp_path / "figs").glob("*.png"))
+    for path in printed:  # real images with something drawn on them
+        pixels = matplotlib.image.imread(path)
+        assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels[..., :3].std() > 0.01, path
+    assert cli(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    for label in load_result(out).dataset.policy.values:
+        assert str(label) in html, label
+    assert 'src="data:image/png;base64,' in html and 'src="http' not in html
+    assert cli(["report", str(out), "--out", str(tmp_path / "nowhere" / "r.html"), "--selected", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_a_study_reports_the_invalid_actions_of_a_policy(small, capsys):
+    import jax.numpy as jnp
+    import numpy as np
+
+    from morl_mm.study.runner import Candidate, evaluate_candidates, make_context
+
+    config, _, _ = small
+    ctx = make_context(load_config(config))
+    nan_quoter = Candidate("nan_quoter", "classical", np.full(3, np.nan), lambda obs, state, key: jnp.float32(jnp.nan),
+                           None, None)
+    part = evaluate_candidates(ctx, "classical", [nan_quoter], {}, progress=False)
+    steps = int(ctx.params.n_steps) * ctx.config.evaluation.episodes * len(ctx.config.evaluation.seeds)
+    assert json.loads(part.attrs["info"])["invalid_actions"] == {"nan_quoter": steps}
+    assert "nan_quoter submitted" in capsys.readouterr().out
+    assert np.all(np.isfinite(part["returns"].values))
