@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # ConfigError, InfeasibleSelectionError, bad files and weights are ValueErrors
         print(f"morl-mm {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder that cannot be written, a full disk: the file named, no traceback
+        print(f"morl-mm {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"\nmorl-mm {args.command}: interrupted (files are written atomically: none is left half-written)",
               file=sys.stderr)

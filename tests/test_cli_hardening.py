@@ -250,6 +250,10 @@ def test_plot_and_report_subcommands(small, tmp_path, capsys):
     assert 'src="data:image/png;base64,' in html and 'src="http' not in html
     assert cli(["report", str(out), "--out", str(tmp_path / "nowhere" / "r.html"), "--selected", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+    (tmp_path / "locked").mkdir(mode=0o500)  # an unwritable folder: one line naming it, exit 2
+    if os.geteuid() != 0:  # root writes anywhere
+        assert cli(["report", str(out), "--out", str(tmp_path / "locked" / "r.html")]) == 2
+        assert "locked" in capsys.readouterr().err
     assert snapshot(out) == before
 
 
