@@ -203,7 +203,7 @@ OPTIONS = st.lists(st.one_of(
 ), max_size=4).map(lambda groups: [x for g in groups for x in g])
 
 
-@settings(max_examples=60)
+@settings(max_examples=150)
 @given(command=st.sampled_from(["select", "front"]), options=OPTIONS)
 def test_fuzzed_select_and_front_arguments_answer_or_fail_in_one_line(small, command, options):
     """Any argument list: exit 0 with output, or a usage error (argparse, exit 2), or one error line and

@@ -123,7 +123,7 @@ def names_of(path) -> set[str]:
     return words | {f"{k}_typo" for k in words} | {f"classical[{k}]" for k in path if isinstance(k, int)}
 
 
-@settings(max_examples=300)
+@settings(max_examples=500)
 @given(case=configs())
 def test_fuzzed_configs_are_valid_or_a_config_error_naming_file_and_key(tmp_path_factory, case):
     doc, mutated = case

@@ -42,7 +42,7 @@ def run(env, actions, params):
     return jax.lax.scan(one, state, (keys, actions))[1]
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(actions=st.lists(st.lists(ANY_FLOAT, min_size=6, max_size=6), min_size=STEPS, max_size=STEPS))
 def test_continuous_actions_never_poison_the_state(actions):
     actions = np.asarray(actions, np.float32)
@@ -51,7 +51,7 @@ def test_continuous_actions_never_poison_the_state(actions):
     np.testing.assert_array_equal(np.asarray(invalid), ~np.isfinite(actions).all(axis=1))
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(actions=st.lists(ANY_FLOAT, min_size=STEPS, max_size=STEPS))
 @example(actions=[0.0] * (STEPS - 1) + [1.4e-45])
 def test_discrete_actions_never_poison_the_state(actions):
@@ -88,7 +88,7 @@ EXAMPLE = {"sigma": 0.0, "kappa": 1.0, "arrival_rate": 0.0, "inventory_limit": 1
            "regime_vol": [0.0, 0.0], "regime_transition": [[1.0, 0.0], [0.0, 1.0]]}
 
 
-@settings(max_examples=100)
+@settings(max_examples=200)
 @example(overrides={**EXAMPLE, "tick_size": 1.175494351e-38}, actions=[[0.0] * 4] * STEPS)  # NaN cash before
 @given(overrides=PARAMS, actions=st.lists(st.lists(ANY_FLOAT, min_size=4, max_size=4), min_size=STEPS,
                                           max_size=STEPS))

@@ -8,7 +8,6 @@ import pytest
 
 from morl_mm.env import MarketMakingEnv
 from morl_mm.env.gym_adapter import MOMarketMakingEnv, VectorMarketMakingEnv
-from morl_mm.env.replay import ReplayEnv  # noqa: F401  (the replay env shares place_quote/settle)
 from morl_mm.evaluation import batch_metrics
 from morl_mm.evaluation.rollouts import evaluate_policy
 

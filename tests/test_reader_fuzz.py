@@ -95,7 +95,7 @@ def _csv(rows) -> list[bytes]:
     return [(",".join(str(x) for x in r) + "\n").encode() for r in rows]
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(edits=mutations(len(LOBSTER_MSGS)), which=st.sampled_from(["message", "orderbook", "both"]))
 @example(edits=[("garble", 0, 0, b'"')], which="message")  # a stray quote: a pandas ParserError before
 @example(edits=[("garble", 0, 0, b"\xff")], which="message")  # not UTF-8: a UnicodeDecodeError before
@@ -120,7 +120,7 @@ def _rows(cap) -> dict:
             for i, t in enumerate(b.ts_ns) if b.valid[i]}
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(edits=mutations(len(_futures_messages())))
 @example(edits=[("garble", 6, 349327, b"1e999")])  # int(inf): an OverflowError before
 def test_mutated_binance_captures(tmp_path_factory, edits):
@@ -129,7 +129,7 @@ def test_mutated_binance_captures(tmp_path_factory, edits):
     read_both_ways(path, "usdm_fuzz.log", format="binance", levels=3)
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(edits=mutations(len(_futures_messages()), structural_only=True))
 def test_binance_diffs_out_of_sequence_make_the_rows_invalid(tmp_path_factory, edits):
     """Reordered, repeated or missing messages: every row the reader still calls valid is a book that the
@@ -156,7 +156,7 @@ def test_binance_diffs_out_of_sequence_make_the_rows_invalid(tmp_path_factory, e
         assert any(np.array_equal(np.asarray(row, float), book, equal_nan=True) for book in books), (ts, row)
 
 
-@settings(max_examples=150)
+@settings(max_examples=300)
 @given(edits=mutations(len(_bitstamp_lines())))
 @example(edits=[("delete", 0, 0, b"x"), ("garble", 9, 13122, b"1e999")])  # int(inf): an OverflowError before
 def test_mutated_bitstamp_logs(tmp_path_factory, edits):

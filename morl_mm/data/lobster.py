@@ -262,7 +262,9 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     prices = ob[:, 0::2]
     sizes = ob[:, 1::2]
     empty = np.abs(prices) >= _EMPTY_PRICE
-    bad_ob = ((sizes < 0) | ((prices <= 0) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
+    with np.errstate(invalid="ignore"):  # 1e999 parses as inf: a bad line, not an empty level
+        bad_ob = ~np.isfinite(ob).all(axis=1) \
+            | ((sizes < 0) | ((prices <= 0) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
     if bad_ob.any():
         for j in np.flatnonzero(bad_ob):
             obad.bad(okeep[j] + 1, "negative size or non-positive price")

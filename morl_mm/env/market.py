@@ -196,13 +196,12 @@ class MarketMakingEnv:
             grid = jnp.asarray(cfg.depth_grid, jnp.float32)
             action = jnp.asarray(action)
             if jnp.issubdtype(action.dtype, jnp.integer):
-                index = action.astype(jnp.int32)
-                invalid = (index < 0) | (index >= n)
-            else:
+                invalid = (action < 0) | (action >= n)
+                index = jnp.clip(action, 0, n - 1).astype(jnp.int32)
+            else:  # clipped before the cast: a float beyond int32 has no defined integer
                 finite = jnp.isfinite(action)
                 invalid = ~finite | (action != jnp.trunc(action)) | (action < 0) | (action >= n)
-                index = jnp.where(finite, jnp.clip(jnp.where(finite, action, 0.0), 0, n - 1), n - 1).astype(jnp.int32)
-            index = jnp.clip(index, 0, n - 1)
+                index = jnp.where(finite, jnp.clip(action, 0, n - 1), n - 1).astype(jnp.int32)
             i_bid, i_ask = index // (g + 1), index % (g + 1)
             on = jnp.stack([i_bid < g, i_ask < g]).astype(jnp.float32)
             depth = grid[jnp.minimum(jnp.stack([i_bid, i_ask]), g - 1)]
