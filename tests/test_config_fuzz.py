@@ -179,3 +179,18 @@ def test_a_non_utf8_config_is_a_config_error_naming_the_file(tmp_path, capsys):
 def test_make_params_names_the_field_of_a_value_that_is_no_number(overrides, field):
     with pytest.raises(ValueError, match=f"EnvParams.{field}: must be"):
         make_params(**overrides)
+
+
+def test_an_unreadable_config_is_a_config_error_naming_the_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = tmp_path / "locked.toml"
+    path.write_text("[study]\nname = 'x'\n")
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(ConfigError, match="Permission denied") as err:
+        load_config(path)
+    assert str(path) in str(err.value)

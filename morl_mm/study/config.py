@@ -196,6 +196,8 @@ def load_config(path: str | Path) -> StudyConfig:
         raise ConfigError(f"{path}: malformed TOML: {err}") from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason})") from None
+    except OSError as err:  # unreadable (permissions, a broken disk)
+        raise ConfigError(f"{path}: cannot read the study config: {err.strerror or err}") from None
     return parse_config(raw, source=str(path))
 
 
