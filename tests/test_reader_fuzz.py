@@ -100,6 +100,8 @@ def _csv(rows) -> list[bytes]:
 @example(edits=[("garble", 0, 0, b'"')], which="message")  # a stray quote: a pandas ParserError before
 @example(edits=[("garble", 0, 0, b"\xff")], which="message")  # not UTF-8: a UnicodeDecodeError before
 @example(edits=[("truncate_file", 0, 1, b"x")], which="both")  # every line bad: a KeyError when skipped
+@example(edits=[("garble", 2, 1472, b"-")], which="message")  # an execution of size -0: a trade of nothing
+@example(edits=[("garble", 0, 448, b"-")], which="orderbook")  # a shown ask of size -0: a wrong book
 def test_mutated_lobster_pairs(tmp_path_factory, edits, which):
     folder = tmp_path_factory.mktemp("lobster")
     mpath, opath = _lobster_files(folder, LOBSTER_MSGS, LOBSTER_BOOKS)

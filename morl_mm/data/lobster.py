@@ -247,6 +247,7 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     ts_rel, bad_time = _seconds_to_ns(mcols[0])
     typ, oid, size, price, direction = (mcols[c] for c in range(1, 6))
     bad_val = bad_time | ~np.isin(typ, _TYPES) | ~np.isin(direction, (-1.0, 1.0)) | (size < 0) \
+        | (np.isin(typ, (4, 5)) & (size <= 0)) \
         | (np.mod(price, 1) != 0) | (np.mod(size, 1) != 0) | ((typ != 7) & (price <= 0))
     if bad_val.any():
         for j in np.flatnonzero(bad_val):
@@ -264,10 +265,10 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     empty = np.abs(prices) >= _EMPTY_PRICE
     with np.errstate(invalid="ignore"):  # 1e999 parses as inf: a bad line, not an empty level
         bad_ob = ~np.isfinite(ob).all(axis=1) \
-            | ((sizes < 0) | ((prices <= 0) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
+            | ((sizes < 0) | (((sizes == 0) | (prices <= 0)) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
     if bad_ob.any():
         for j in np.flatnonzero(bad_ob):
-            obad.bad(okeep[j] + 1, "negative size or non-positive price")
+            obad.bad(okeep[j] + 1, "a shown level without a positive size or price")
         ok = ~bad_ob
         ob, empty, okeep = ob[ok], empty[ok], okeep[ok]
 
