@@ -114,7 +114,9 @@ class NumpyMarketMaking:
         self.inventory += units_bid - units_ask
         self.mid += np.float32(p["sigma"] * np.sqrt(p["dt"])) * noise
         self.time += 1
-        firm = on_bid * (depth_bid <= p["competitive_distance"]) + on_ask * (depth_ask <= p["competitive_distance"])
+        # (as floats: numpy's + of two bool arrays is a logical or, which counted two firm sides as one)
+        firm = (on_bid & (depth_bid <= p["competitive_distance"])).astype(np.float32) \
+            + (on_ask & (depth_ask <= p["competitive_distance"])).astype(np.float32)
         rewards = np.stack([
             self.cash + self.inventory * self.mid - wealth_before,
             -np.float32(p["sigma"] ** 2 * p["dt"]) * self.inventory**2,

@@ -53,7 +53,13 @@ def cmd_run(args) -> int:
             raise ValueError(f"{args.config}: --data needs a [data] table in the config")
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, file=str(Path(args.data).resolve())))
     out = Path(args.out) if args.out else Path("results") / config.name
-    ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
+    try:
+        ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
+    except KeyboardInterrupt:
+        done = sorted(p.stem for p in (out / "parts").glob("*.nc"))
+        print(f"\nmorl-mm run: interrupted; {len(done)} finished unit(s) kept in {out / 'parts'} "
+              f"({', '.join(done) or 'none'}); run the same command again to resume", file=sys.stderr)
+        return 130
     print(f"wrote {out / 'study.nc'} ({ds.sizes['policy']} policies, {ds.attrs['wall_seconds']:.0f} s)")
     indicators = json.loads(ds.attrs.get("indicators", "{}"))
     for kind, values in indicators.items():
@@ -383,6 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # ConfigError, InfeasibleSelectionError, bad files and weights are ValueErrors
         print(f"morl-mm {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder that cannot be written, a full disk: the file named, no traceback
+        print(f"morl-mm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nmorl-mm {args.command}: interrupted (files are written atomically: none is left half-written)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

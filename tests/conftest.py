@@ -18,3 +18,32 @@ def run_study_cli(root, text: str, name: str = "study"):
     out = root / "out"
     assert cli(["run", str(config), "--out", str(out), "--quiet"]) == 0
     return config, out
+
+
+# property-based tests: the same examples on every run (CI is deterministic), no per-example deadline
+# (JAX compiles on the first example)
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+# HYPOTHESIS_PROFILE=explore: new random examples on every run, to look for defects beyond the CI examples
+settings.register_profile("explore", parent=settings.get_profile("ci"), derandomize=False, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def exact_hypervolume(points, ref) -> float:
+    """Hypervolume (maximisation) by brute force on the grid of the points' coordinates: independent of
+    moocore, for checking the project's indicators on small fronts."""
+    import numpy as np
+
+    points = np.asarray(points, np.float64).reshape(-1, len(ref))
+    points = points[np.all(points > ref, axis=1)]
+    if len(points) == 0:
+        return 0.0
+    axes = [np.unique(np.concatenate([[r], points[:, k]])) for k, r in enumerate(ref)]
+    upper = np.stack(np.meshgrid(*[a[1:] for a in axes], indexing="ij"), axis=-1).reshape(-1, len(ref))
+    sizes = np.stack(np.meshgrid(*[np.diff(a) for a in axes], indexing="ij"), axis=-1).reshape(-1, len(ref))
+    covered = np.zeros(len(upper), bool)
+    for p in points:  # a cell is dominated when some point is at least its upper corner everywhere
+        covered |= np.all(p >= upper, axis=1)
+    return float(np.prod(sizes[covered], axis=1).sum())

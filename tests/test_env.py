@@ -79,8 +79,16 @@ def test_episode_pnl_equals_wealth_change(seed, fee, penalty, impact, jump_rate,
     final_wealth = final.cash[-1] + final.inventory[-1] * final.mid[-1]
     pnl_sum = float(traj.reward[:, 0].sum())
     np.testing.assert_allclose(pnl_sum, float(final_wealth) - initial_wealth, atol=2e-3 * (1 + abs(pnl_sum)))
-    # the liquidation penalty is charged once, at the last step
     np.testing.assert_allclose(float(final.wealth[-1]), float(final_wealth), rtol=1e-5, atol=1e-3)
+    # the liquidation penalty is charged once, at the last step: the same episode without it (same keys,
+    # same actions) differs by alpha q_T^2 in the final cash and the pnl, and nowhere before
+    free = jax.tree_util.tree_map(lambda x: x[0], episode_returns(
+        env, PNL_POLICY, params.replace(liquidation_penalty=0.0), 1, seed))
+    charge = penalty * float(final.inventory[-1]) ** 2
+    np.testing.assert_array_equal(np.asarray(free.info.cash[:-1]), np.asarray(final.cash[:-1]))
+    np.testing.assert_array_equal(np.asarray(free.reward[:-1]), np.asarray(traj.reward[:-1]))
+    np.testing.assert_allclose(float(free.info.cash[-1] - final.cash[-1]), charge, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(float(free.reward[-1, 0] - traj.reward[-1, 0]), charge, rtol=1e-5, atol=1e-3)
     assert bool(traj.done[-1]) and not bool(traj.done[:-1].any())
 
 
@@ -271,24 +279,59 @@ def test_regime_switching_follows_the_transition_matrix():
     params = env.make_params(regime_vol=[1.0, 3.0], regime_transition=[[0.95, 0.05], [0.1, 0.9]])
     traj = episode_returns(env, [0.7, 0.7, -1.0, -1.0], params, episodes=200)
     regime = np.asarray(traj.info.regime)
-    leave0 = np.mean(regime[:, 1:][regime[:, :-1] == 0] == 1)
-    leave1 = np.mean(regime[:, 1:][regime[:, :-1] == 1] == 0)
-    assert abs(leave0 - 0.05) < 0.01 and abs(leave1 - 0.1) < 0.02
-    # realised volatility of the mid is 3x higher in regime 1
+    for state, p_leave in ((0, 0.05), (1, 0.1)):  # transition frequencies within 4.5 binomial standard errors
+        left = regime[:, 1:][regime[:, :-1] == state] != state
+        assert abs(left.mean() - p_leave) < 4.5 * np.sqrt(p_leave * (1 - p_leave) / left.size), (state, left.mean())
+    # realised volatility of the mid is 3x higher in regime 1 (a sample std has relative s.e. 1/sqrt(2n))
     moves = np.diff(np.concatenate([np.full((200, 1), 100.0), np.asarray(traj.info.mid)], axis=1), axis=1)
-    ratio = moves[regime == 1].std() / moves[regime == 0].std()
-    assert 2.7 < ratio < 3.3
+    high, low = moves[regime == 1], moves[regime == 0]
+    ratio = high.std() / low.std()
+    assert abs(ratio - 3.0) < 4.5 * 3.0 * np.sqrt(1 / (2 * high.size) + 1 / (2 * low.size)), ratio
 
 
 def test_observation_is_normalised():
     env = MarketMakingEnv()
     params = env.default_params
-    traj = episode_returns(env, random_policy(env), params, episodes=16)
+    traj = episode_returns(env, random_policy(env), params, episodes=64)
     obs = np.asarray(traj.obs)
     space = env.observation_space()
     assert np.all(obs >= space.low - 1e-6) and np.all(obs <= space.high + 1e-6)
     np.testing.assert_allclose(obs[:, 0, 1], 1.0)  # time remaining starts at 1
-    assert 0.5 < obs[:, -1, 2].mean() < 1.5  # realised vol / sigma ~ 1
+    # (realised vol / sigma)^2 is an EWMA of squared increments / (sigma^2 dt), each of mean 1: unbiased
+    var = obs[:, -1, 2].astype(np.float64) ** 2
+    assert abs(var.mean() - 1.0) < 4.5 * var.std(ddof=1) / np.sqrt(var.size), var.mean()
+
+
+def test_binary_mid_noise_moves_exactly_one_sigma_sqrt_dt():
+    env = MarketMakingEnv(mid_noise="binary")
+    params = env.default_params
+    traj = episode_returns(env, random_policy(env), params, episodes=32)
+    moves = np.diff(np.concatenate([np.full((32, 1), 100.0), np.asarray(traj.info.mid, np.float64)], axis=1), axis=1)
+    step = float(params.sigma) * np.sqrt(float(params.dt))
+    np.testing.assert_allclose(np.abs(moves), step, rtol=1e-3)  # float32 mids near 100
+    up = (moves > 0).mean()
+    assert abs(up - 0.5) < 4.5 * np.sqrt(0.25 / moves.size), up
+
+
+def test_reference_scales_match_their_closed_form():
+    """Both sides at depth 1/kappa without a binding inventory limit: each side fills with probability
+    p = A dt e^-1 per step, so E[pnl] = 2 N p / kappa and E[inventory_risk] = -sigma^2 dt 2p(1-p) N(N+1)/2
+    (q is a random walk with step variance 2p(1-p)); quoting_ratio keeps scale 1."""
+    from morl_mm.env.objectives import REFERENCE_EPISODES, reference_scales
+
+    env = MarketMakingEnv()
+    params = env.make_params(inventory_limit=1e6)
+    n, p = n_steps(params), float(params.arrival_rate * params.dt) * np.exp(-1.0)
+    sigma, dt = float(params.sigma), float(params.dt)
+    exact = np.array([2 * n * p / float(params.kappa), sigma**2 * dt * 2 * p * (1 - p) * n * (n + 1) / 2, 1.0])
+    scales = reference_scales(env, params)
+    # the standard error of the scales' Monte-Carlo means, from an independent sample of the same size
+    depth = 1.0 / float(params.kappa)
+    traj = episode_returns(env, [depth, depth, 1.0, 1.0], params, episodes=REFERENCE_EPISODES, seed=99)
+    returns = np.asarray(traj.reward, np.float64).sum(axis=1)
+    se = returns.std(axis=0, ddof=1) / np.sqrt(REFERENCE_EPISODES)
+    assert np.all(np.abs(scales[:2] - exact[:2]) < 4.5 * se[:2] + 1e-6), (scales, exact, se)
+    assert scales[2] == 1.0
 
 
 # -- validation --------------------------------------------------------------------------------------
@@ -306,6 +349,9 @@ def test_observation_is_normalised():
         ({"bogus": 1.0}, "bogus"),
         ({"regime_transition": [[0.5, 0.6], [0.5, 0.5]]}, "regime_transition"),
         ({"initial_inventory": 20.0}, "initial_inventory"),
+        ({"sigma": "2"}, "sigma"),  # not a number: a ValueError naming the field, not a TypeError
+        ({"tick_size": 1e-30}, "tick_size"),  # prices / tick overflow float32
+        ({"mid0": 1e300}, "mid0"),  # finite, but not in float32
     ],
 )
 def test_bad_params_raise_naming_the_field(overrides, field):

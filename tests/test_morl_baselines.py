@@ -167,3 +167,25 @@ def test_same_seed_same_front():
                                     hyperparameters=dict(hidden_dim=16, num_er_episodes=2, num_step_episodes=2,
                                                          num_model_updates=3))
     np.testing.assert_array_equal(run().values, run().values)
+
+
+def test_adapter_returns_agree_with_the_jax_env_in_distribution():
+    """The adapter evaluates torch policies on the vector env; for a constant quote its episode returns
+    have the means of the JAX env's own rollouts (independent episodes) within 4.5 standard errors."""
+    import jax
+    import jax.numpy as jnp
+
+    from morl_mm.env.rollout import rollout
+
+    overrides = dict(action_mode="discrete", **TINY)
+    g = EnvConfig().n_depths
+    quote = 2 * (g + 1) + 4  # bid at depth 0.6, ask at 1.0: skewed, so the sides are told apart
+    episodes = 400
+    adapter = mb._episode_returns(overrides, lambda: _Constant(quote), np.ones(3), episodes, seed=5)
+    config = EnvConfig(action_mode="discrete")
+    env, params = MarketMakingEnv(config), make_params(config, **TINY)
+    keys = jax.random.split(jax.random.key(17), episodes)
+    ours = jax.jit(jax.vmap(lambda k: rollout(env, lambda o, s, kk: jnp.int32(quote), k, params).reward.sum(0)))(keys)
+    ours = np.asarray(ours, np.float64)
+    se = np.sqrt(adapter.var(axis=0, ddof=1) / episodes + ours.var(axis=0, ddof=1) / episodes)
+    assert np.all(np.abs(adapter.mean(axis=0) - ours.mean(axis=0)) < 4.5 * se + 1e-9), (adapter.mean(0), ours.mean(0))

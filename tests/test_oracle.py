@@ -81,8 +81,11 @@ def test_optimum_beats_simple_policies(mode):
     weights = np.array([0.5, 0.3, 0.2])
     solution = solve(env, params, weights)  # default scales: reference_scales
     coef = weights / solution.scales
-    np.testing.assert_allclose(evaluate(env, params, solution.action_table), solution.objective_values, rtol=1e-12)
-    assert solution.scalarised_value == pytest.approx(solution.value[0, 4, 0], abs=1e-12)
+    # the optimum's expected objectives agree with Monte-Carlo rollouts of its table in the env, and its
+    # scalarised value is the weighted sum of those objectives
+    mean, se = monte_carlo(env, params, TablePolicy.from_solution(env, solution), seed=11)
+    assert np.all(np.abs(mean - solution.objective_values) < 4.5 * se), (mean, solution.objective_values, se)
+    assert solution.scalarised_value == pytest.approx(float(coef @ solution.objective_values), rel=1e-9)
     grid = solution.depth_grid
     n_side = grid.size + 1
     shape = solution.action_table.shape

@@ -142,6 +142,26 @@ def test_render_all_writes_every_figure(study, tmp_path):
         _assert_png(path)
 
 
+def test_the_2d_fronts_plot_every_policy_where_its_values_are(study):
+    """What the figure shows, not only that a PNG was written: each panel's markers are the policies' mean
+    values of its two objectives (and the scenario's, not another's)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+
+    for scenario in ("base", "volatile"):
+        fig = fronts_2d_figure(study, scenario)
+        mean = study["value"].sel(scenario=scenario).values
+        panels = [ax for ax in fig.axes if ax.get_visible() and ax.collections]
+        assert len(panels) == 3
+        for ax, (i, j) in zip(panels, [(0, 1), (0, 2), (1, 2)]):
+            shown = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+            for point in mean[:, [i, j]]:
+                assert np.min(np.abs(shown - point).max(axis=1)) < 1e-9, (scenario, i, j, point)
+            assert np.min(shown[:, 0]) == pytest.approx(mean[:, i].min())  # no marker outside the data
+            assert np.max(shown[:, 1]) == pytest.approx(mean[:, j].max())
+        plt.close(fig)
+
+
 def test_render_all_defaults_to_the_equal_weight_policy(study, tmp_path):
     mean = study["value"].sel(scenario="base").values
     best = data.policy_labels(study)[int(np.argmax((mean / np.array(SCALES)).mean(axis=1)))]

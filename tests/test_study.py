@@ -13,7 +13,7 @@ from morl_mm.cli import main as cli
 from morl_mm.env.rollout import rollout
 from morl_mm.policies.io import load_policy
 from morl_mm.study import ConfigError, load_config, load_result
-from conftest import run_study_cli
+from conftest import exact_hypervolume, run_study_cli
 
 TINY = """
 [study]
@@ -75,7 +75,13 @@ def test_dataset_has_the_documented_layout(study):
         assert attr in ds.attrs, attr
     indicators = json.loads(ds.attrs["indicators"])
     assert indicators["oracle"]["hv_ratio"] == pytest.approx(1.0, abs=0.05)  # MC estimate of the exact front
-    assert 0 < indicators["ppo"]["hv_ratio"] <= 1.05
+    # the indicator is the HV of PPO's Monte-Carlo front over that of the exact CCS, at the stored reference point
+    ref = np.asarray(ds.attrs["hv_reference_point"], np.float64)
+    exact_ccs = np.asarray(json.loads(ds.attrs["units_info"])["oracle"]["oracle_expected_values"])
+    ppo_front = ds["value"].sel(scenario="base").values[ds.kind.values == "ppo"]
+    assert indicators["ppo"]["hv_ratio"] == pytest.approx(
+        exact_hypervolume(ppo_front, ref) / exact_hypervolume(exact_ccs, ref), rel=1e-9)
+    assert indicators["ppo"]["hv_ratio"] > 0
     # the HV-ratio learning curve of the PPO checkpoints, against the exact CCS
     curve = ds["hv_ratio_curve"].sel(hv_learner="ppo").values
     assert curve.shape == (2,) and np.all((curve >= 0) & (curve <= 1.05)) and curve[-1] > 0
@@ -171,6 +177,27 @@ BASE = "[env]\naction_mode = 'continuous'\n"  # a continuous-mode study
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\ntotal_timesteps = 100", "both set a budget"),
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate = 0.1", "unknown hyperparameter"),
     ("[env]\naction_mode = 'discrete'\n[oracle]\ndepth_step = 0.05", "depth_step"),
+    # every value is type-checked (issue 16)
+    ('[evaluation]\nseeds = ["a"]', "[evaluation] seeds"),
+    ("[evaluation]\nepisodes = true", "[evaluation] episodes"),
+    ("[evaluation]\nepisodes = 5.5", "[evaluation] episodes"),
+    ("[evaluation]\nweights_per_axis = 3.0", "[evaluation] weights_per_axis"),
+    ("[evaluation]\nseeds = [-1]", "seed"),
+    ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = -0.5", "half_spread"),
+    ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = '0.5'", "classical[0].half_spread"),
+    ("[[classical]]\nkind = 'avellaneda_stoikov'\ngamma = true", "classical[0].gamma"),
+    ("[study]\nseed = 'x'", "[study] seed"),
+    ("[study]\nname = 3", "[study] name"),
+    ("[env]\nmax_depth = 'a'", "[env] max_depth"),
+    ("[env.params]\nsigma = '2'", "sigma"),
+    ("[env.params]\nsigma = true", "sigma"),
+    ("[env.params]\nmid0 = 1e300", "mid0"),  # finite, but not in the env's float32
+    ("[learners.ppo]\nnum_envs = 'a'", "num_envs"),
+    ("[learners.ppo]\nlr = nan", "lr"),
+    ("[learners.ppo]\ngroup = 3", "group"),
+    ("[oracle]\nenabled = 1", "enabled"),
+    ("[scenarios]\ncalm = 3", "scenarios.calm"),
+    ("[env]\nparams = 3", "[env.params]"),
 ])
 def test_config_errors_name_the_key_and_the_file(tmp_path, text, message):
     path = tmp_path / "bad.toml"

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from morl_mm.data.capture import Book, Capture, CaptureError, Trades, infer_tick_size
-from morl_mm.data.readers import BadLines, read_bytes
+from morl_mm.data.readers import BAD_LINE_ERRORS, BadLines, read_bytes
 
 _MS = 1_000_000
 
@@ -126,7 +126,7 @@ def _parse(data: bytes, bad: BadLines) -> tuple[list[tuple], dict[str, int], str
             else:
                 kind = str(e if e is not None else msg.get("stream", "unknown"))
                 counts[kind] = counts.get(kind, 0) + 1
-        except (ValueError, KeyError, TypeError, IndexError) as err:
+        except BAD_LINE_ERRORS as err:
             text = raw[:60].decode("utf-8", "replace")
             bad.bad(i, f"{type(err).__name__}: {err} in {text!r}")
     return events, counts, symbol

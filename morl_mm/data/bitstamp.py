@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from morl_mm.data.capture import Book, Capture, CaptureError, Trades, infer_tick_size
-from morl_mm.data.readers import BadLines, read_bytes
+from morl_mm.data.readers import BAD_LINE_ERRORS, BadLines, read_bytes
 
 _MS = 1_000_000
 _ORDER_EVENTS = ("order_created", "order_changed", "order_deleted")
@@ -113,7 +113,7 @@ def read_bitstamp(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = 
             else:
                 counts[kind] = counts.get(kind, 0) + 1
             last_ts = ts_ms
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        except BAD_LINE_ERRORS as err:
             bad.bad(i, f"{type(err).__name__}: {err} in {raw[:60].decode('utf-8', 'replace')!r}")
 
     if not snaps and not trades:

@@ -28,6 +28,7 @@ What the reader does:
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import io
 import re
@@ -148,14 +149,15 @@ def _parse_matrix(data: bytes, starts: np.ndarray, ends: np.ndarray, ncols: int,
         dtype[0] = str
     try:
         df = pd.read_csv(io.BytesIO(data), header=None, names=list(range(ncols)), dtype=dtype,
-                         engine="c", na_filter=True, keep_default_na=False, na_values=[""])
+                         engine="c", na_filter=True, keep_default_na=False, na_values=[""],
+                         quoting=csv.QUOTE_NONE, encoding="latin-1")  # a stray quote or byte: a bad field
         cols = {c: df[c].to_numpy() for c in range(ncols)}
         nonnum = np.zeros(len(df), bool)
         for c in range(1 if time_col else 0, ncols):
             nonnum |= np.isnan(cols[c])
     except (ValueError, pd.errors.ParserError):
         df = pd.read_csv(io.BytesIO(data), header=None, names=list(range(ncols)), dtype=str, engine="c",
-                         keep_default_na=False)
+                         keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="latin-1")
         cols = {0: df[0].to_numpy()} if time_col else {}
         nonnum = np.zeros(len(df), bool)
         for c in range(1 if time_col else 0, ncols):
@@ -182,6 +184,8 @@ def data_line(data: bytes, j: int) -> str:
 
 def _seconds_to_ns(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact int64 ns from decimal-seconds strings, and the mask of strings that are not decimals."""
+    if len(text) == 0:  # every line was bad (and skipped)
+        return np.zeros(0, np.int64), np.zeros(0, bool)
     s = pd.Series(text, dtype=object).astype(str).str.strip()
     ok = s.str.fullmatch(_TIME_RE).to_numpy(dtype=bool)
     s = s.where(ok, "0")
@@ -243,6 +247,7 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     ts_rel, bad_time = _seconds_to_ns(mcols[0])
     typ, oid, size, price, direction = (mcols[c] for c in range(1, 6))
     bad_val = bad_time | ~np.isin(typ, _TYPES) | ~np.isin(direction, (-1.0, 1.0)) | (size < 0) \
+        | (np.isin(typ, (4, 5)) & (size <= 0)) \
         | (np.mod(price, 1) != 0) | (np.mod(size, 1) != 0) | ((typ != 7) & (price <= 0))
     if bad_val.any():
         for j in np.flatnonzero(bad_val):
@@ -258,10 +263,12 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     prices = ob[:, 0::2]
     sizes = ob[:, 1::2]
     empty = np.abs(prices) >= _EMPTY_PRICE
-    bad_ob = ((sizes < 0) | ((prices <= 0) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
+    with np.errstate(invalid="ignore"):  # 1e999 parses as inf: a bad line, not an empty level
+        bad_ob = ~np.isfinite(ob).all(axis=1) \
+            | ((sizes < 0) | (((sizes == 0) | (prices <= 0)) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
     if bad_ob.any():
         for j in np.flatnonzero(bad_ob):
-            obad.bad(okeep[j] + 1, "negative size or non-positive price")
+            obad.bad(okeep[j] + 1, "a shown level without a positive size or price")
         ok = ~bad_ob
         ob, empty, okeep = ob[ok], empty[ok], okeep[ok]
 

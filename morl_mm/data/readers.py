@@ -29,6 +29,9 @@ from morl_mm.data.capture import Capture, CaptureError
 
 FORMATS = ("lobster", "binance", "bitstamp")
 
+BAD_LINE_ERRORS = (ValueError, KeyError, TypeError, IndexError, OverflowError, UnicodeDecodeError)
+"""What parsing one malformed line of a capture can raise (``int(1e999)`` is an OverflowError): a bad line."""
+
 _COMPRESSED = (".gz", ".xz")
 NL = b"\n"
 

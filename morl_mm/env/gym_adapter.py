@@ -59,6 +59,20 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[EnvConfig, EnvParams]:
     return config, params
 
 
+def invalid_actions(config: EnvConfig, actions) -> np.ndarray:
+    """Which actions (rows of a batch, or the one action) the adapters reject: a non-finite entry, or in
+    discrete mode an index that is not a whole number in [0, n_discrete_actions). Checked before any
+    cast, so 3.7 or NaN never becomes a valid index. (Finite continuous values outside the box are
+    clipped by the env, see :meth:`MarketMakingEnv.check_action`.)"""
+    raw = np.asarray(actions)
+    if raw.dtype.kind not in "biuf":
+        return np.ones(raw.shape[:1] if config.action_mode == "continuous" else raw.shape, bool)
+    raw = raw.astype(np.float64)
+    if config.action_mode == "discrete":
+        return ~np.isfinite(raw) | (raw != np.round(raw)) | (raw < 0) | (raw >= config.n_discrete_actions)
+    return ~np.isfinite(raw).all(axis=-1)
+
+
 def _step_with_autoreset(env: MarketMakingEnv, key, state, action, params, autoreset: bool):
     """``env.step`` (same key use, so the same trajectory) that also returns the finished step's obs."""
     final_obs, state, reward, done, info = env.step_env(key, state, action, params)
@@ -162,8 +176,8 @@ class MOMarketMakingEnv(gym.Env):
             raise RuntimeError("MOMarketMakingEnv.step: call reset() before step()")
         if self._done:
             raise RuntimeError("MOMarketMakingEnv.step: the episode has terminated; call reset() before stepping again")
-        action = np.asarray(action, dtype=self.action_space.dtype)  # one dtype, so one compilation
-        if not self.action_space.contains(action):
+        if np.any(invalid_actions(self.config, action)) or not self.action_space.contains(
+                action := np.asarray(action, dtype=self.action_space.dtype)):  # one dtype, so one compilation
             raise ValueError(f"MOMarketMakingEnv.step: action {action!r} is not in {self.action_space}")
         self._key, self._state, packed = self._step_fn(self._key, self._state, action, self._device_params)
         packed = np.asarray(packed)
@@ -219,10 +233,15 @@ class VectorMarketMakingEnv(VectorEnv):
     def step(self, actions):
         if self._state is None:
             raise RuntimeError("VectorMarketMakingEnv.step: call reset() before step()")
+        raw = np.asarray(actions)
         actions = np.asarray(actions, dtype=self.single_action_space.dtype)
         if actions.shape != self.action_space.shape:
             raise ValueError(f"VectorMarketMakingEnv.step: actions must have shape {self.action_space.shape}, "
                              f"got {actions.shape}")
+        bad = np.flatnonzero(invalid_actions(self.config, raw))
+        if bad.size:
+            raise ValueError(f"VectorMarketMakingEnv.step: invalid action(s) of env(s) {bad.tolist()[:10]}: "
+                             f"{raw[bad[0]]!r} is not a finite action of {self.single_action_space}")
         self._keys, self._state, outputs = self._step_fn(self._keys, self._state, actions, self._device_params)
         obs, rewards, dones, report, final_obs = jax.device_get(outputs)
         dones = np.asarray(dones, dtype=bool)

@@ -85,6 +85,7 @@ class StepInfo(NamedTuple):
     regime: jnp.ndarray
     market_buy: jnp.ndarray  # a buy market order arrived (hits the ask)
     market_sell: jnp.ndarray  # a sell market order arrived (hits the bid)
+    invalid_action: jnp.ndarray = np.False_  # the submitted action was invalid (see MarketMakingEnv.check_action)
 
 
 class PlacedQuote(NamedTuple):
@@ -98,6 +99,7 @@ class PlacedQuote(NamedTuple):
     size: jnp.ndarray  # (2,) units per side (lots * order_size)
     bid_px: jnp.ndarray
     ask_px: jnp.ndarray
+    invalid: jnp.ndarray  # the submitted action was invalid (see MarketMakingEnv.check_action)
 
 
 class MarketMakingEnv:
@@ -172,24 +174,50 @@ class MarketMakingEnv:
     # -- actions ----------------------------------------------------------------------------------
     def action_to_quote(self, action: jnp.ndarray) -> jnp.ndarray:
         """Map an action of either mode to the canonical quote vector (see ``QUOTE_FIELDS``)."""
+        return self.check_action(action)[0]
+
+    def check_action(self, action: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """``(quote, invalid)``: the quote vector of an action and whether the action was invalid.
+
+        The contract (jittable; the mo-gymnasium adapters reject invalid actions before they get here):
+
+        * continuous: a non-finite depth (NaN, +-inf) means "do not quote that side", a NaN quote flag
+          is "off", non-finite lots are one lot; each of these flags the action ``invalid``. Finite
+          values outside the box are clipped (depths to [0, max_depth], lots to [1, max_lots]) and
+          are valid (closed-form strategies quote through the mid).
+        * discrete: an index that is not a whole number in [0, n_discrete_actions) is ``invalid``;
+          a finite one is truncated and clipped into range, a non-finite one is "off" on both sides.
+
+        The state never sees a NaN from an action; ``StepInfo.invalid_action`` reports the flag.
+        """
         cfg = self.config
         if cfg.action_mode == "discrete":
-            g = cfg.n_depths
+            g, n = cfg.n_depths, cfg.n_discrete_actions
             grid = jnp.asarray(cfg.depth_grid, jnp.float32)
-            action = jnp.asarray(action, jnp.int32)
-            i_bid, i_ask = action // (g + 1), action % (g + 1)
+            action = jnp.asarray(action)
+            if jnp.issubdtype(action.dtype, jnp.integer):
+                invalid = (action < 0) | (action >= n)
+                index = jnp.clip(action, 0, n - 1).astype(jnp.int32)
+            else:  # clipped before the cast: a float beyond int32 has no defined integer
+                finite = jnp.isfinite(action)
+                invalid = ~finite | (action != jnp.trunc(action)) | (action < 0) | (action >= n)
+                index = jnp.where(finite, jnp.clip(action, 0, n - 1), n - 1).astype(jnp.int32)
+            i_bid, i_ask = index // (g + 1), index % (g + 1)
             on = jnp.stack([i_bid < g, i_ask < g]).astype(jnp.float32)
             depth = grid[jnp.minimum(jnp.stack([i_bid, i_ask]), g - 1)]
             lots = jnp.ones((2,), jnp.float32)
         else:
             action = jnp.asarray(action, jnp.float32)
-            depth = jnp.clip(action[:2], 0.0, cfg.max_depth)
-            on = (action[2:4] > 0).astype(jnp.float32)
+            finite = jnp.isfinite(action)
+            invalid = ~jnp.all(finite[:4])
+            depth = jnp.where(finite[:2], jnp.clip(action[:2], 0.0, cfg.max_depth), 0.0)
+            on = (finite[:2] & finite[2:4] & (action[2:4] > 0)).astype(jnp.float32)
             if cfg.max_lots > 1:
-                lots = jnp.round(jnp.clip(action[4:6], 1.0, cfg.max_lots))
+                invalid = invalid | ~jnp.all(finite[4:6])
+                lots = jnp.where(finite[4:6], jnp.round(jnp.clip(action[4:6], 1.0, cfg.max_lots)), 1.0)
             else:
                 lots = jnp.ones((2,), jnp.float32)
-        return jnp.concatenate([depth, on, lots]).astype(jnp.float32)
+        return jnp.concatenate([depth, on, lots]).astype(jnp.float32), invalid
 
     # -- dynamics -----------------------------------------------------------------------------
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jnp.ndarray, EnvState]:
@@ -262,7 +290,7 @@ class MarketMakingEnv:
         mids are relative to a window's first mid, which need not sit on the grid).
         """
         f32 = jnp.float32
-        submitted = self.action_to_quote(action)
+        submitted, invalid = self.check_action(action)
         buffer = jnp.concatenate([submitted[None], state.quote_buffer[:-1]], axis=0)
         quote = buffer[params.latency]
         depth, on, lots = quote[0:2], quote[2:4], quote[4:6]
@@ -279,7 +307,7 @@ class MarketMakingEnv:
                            grid_offset + jnp.ceil((raw_ask - grid_offset) / tick - 1e-6) * tick, raw_ask)
         # without ticks the depth is exact: mid - (mid - depth) in float32 is off by ~1e-5 at mid 100
         eff_depth = jnp.where(params.tick_size > 0, jnp.stack([mid - bid_px, ask_px - mid]), depth)
-        return PlacedQuote(submitted, buffer, eff_depth, on, lots, size, bid_px, ask_px)
+        return PlacedQuote(submitted, buffer, eff_depth, on, lots, size, bid_px, ask_px, invalid)
 
     def settle(self, state: EnvState, placed: "PlacedQuote", units: jnp.ndarray, arrival: jnp.ndarray,
                new_mid: jnp.ndarray, sigma_t: jnp.ndarray, params: EnvParams, **extra_state):
@@ -341,6 +369,7 @@ class MarketMakingEnv:
             regime=state.regime,
             market_buy=arrival[1],
             market_sell=arrival[0],
+            invalid_action=placed.invalid,
         )
         return observe(new_state, params), new_state, reward, done, info
 

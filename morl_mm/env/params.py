@@ -149,16 +149,30 @@ def make_params(config: EnvConfig | None = None, **overrides) -> EnvParams:
     if config.n_regimes > 1:
         overrides.setdefault("regime_vol", jnp.ones((config.n_regimes,)))
         overrides.setdefault("regime_transition", jnp.eye(config.n_regimes))
-    arrays = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in overrides.items() if k in ("regime_vol", "regime_transition")}
+    arrays = {k: _numbers(k, v) for k, v in overrides.items() if k in ("regime_vol", "regime_transition")}
     params = EnvParams(**{**overrides, **arrays})
     validate_params(params, config)
     return params
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MIN_TICK = 1e-8  # the smallest tick size > 0: a price of 1e30 is then still ~1e38 ticks, finite in float32
+
+
+def _numbers(name: str, value) -> jnp.ndarray:
+    """An array field as float32; ``ValueError`` naming the field when it is not numeric."""
+    kind = np.asarray(value).dtype.kind if not isinstance(value, jnp.ndarray) else value.dtype.kind
+    if kind not in "iuf":
+        raise ValueError(f"EnvParams.{name}: must be numbers, got {value!r}")
+    return jnp.asarray(value, dtype=jnp.float32)
+
+
 def _finite(name: str, value) -> float:
+    if np.asarray(value).dtype.kind not in "iuf":  # str, bool, None, objects: not a number
+        raise ValueError(f"EnvParams.{name}: must be a number, got {value!r}")
     value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"EnvParams.{name}: must be finite, got {value}")
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:  # the env computes in float32
+        raise ValueError(f"EnvParams.{name}: must be finite (in float32), got {value}")
     return value
 
 
@@ -195,6 +209,8 @@ def validate_params(params: EnvParams, config: EnvConfig | None = None) -> None:
         non_negative(name)
     for name in ("vol_ewma", "flow_ewma"):
         unit_interval(name)
+    if 0 < p["tick_size"] < MIN_TICK:  # prices / tick would overflow float32 and put NaN into the cash
+        raise ValueError(f"EnvParams.tick_size: must be 0 (continuous prices) or >= {MIN_TICK:g}, got {p['tick_size']}")
     if p["dt"] >= p["horizon"]:
         raise ValueError(f"EnvParams.dt: must be < horizon ({p['horizon']}), got {p['dt']}")
     steps = p["horizon"] / p["dt"]

@@ -38,6 +38,7 @@ EPISODE_VARIABLES = {
     "price_impact": (PRICE + " per unit traded", "adverse selection: effective minus realized spread"),
     "slippage": (PRICE + " per unit traded", "fill price against the decision-time price under latency (+ = cost)"),
     "liquidation_cost": (PRICE, "terminal liquidation penalty alpha q_T^2"),
+    "invalid_actions": ("steps", "steps whose action was invalid (non-finite or out of range, see check_action)"),
 }
 
 # across-episode summaries: name -> (dims beyond policy/scenario, units, long name)

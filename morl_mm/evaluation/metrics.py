@@ -73,6 +73,7 @@ class EpisodeMetrics(NamedTuple):
     price_impact: jnp.ndarray  # effective - realized spread, per unit traded, price units
     slippage: jnp.ndarray  # per unit traded, price units, positive = cost (NaN without fills)
     liquidation_cost: jnp.ndarray  # liquidation_penalty * q_T^2, price units
+    invalid_actions: jnp.ndarray  # steps whose action the env flagged invalid (StepInfo.invalid_action)
 
 
 def fill_time_mid(info, params: EnvParams) -> jnp.ndarray:
@@ -138,6 +139,7 @@ def episode_metrics(traj: Trajectory, params: EnvParams, markout_steps: int = DE
         price_impact=_volume_weighted(effective - realized, units),
         slippage=_volume_weighted(slippage, units),
         liquidation_cost=params.liquidation_penalty * final_inventory**2,
+        invalid_actions=jnp.sum(jnp.asarray(info.invalid_action)).astype(mid.dtype),
     )
 
 

@@ -26,6 +26,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from morl_mm.atomic import atomic_output  # noqa: E402
 from morl_mm.pareto import indicators as ind  # noqa: E402
 from morl_mm.plots import data
 from morl_mm.plots.replay import REPLAY, sim_vs_replay_figure
@@ -347,7 +348,8 @@ def render_all(ds: xr.Dataset, out_dir: str | Path, selected: str | None = None,
     paths = []
     for stem, fig in figures(ds, selected, scenario).items():
         path = out_dir / f"{stem}.png"
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
         plt.close(fig)
         paths.append(path)
     return paths

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from morl_mm.atomic import atomic_output
 from morl_mm.plots import chooser, data, summary
 from morl_mm.plots.fronts import figures, plt
 from morl_mm.plots.summary import Criterion, metric_header, number
@@ -409,7 +410,7 @@ def write_pdf(ds: xr.Dataset, path: Path, selected: str | None = None, scenario:
     if table is not None:
         lines += ["", "Front quality against the oracle CCS:"]
         lines += ["  " + "  ".join(f"{c:>12}" for c in row) for row in [table[0], *table[1]]]
-    with PdfPages(path) as pdf:
+    with atomic_output(path) as tmp, PdfPages(tmp) as pdf:
         def save(fig, tight: bool) -> None:  # A4 text and table pages as laid out; figures cropped to content
             pdf.savefig(fig, **({"bbox_inches": "tight"} if tight else {}))
             plt.close(fig)
@@ -457,5 +458,7 @@ def write_report(ds: xr.Dataset, path: str | Path, selected: str | None = None, 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".pdf":
         return write_pdf(ds, path, selected, scenario, criterion)
-    path.write_text(render_html(ds, selected, scenario, criterion), encoding="utf-8")
+    text = render_html(ds, selected, scenario, criterion)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path

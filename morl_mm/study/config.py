@@ -31,6 +31,7 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class ConfigError(ValueError):
     """A study config is malformed; the message names the file and the key."""
 
 
+SEED_LIMIT = 2**32  # JAX keys (without x64) keep 32 bits: larger seeds would alias smaller ones
 NATIVE = ("ppo", "dqn")
 NATIVE_MODES = {"dqn": "discrete"}  # action modes a native learner is limited to
 ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
@@ -138,6 +140,44 @@ def _check_keys(table: dict, allowed, where: str, source: str) -> None:
         raise ConfigError(f"{source}: unknown key(s) {unknown} in [{where}]; allowed: {sorted(allowed)}")
 
 
+def _type_ok(value: Any, like: Any) -> bool:
+    """Whether a TOML ``value`` has the type of ``like`` (a field's default): a bool is no number, a
+    float field takes an int, a tuple field takes a list of its elements' type, numbers are finite."""
+    if like is None:
+        return True
+    if isinstance(like, bool):
+        return isinstance(value, bool)
+    if isinstance(like, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(like, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(like, tuple):
+        return isinstance(value, list) and (not like or all(_type_ok(v, like[0]) for v in value))
+    return isinstance(value, type(like))
+
+
+def _type_name(like: Any) -> str:
+    if isinstance(like, tuple):
+        plural = {bool: "booleans", int: "ints", float: "finite numbers", str: "strings"}
+        return f"a list of {plural.get(type(like[0]), 'values') if like else 'values'}"
+    return {bool: "true or false", int: "an int", float: "a finite number", str: "a string"}.get(type(like),
+                                                                                               type(like).__name__)
+
+
+def check_types(table: dict, cls: type, where: str, source: str) -> None:
+    """``ConfigError`` naming the key when a value of ``table`` does not have the type of the default of
+    the field of dataclass ``cls`` that it sets (unknown keys are left to :func:`_check_keys`)."""
+    defaults = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    for key, value in table.items():
+        if key in defaults and not _type_ok(value, defaults[key]):
+            raise ConfigError(f"{source}: [{where}] {key} must be {_type_name(defaults[key])}, got {value!r}")
+
+
 def _table(raw: dict, key: str, source: str) -> dict:
     value = raw.get(key, {})
     if not isinstance(value, dict):
@@ -151,9 +191,13 @@ def load_config(path: str | Path) -> StudyConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: study config not found")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: malformed TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason})") from None
+    except OSError as err:  # unreadable (permissions, a broken disk)
+        raise ConfigError(f"{path}: cannot read the study config: {err.strerror or err}") from None
     return parse_config(raw, source=str(path))
 
 
@@ -164,11 +208,15 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     data = parse_data(raw["data"], source) if "data" in raw else None
     study = _table(raw, "study", source)
     _check_keys(study, ("name", "seed"), "study", source)
+    check_types(study, _StudyTable, "study", source)
 
     env = dict(_table(raw, "env", source))
     env_overrides = env.pop("params", {})
+    if not isinstance(env_overrides, dict):
+        raise ConfigError(f"{source}: [env.params] must be a table, got {type(env_overrides).__name__}")
     config_fields = {f.name for f in dataclasses.fields(EnvConfig)}
     _check_keys(env, config_fields, "env", source)
+    check_types(env, EnvConfig, "env", source)
     try:
         env_config = EnvConfig(**env)
     except (TypeError, ValueError) as err:
@@ -180,6 +228,8 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
 
     oracle = _table(raw, "oracle", source)
     _check_keys(oracle, ("enabled", "depth_step"), "oracle", source)
+    if not isinstance(oracle.get("enabled", True), bool):
+        raise ConfigError(f"{source}: [oracle] enabled must be true or false, got {oracle['enabled']!r}")
     step = oracle.get("depth_step")
     if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0
                              or env_config.action_mode != "continuous"):
@@ -191,24 +241,32 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     if not isinstance(classical, list):
         raise ConfigError(f"{source}: [[classical]] must be an array of tables")
     for i, spec in enumerate(classical):
-        if not isinstance(spec, dict) or spec.get("kind") not in CLASSICAL:
+        if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str) or spec["kind"] not in CLASSICAL:
             raise ConfigError(f"{source}: classical[{i}].kind must be one of {sorted(CLASSICAL)}, got {spec!r}")
+        check_classical(spec, i, env_config, env_overrides if data is None else None, source)
 
-    seed = int(study.get("seed", 0))
+    seed = study.get("seed", 0)
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"{source}: [study] seed must lie in [0, 2**32), got {seed}")
     learners = [parse_learner(name, spec, env_config, seed, source)
                 for name, spec in _table(raw, "learners", source).items()]
 
     evaluation = _table(raw, "evaluation", source)
     _check_keys(evaluation, [f.name for f in dataclasses.fields(EvaluationSpec)], "evaluation", source)
+    check_types(evaluation, EvaluationSpec, "evaluation", source)
     evaluation = dict(evaluation)
     if "seeds" in evaluation:
         evaluation["seeds"] = tuple(evaluation["seeds"])
     spec = EvaluationSpec(**evaluation)
-    if spec.episodes < 1 or spec.weights_per_axis < 2 or not spec.seeds:
-        raise ConfigError(f"{source}: [evaluation] needs episodes >= 1, weights_per_axis >= 2 and a seed, got {spec}")
+    if (spec.episodes < 1 or spec.weights_per_axis < 2 or not spec.seeds
+            or not all(0 <= s < SEED_LIMIT for s in spec.seeds)):
+        raise ConfigError(f"{source}: [evaluation] needs episodes >= 1, weights_per_axis >= 2 and a seed "
+                          f"(0 <= seed < 2**32), got {spec}")
 
     scenarios = _table(raw, "scenarios", source)
     for name, overrides in scenarios.items():
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{source}: [scenarios.{name}] must be a table, got {type(overrides).__name__}")
         if name == REPLAY_SCENARIO and data is not None:
             raise ConfigError(f"{source}: [scenarios.{name}]: the name is the replay of [data]; choose another")
         _check_keys(overrides, param_fields, f"scenarios.{name}", source)
@@ -229,6 +287,32 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         raw=raw,
         data=data,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _StudyTable:
+    """The types of the ``[study]`` table."""
+
+    name: str = ""
+    seed: int = 0
+
+
+def check_classical(spec: dict, index: int, env_config: EnvConfig, env_overrides: dict | None, source: str) -> None:
+    """``ConfigError`` naming ``classical[index]`` when a parameter is not a finite number or the strategy
+    rejects it (built on the study's model; ``env_overrides`` None: the model is calibrated later, only
+    the types are checked)."""
+    for key, value in spec.items():
+        if key != "kind" and not _type_ok(value, 0.0):
+            raise ConfigError(f"{source}: classical[{index}].{key} must be a finite number, got {value!r}")
+    if env_overrides is None:
+        return
+    from morl_mm.env.market import MarketMakingEnv
+    from morl_mm.policies.registry import build_classical
+
+    try:
+        build_classical(MarketMakingEnv(env_config), make_params(env_config, **env_overrides), spec)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: classical[{index}] ({spec['kind']}): {err}") from None
 
 
 def check_params(env_config: EnvConfig, overrides: dict, where: str, source: str) -> None:
@@ -296,13 +380,15 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table, got {type(table).__name__}")
     hp = {k: v for k, v in table.items() if k not in LEARNER_KEYS}
+    check_types({k: v for k, v in table.items() if k == "group"}, LearnerSpec, f"learners.{name}", source)
     algorithm = table.get("algorithm", name)
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"{where}.algorithm must be one of {list(ALGORITHMS)}, got {algorithm!r}")
     seeds = table.get("seeds", [study_seed])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool)
-                                                           for x in seeds) or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{where}.seeds must be a non-empty list of distinct ints, got {seeds!r}")
+                                                           for x in seeds) or len(set(seeds)) != len(seeds) \
+            or not all(0 <= x < SEED_LIMIT for x in seeds):
+        raise ConfigError(f"{where}.seeds must be a non-empty list of distinct ints in [0, 2**32), got {seeds!r}")
     env_steps, wall_time_s = table.get("env_steps"), table.get("wall_time_s")
     if env_steps is not None and wall_time_s is not None:
         raise ConfigError(f"{where}: give env_steps or wall_time_s, not both")
@@ -329,6 +415,10 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
 
         if BUDGET_KEYS[algorithm] in hp and (env_steps is not None or wall_time_s is not None):
             raise ConfigError(f"{where}: {BUDGET_KEYS[algorithm]} and env_steps/wall_time_s both set a budget")
+        from morl_mm.agents.dqn import DQNConfig
+        from morl_mm.agents.ppo import PPOConfig
+
+        check_types(hp, {"ppo": PPOConfig, "dqn": DQNConfig}[algorithm], f"learners.{name}", source)
         try:
             learner_config(algorithm, hp)
         except (TypeError, ValueError) as err:

@@ -63,8 +63,21 @@ class StudyResult:
         return policy_io.load_policy(self.policy_file(label))
 
     def export_policy(self, label: str, destination: str | Path) -> Path:
-        """Copy the policy file of ``label`` to ``destination`` (checked loadable first)."""
+        """Copy the policy file of ``label`` to ``destination`` (checked loadable first).
+
+        ``ValueError`` when the destination's folder does not exist (no folders are created), when it is
+        a folder, or when it is one of the study's own files (``study.nc``, ``policies/``, ``parts/``).
+        """
         source = self.policy_file(label)
+        destination = Path(destination)
+        if not destination.parent.is_dir():
+            raise ValueError(f"{destination.parent}: no such folder to export into (it is not created)")
+        if destination.is_dir():
+            raise ValueError(f"{destination}: is a folder; give the path of the file to write")
+        target = destination.resolve()
+        own = [self.path.resolve()] + [d.resolve() for d in (self.policy_dir, self.path.parent / "parts")]
+        if target == own[0] or any(d in target.parents for d in own[1:]):
+            raise ValueError(f"{destination}: is a file of the study itself; export the policy elsewhere")
         policy_io.load_policy(source)
         with atomic_output(destination) as tmp:
             shutil.copyfile(source, tmp)

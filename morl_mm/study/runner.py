@@ -165,7 +165,7 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
     n_steps = int(ctx.params.n_steps)
     missing = np.full((TRAJECTORY_EPISODES, n_steps), np.nan)
     samples = len(ev.seeds) * ev.episodes
-    bar = tqdm(candidates, desc=f"evaluating {unit}", disable=not progress, leave=False)
+    bar = tqdm(candidates, desc=f"evaluating {unit}", disable=not progress)  # left at its end: n/n
     for cand in bar:
         if cand.returns is not None:  # evaluated by its own library: no trajectories, no metrics, no replay
             sim = np.asarray(cand.returns, np.float64)
@@ -177,6 +177,10 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
         per_seed = [evaluate_policy(ctx.env, ctx.scenario_params, cand.policy, jax.random.key(seed), ev.episodes,
                                     cand.policy_params) for seed in ev.seeds]
         traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
+        invalid = int(np.asarray(traj.info.invalid_action).sum())
+        if invalid:  # the env quoted nothing for them (see MarketMakingEnv.check_action): say so, keep the count
+            tqdm.write(f"{unit}: {cand.label} submitted {invalid} invalid actions (non-finite or out of range)")
+            info.setdefault("invalid_actions", {})[cand.label] = invalid
         sim = np.asarray(traj.reward, np.float64).sum(axis=2)  # (S, samples, K)
         trajectories.append({field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
                              for field in TRAJECTORY_FIELDS.values()})
@@ -249,7 +253,9 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
     started = time.perf_counter()
     ctx = make_context(config)
     parts = []
-    for unit in tqdm(units_of(config), desc=f"study {config.name}", disable=not progress):
+    bar = tqdm(units_of(config), desc=f"study {config.name}", disable=not progress)
+    for unit in bar:
+        bar.set_postfix_str(unit)
         path = out / "parts" / f"{unit.replace(':', '_')}.nc"
         key = unit_fingerprint(ctx, unit)
         if path.is_file():
