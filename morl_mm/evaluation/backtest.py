@@ -11,7 +11,6 @@ them independent: with W windows they are about 1/sqrt(W) of the spread across w
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import jax
@@ -24,7 +23,7 @@ from morl_mm.env.objectives import UNITS
 from morl_mm.env.params import EnvParams
 from morl_mm.env.params import n_steps as episode_steps
 from morl_mm.env.replay import ReplayEnv, window_starts
-from morl_mm.evaluation.dataset import metrics_dataset
+from morl_mm.evaluation.dataset import mean_and_ci, metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_replay
 
 METRICS = ("pnl_sharpe", "step_sharpe", "max_drawdown_mean", "realized_spread_mean", "inventory_mean",
@@ -53,7 +52,6 @@ class Replay:
             raise ValueError(f"{capture.source}: no valid replay window of {float(env_params.horizon):g} s "
                              f"({self.steps} steps of {float(env_params.dt):g} s) in {self.info.steps} steps of data")
         self.params = replay_params(self.tape, env_params)
-        self.capture = capture
 
     @property
     def windows(self) -> int:
@@ -73,11 +71,11 @@ def backtest(policies: Sequence[tuple[str, str, Any]], capture: Capture, *, fill
     """Backtest ``(label, kind, LoadedPolicy)`` triples on ``capture``; see the module docstring."""
     if not policies:
         raise ValueError("backtest: no policy to run")
-    replays: dict[str, Replay] = {}
+    replays: dict[tuple, Replay] = {}  # one tape per model: policies of one study share it
     returns, summaries, per_side = [], [], []
     objectives = None
     for label, kind, loaded in policies:
-        key = json.dumps([loaded.env.config.__repr__(), str(loaded.env_params)])
+        key = (loaded.env.config, str(loaded.env_params))
         if key not in replays:
             replays[key] = Replay(capture, loaded.env.config, loaded.env_params, fill_model, start_ns, end_ns)
         replay = replays[key]
@@ -93,18 +91,15 @@ def backtest(policies: Sequence[tuple[str, str, Any]], capture: Capture, *, fill
     windows = {r.windows for r in replays.values()}
     if len(windows) != 1:
         raise ValueError(f"backtest: the policies' models cut the data into different numbers of windows {windows}")
-    stacked = np.stack(returns)  # (policy, window, objective)
-    n = stacked.shape[1]
-    from scipy import stats
-
-    half = (stats.t.ppf(0.975, n - 1) * stacked.std(axis=1, ddof=1) / np.sqrt(n) if n > 1
-            else np.full(stacked.shape[::2], np.nan))
+    stacked = xr.DataArray(np.stack(returns), dims=("policy", "sample", "objective"))  # samples: the windows
+    value, half = mean_and_ci(stacked)
+    n = stacked.sizes["sample"]
     replay = next(iter(replays.values()))
     ds = xr.Dataset(
         {
-            "returns": (("policy", "window", "objective"), stacked),
-            "value": (("policy", "objective"), stacked.mean(axis=1)),
-            "ci": (("policy", "objective"), half),
+            "returns": (("policy", "window", "objective"), stacked.values),
+            "value": (("policy", "objective"), value.values),
+            "ci": (("policy", "objective"), half.values),
             **{name: (("policy",), np.array([float(s[name]) for s in summaries]), summaries[0][name].attrs)
                for name in METRICS},
             **{name: (("policy",), np.array([float(p[name]) for p in per_side])) for name in EPISODE_MEANS},

@@ -13,6 +13,7 @@ from typing import Sequence
 import jax
 import numpy as np
 import xarray as xr
+from scipy import stats
 
 from morl_mm.env.objectives import UNITS as OBJECTIVE_UNITS
 from morl_mm.env.params import EnvParams
@@ -188,3 +189,13 @@ def metrics_dataset(trajectories: Trajectory | Sequence[Trajectory], params: Env
         "description": "market-making evaluation metrics; definitions in morl_mm.evaluation.metrics",
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def mean_and_ci(returns: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean over ``sample`` and the 95% Student-t confidence half-width, skipping NaN samples (the
+    replay scenario has one sample per held-out window, padded with NaN to the simulated samples)."""
+    n = returns.count("sample")
+    mean = returns.mean("sample", skipna=True)
+    t = xr.apply_ufunc(lambda k: stats.t.ppf(0.975, np.maximum(k - 1, 1)), n)
+    half = (t * returns.std("sample", ddof=1, skipna=True) / np.sqrt(n)).where(n > 1)
+    return mean, half

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from morl_mm.atomic import atomic_output
 from morl_mm.env.objectives import UNITS
+from morl_mm.evaluation.dataset import mean_and_ci
 from morl_mm.pareto import indicators as ind
 
 PACKAGES = ("morl-mm", "jax", "jaxlib", "flax", "optax", "numpy", "xarray", "h5netcdf", "moocore", "gymnasium",
@@ -79,16 +79,6 @@ def git_commit() -> str:
                               timeout=5).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def mean_and_ci(returns: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Mean over ``sample`` and the 95% Student-t confidence half-width, skipping NaN samples (the
-    replay scenario has one sample per held-out window, padded with NaN to the simulated samples)."""
-    n = returns.count("sample")
-    mean = returns.mean("sample", skipna=True)
-    t = xr.apply_ufunc(lambda k: stats.t.ppf(0.975, np.maximum(k - 1, 1)), n)
-    half = (t * returns.std("sample", ddof=1, skipna=True) / np.sqrt(n)).where(n > 1)
-    return mean, half
 
 
 def _indicators(front: np.ndarray, exact: np.ndarray, ref: np.ndarray, exact_hv: float, weights, scales) -> dict:
