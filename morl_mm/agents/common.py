@@ -7,6 +7,7 @@ A weight-conditioned policy takes ``params = (network_params, w)`` and reads ``c
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -14,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from morl_mm.env.rollout import rollout
+from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.rollout import ByIdentity, rollout
 from morl_mm.pareto.indicators import validate_weights
 
 
@@ -78,11 +80,16 @@ def evaluate_front(env, env_params, policy: Any, network_params: Any, weights, e
     if int(episodes) < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
     keys = jax.random.split(key, int(episodes))
+    num_steps = episode_steps(env_params) if num_steps is None else int(num_steps)
+    # compiled once per env, policy and length: the checkpoints of a training run share it
+    return _front_returns(ByIdentity(env), ByIdentity(policy), num_steps, env_params, network_params, weights, keys)
 
+
+@functools.partial(jax.jit, static_argnames=("env", "policy", "num_steps"))
+def _front_returns(env: ByIdentity, policy: ByIdentity, num_steps: int, env_params, network_params, weights, keys):
     def episode_return(weight, episode_key):
-        traj = rollout(env, policy, episode_key, env_params, num_steps, policy_params=(network_params, weight))
+        traj = rollout(env.obj, policy.obj, episode_key, env_params, num_steps, policy_params=(network_params, weight))
         return traj.reward.sum(axis=0)
 
-    per_weight = jax.vmap(lambda w: jax.vmap(lambda k: episode_return(w, k))(keys))
-    return jax.jit(per_weight)(weights)
+    return jax.vmap(lambda w: jax.vmap(lambda k: episode_return(w, k))(keys))(weights)
 

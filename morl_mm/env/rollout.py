@@ -24,6 +24,20 @@ class Trajectory(NamedTuple):
 ActFn = Callable[[jax.Array, EnvState, jax.Array], jax.Array]
 
 
+class ByIdentity:
+    """Static-argument holder hashed by object identity, so that unhashable envs and policies can be
+    jit-static and a compiled rollout is reused while the same env and policy objects are."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return isinstance(other, ByIdentity) and other.obj is self.obj
+
+
 def as_act_fn(policy: Any, policy_params: Any = None) -> ActFn:
     """A ``(obs, state, key) -> action`` function from a Policy object (with its params) or a callable."""
     if hasattr(policy, "act"):

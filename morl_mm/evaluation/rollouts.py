@@ -18,32 +18,19 @@ import numpy as np
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.env.params import n_steps as episode_steps
-from morl_mm.env.rollout import Trajectory, rollout
-
-
-class _ByIdentity:
-    """Static-argument holder hashed by object identity, so that unhashable policies can be jit-static
-    and the compiled evaluation is reused while the same env and policy objects are."""
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __hash__(self):
-        return id(self.obj)
-
-    def __eq__(self, other):
-        return isinstance(other, _ByIdentity) and other.obj is self.obj
+from morl_mm.env.rollout import ByIdentity, Trajectory, rollout
 
 
 def scenario_count(params: EnvParams) -> int | None:
-    """Number of scenarios of a batched :class:`EnvParams` (leading axis of every scalar field), or
+    """Number of scenarios of a batched :class:`EnvParams` or
+    :class:`~morl_mm.env.schedule.ScheduledParams` (leading axis of every scalar field; ``dt`` is read), or
     ``None`` for a single parameter set."""
-    ndim = np.ndim(params.sigma)
+    ndim = np.ndim(params.dt)
     if ndim == 0:
         return None
     if ndim != 1:
-        raise ValueError(f"EnvParams: a scenario batch has one leading axis, got sigma shaped {np.shape(params.sigma)}")
-    return int(np.shape(params.sigma)[0])
+        raise ValueError(f"EnvParams: a scenario batch has one leading axis, got dt shaped {np.shape(params.dt)}")
+    return int(np.shape(params.dt)[0])
 
 
 def scenario(params: EnvParams, index: int) -> EnvParams:
@@ -54,9 +41,10 @@ def scenario(params: EnvParams, index: int) -> EnvParams:
 def _checked_steps(env: MarketMakingEnv, params: EnvParams) -> int:
     """Validate (concrete) params and return the episode length shared by every scenario."""
     count = scenario_count(params)
-    sets = [params] if count is None else [scenario(params, i) for i in range(count)]
     if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(params)):
         raise ValueError("evaluate_policy: params must be concrete (call it outside jit; it jits itself)")
+    params = jax.tree_util.tree_map(np.asarray, params)  # checked on the host: slicing device arrays dispatches
+    sets = [params] if count is None else [scenario(params, i) for i in range(count)]
     for p in sets:
         env.validate(p)
     steps = {episode_steps(p) for p in sets}
@@ -66,7 +54,7 @@ def _checked_steps(env: MarketMakingEnv, params: EnvParams) -> int:
 
 
 @functools.partial(jax.jit, static_argnames=("env", "policy", "num_steps", "batched"))
-def _evaluate(env: _ByIdentity, policy: _ByIdentity, num_steps: int, batched: bool, keys, params, policy_params):
+def _evaluate(env: ByIdentity, policy: ByIdentity, num_steps: int, batched: bool, keys, params, policy_params):
     def episodes(p):
         return jax.vmap(lambda k: rollout(env.obj, policy.obj, k, p, num_steps, policy_params))(keys)
 
@@ -99,7 +87,7 @@ def evaluate_policy(env: MarketMakingEnv, params: EnvParams, policy: Any, key: j
         policy_params = policy.params
     keys = jax.random.split(key, int(episodes))
     batched = scenario_count(params) is not None
-    return _evaluate(_ByIdentity(env), _ByIdentity(policy), num_steps, batched, keys, params, policy_params)
+    return _evaluate(ByIdentity(env), ByIdentity(policy), num_steps, batched, keys, params, policy_params)
 
 
 def stack_scenarios(*params: EnvParams) -> EnvParams:
@@ -110,7 +98,7 @@ def stack_scenarios(*params: EnvParams) -> EnvParams:
 
 
 @functools.partial(jax.jit, static_argnames=("env", "policy", "num_steps"))
-def _evaluate_replay(env: _ByIdentity, policy: _ByIdentity, num_steps: int, keys, starts, params, policy_params):
+def _evaluate_replay(env: ByIdentity, policy: ByIdentity, num_steps: int, keys, starts, params, policy_params):
     return jax.vmap(lambda k, s: rollout(env.obj, policy.obj, k, params.replace(start=s), num_steps, policy_params))(
         keys, starts)
 
@@ -135,5 +123,5 @@ def evaluate_replay(env, params, policy: Any, key: jax.Array, starts, policy_par
     if policy_params is None and hasattr(policy, "act"):
         policy_params = policy.params
     keys = jax.random.split(key, starts.size)
-    return _evaluate_replay(_ByIdentity(env), _ByIdentity(policy), episode_steps(params.env), keys,
+    return _evaluate_replay(ByIdentity(env), ByIdentity(policy), episode_steps(params.env), keys,
                             jnp.asarray(starts), params, policy_params)
