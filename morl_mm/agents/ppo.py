@@ -210,9 +210,11 @@ class RunnerState(NamedTuple):
     rng: jax.Array
 
 
-def make_train(config: PPOConfig, env, env_params, scales=None):
+def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None):
     """Build ``train(rng, weight=None) -> (network_params, metrics)``: the whole PPO run, jittable.
 
+    ``init_params``: warm start from these network params (a trained network of the same layers, e.g.
+    from a policy file) instead of a fresh initialisation; the optimiser state starts fresh.
     ``scales``: per-objective normalisation (default ``reference_scales(env, env_params)``,
     computed here, once, outside jit). Conditioned mode ignores ``weight``; fixed mode needs it
     (a simplex point of shape ``(n_obj,)``). ``metrics`` holds per update (leading axis
@@ -228,6 +230,8 @@ def make_train(config: PPOConfig, env, env_params, scales=None):
     discrete = network.discrete
     conditioned = config.mode == "conditioned"
     obs_dim = env.observation_space().shape[0]
+    if init_params is not None:
+        init_params = warm_start_params(network, init_params, obs_dim + n_obj)
 
     def lr_schedule(count):
         frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / config.num_updates
@@ -248,7 +252,7 @@ def make_train(config: PPOConfig, env, env_params, scales=None):
             raise ValueError("train: mode 'fixed' needs a weight, train(rng, weight)")
         fixed_weight = None if conditioned else jnp.asarray(weight, jnp.float32)
         rng, k_init, k_reset, k_weight = jax.random.split(rng, 4)
-        params = network.init(k_init, jnp.zeros((obs_dim + n_obj,)))
+        params = network.init(k_init, jnp.zeros((obs_dim + n_obj,))) if init_params is None else init_params
         obs, env_state = vmap_reset(jax.random.split(k_reset, config.num_envs), env_params)
         runner = RunnerState(params, optimizer.init(params), env_state, obs, draw_weights(k_weight, fixed_weight),
                              jnp.zeros((config.num_envs, n_obj)), rng)
@@ -348,6 +352,23 @@ def make_train(config: PPOConfig, env, env_params, scales=None):
         return runner.params, {**metrics, "checkpoint_params": checkpoints}
 
     return train
+
+
+def warm_start_params(network: ActorCritic, params, input_dim: int):
+    """``params`` as float32 arrays, checked to have the layers of ``network`` (``ValueError`` naming the
+    first difference: another ``hidden``, ``factorised`` or action mode, other objectives)."""
+    expected = jax.eval_shape(lambda: network.init(jax.random.key(0), jnp.zeros((input_dim,))))
+    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), params)
+    paths = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
+    given = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+    for path in sorted(set(paths) | set(given), key=str):
+        want, got = paths.get(path), given.get(path)
+        if want is None or got is None or tuple(want.shape) != tuple(got.shape):
+            raise ValueError(f"warm start: the network's layer {jax.tree_util.keystr(path)} is "
+                             f"{None if got is None else tuple(got.shape)}, this learner's is "
+                             f"{None if want is None else tuple(want.shape)} (hidden, factorised, action mode and "
+                             f"objectives must match)")
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(expected), [given[p] for p in paths])
 
 
 def train_fixed(config: PPOConfig, env, env_params, weights, rng: jax.Array, scales=None):

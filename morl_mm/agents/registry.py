@@ -74,26 +74,40 @@ def _json_ready(config) -> dict:
 
 
 def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
-                  scales: np.ndarray, seed: int) -> TrainedLearner:
-    """Train ``algorithm`` ("ppo" or "dqn") with the given hyperparameters; one jitted run."""
+                  scales: np.ndarray, seed: int, init_params: Any = None) -> TrainedLearner:
+    """Train ``algorithm`` ("ppo" or "dqn") with the given hyperparameters; one jitted run.
+
+    ``init_params`` (PPO only): warm start from these network params; the checkpoints then begin with
+    them, at 0 env steps (the curve starts where the warm start does), and end with the final network."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if init_params is not None and algorithm != "ppo":
+        raise ValueError(f"warm start: only ppo continues from a saved network, not {algorithm}")
     config = learner_config(algorithm, hyperparameters)
     started = time.perf_counter()
     rng = jax.random.key(seed)
     checkpoints, checkpoint_steps = None, None
     if algorithm == "ppo":
-        from morl_mm.agents.ppo import PPOPolicy, make_train
+        from morl_mm.agents.ppo import PPOPolicy, make_train, warm_start_params
 
         if config.mode != "conditioned":
             raise ValueError("a study trains the weight-conditioned PPO (mode = 'conditioned')")
-        network_params, metrics = jax.jit(make_train(config, env, env_params, scales))(rng)
+        train = make_train(config, env, env_params, scales, init_params)
+        network_params, metrics = jax.jit(train)(rng)
         checkpoints = metrics.pop("checkpoint_params", None)
         policy = PPOPolicy.from_config(config, env)
         per_update = config.num_envs * config.num_steps
         if checkpoints is not None:
             chunk = config.num_updates // config.num_checkpoints
             checkpoint_steps = per_update * chunk * np.arange(1, config.num_checkpoints + 1)
+        if init_params is not None:  # the warm start itself is the curve's first point, the final network its last
+            start = warm_start_params(policy.network, init_params, env.observation_space().shape[0] + env.num_objectives)
+            if checkpoints is None:
+                checkpoints = jax.tree_util.tree_map(lambda x: x[None], network_params)
+                checkpoint_steps = np.array([per_update * config.num_updates])
+            checkpoints = jax.tree_util.tree_map(lambda a, b: np.concatenate([np.asarray(a)[None], b]), start,
+                                                 checkpoints)
+            checkpoint_steps = np.concatenate([[0], checkpoint_steps]).astype(int)
         curve = np.asarray(metrics["scalarised_return"], np.float64)
         steps = per_update * np.arange(1, len(curve) + 1)
         env_steps = per_update * config.num_updates

@@ -59,8 +59,8 @@ def save_policy(path: str | Path, *, kind: str, spec: dict, env: MarketMakingEnv
     return Path(path)
 
 
-def load_policy(path: str | Path) -> LoadedPolicy:
-    """Read a policy file written by :func:`save_policy`; ``ValueError`` if missing or corrupt."""
+def _read(path: str | Path) -> tuple[dict, dict]:
+    """``(raw, header)`` of a policy file; ``ValueError`` if missing, corrupt or of another format."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: policy file not found")
@@ -71,6 +71,17 @@ def load_policy(path: str | Path) -> LoadedPolicy:
         raise ValueError(f"{path}: not a readable morl-mm policy file ({type(err).__name__}: {err})") from None
     if header.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown policy format {header.get('format')!r}, expected {FORMAT!r}")
+    return raw, header
+
+
+def read_header(path: str | Path) -> dict:
+    """The JSON header of a policy file (kind, spec, env, label, objectives) without rebuilding the policy."""
+    return _read(path)[1]
+
+
+def load_policy(path: str | Path) -> LoadedPolicy:
+    """Read a policy file written by :func:`save_policy`; ``ValueError`` if missing or corrupt."""
+    raw, header = _read(path)
     env, env_params = env_from_json(header["env"])
     policy = build_policy(header["kind"], header["spec"], env, env_params, raw.get("arrays") or None)
     return LoadedPolicy(policy, env, env_params, header)

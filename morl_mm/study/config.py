@@ -19,8 +19,15 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
                        action_mode = "..."  the learner's action mode (default: the study's; DQN and the
                                             morl-baselines adapters have a fixed one)
                        group = "..."        a label grouping learners in the comparison table and figure
+                       warm_start = "F.mmpol"  ppo: continue training the network of this policy file (a study's
+                                            policies/; relative to the config's folder) instead of a fresh one
     [evaluation]       episodes, seeds, weights_per_axis (Das-Dennis lattice density)
-    [scenarios.<name>] EnvParams overrides of a held-out scenario
+    [scenarios.<name>] EnvParams overrides of a held-out scenario, and optionally in-episode regime shifts
+                       (:mod:`morl_mm.env.schedule`): shifts = [{ at = 0.5, sigma = 4.0 }] (from time 0.5 to the
+                       end), { start = 0.2, end = 0.3, adverse_impact = 0.2 } (over [start, end)), or
+                       { at = 0.5, flash_move = -3.0 } (the mid jumps by -3 in the step that starts at 0.5)
+    [scenario_sets]    named sets of scenarios for `morl-mm robustness`: stress = ["calm", "vol_shock"]
+                       ("base" and, with [data], "replay" may be members)
     [data]             a study of a real market (see :class:`DataSpec`): file, format, calibrate = [t0, t1] and
                        replay = [t2, t3] (seconds from the capture's start), horizon, dt, fill_model,
                        skip_bad_lines. The model is calibrated on the first part ([env.params] override the
@@ -39,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from morl_mm.agents.morl_baselines import ALGORITHMS as BASELINE_MODES
-from morl_mm.env.params import EnvConfig, EnvParams, make_params
+from morl_mm.env.params import EnvConfig, EnvParams, make_params, validate_params
+from morl_mm.env.schedule import Shift, schedule_params
 from morl_mm.policies.registry import CLASSICAL
 
 
@@ -51,7 +59,7 @@ SEED_LIMIT = 2**32  # JAX keys (without x64) keep 32 bits: larger seeds would al
 NATIVE = ("ppo", "dqn")
 NATIVE_MODES = {"dqn": "discrete"}  # action modes a native learner is limited to
 ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
-LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group")
+LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group", "warm_start")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +79,7 @@ class LearnerSpec:
     pilot_steps: int | None = None
     action_mode: str = "discrete"
     group: str = ""
+    warm_start: str | None = None  # a ppo policy file whose network the training continues from
 
     @property
     def is_native(self) -> bool:
@@ -125,9 +134,12 @@ class StudyConfig:
     source: str
     raw: dict[str, Any]
     data: DataSpec | None = None
+    scenario_shifts: dict[str, tuple[Shift, ...]] = dataclasses.field(default_factory=dict)  # only scenarios with shifts
+    scenario_sets: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def env_params(self, scenario: str | None = None, env_config: EnvConfig | None = None) -> EnvParams:
-        """The model's params (of ``scenario`` if given), for the study's EnvConfig or ``env_config``."""
+        """The model's params (of ``scenario`` if given: its constant overrides, without its shifts), for the
+        study's EnvConfig or ``env_config``."""
         overrides = dict(self.env_overrides)
         if scenario is not None:
             overrides.update(self.scenarios[scenario])
@@ -203,8 +215,8 @@ def load_config(path: str | Path) -> StudyConfig:
 
 def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     """Validate a parsed TOML document (see the module docstring for its shape)."""
-    _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios", "data"), "top level",
-                source)
+    _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios", "scenario_sets",
+                      "data"), "top level", source)
     data = parse_data(raw["data"], source) if "data" in raw else None
     study = _table(raw, "study", source)
     _check_keys(study, ("name", "seed"), "study", source)
@@ -263,15 +275,23 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         raise ConfigError(f"{source}: [evaluation] needs episodes >= 1, weights_per_axis >= 2 and a seed "
                           f"(0 <= seed < 2**32), got {spec}")
 
-    scenarios = _table(raw, "scenarios", source)
-    for name, overrides in scenarios.items():
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"{source}: [scenarios.{name}] must be a table, got {type(overrides).__name__}")
-        if name == REPLAY_SCENARIO and data is not None:
-            raise ConfigError(f"{source}: [scenarios.{name}]: the name is the replay of [data]; choose another")
+    scenarios, shifts = {}, {}
+    for name, table in _table(raw, "scenarios", source).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [scenarios.{name}] must be a table, got {type(table).__name__}")
+        if name == "base" or (name == REPLAY_SCENARIO and data is not None):
+            raise ConfigError(f"{source}: [scenarios.{name}]: the name is the study's {name} "
+                              f"{'model' if name == 'base' else 'of [data]'}; choose another")
+        overrides = {k: v for k, v in table.items() if k != "shifts"}
         _check_keys(overrides, param_fields, f"scenarios.{name}", source)
+        scenarios[name] = overrides
+        if "shifts" in table:
+            shifts[name] = parse_shifts(table["shifts"], f"scenarios.{name}", source)
         if data is None:
             check_params(env_config, {**env_overrides, **overrides}, f"scenarios.{name}", source)
+            check_shifts(env_config, {**env_overrides, **overrides}, shifts.get(name, ()), f"scenarios.{name}", source)
+    sets = parse_scenario_sets(_table(raw, "scenario_sets", source), ["base", *scenarios]
+                               + ([REPLAY_SCENARIO] if data is not None else []), source)
 
     return StudyConfig(
         name=str(study.get("name", Path(source).stem)),
@@ -282,10 +302,12 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         classical=tuple(dict(c) for c in classical),
         learners=tuple(learners),
         evaluation=spec,
-        scenarios={k: dict(v) for k, v in scenarios.items()},
+        scenarios=scenarios,
         source=source,
         raw=raw,
         data=data,
+        scenario_shifts=shifts,
+        scenario_sets=sets,
     )
 
 
@@ -323,6 +345,69 @@ def check_params(env_config: EnvConfig, overrides: dict, where: str, source: str
         raise ConfigError(f"{source}: [{where}]: {err}") from None
 
 
+SHIFT_TIMES = ("at", "start", "end")
+
+
+def parse_shifts(value: Any, where: str, source: str) -> tuple[Shift, ...]:
+    """A scenario's ``shifts = [{...}, ...]`` -> :class:`~morl_mm.env.schedule.Shift` s (``ConfigError`` naming
+    ``[where] shifts[i]``). A shift has ``at`` (to the episode's end; the time of a ``flash_move``) or
+    ``start`` and ``end``, then EnvParams overrides or ``flash_move``."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{source}: [{where}] shifts must be a non-empty array of tables, got {value!r}")
+    param_fields = {f.name for f in dataclasses.fields(EnvParams)}
+    out = []
+    for i, table in enumerate(value):
+        here = f"{source}: [{where}] shifts[{i}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{here} must be a table, got {table!r}")
+        unknown = sorted(set(table) - {*SHIFT_TIMES, "flash_move", *param_fields})
+        if unknown:
+            raise ConfigError(f"{here}: unknown key(s) {unknown}; a shift takes at, or start and end, then EnvParams "
+                              f"fields or flash_move")
+        for key, item in table.items():
+            if not _type_ok(item, 0.0):
+                raise ConfigError(f"{here}.{key} must be a finite number, got {item!r}")
+        if ("at" in table) == ("start" in table):
+            raise ConfigError(f"{here}: give either at (a switch to the episode's end, or a flash_move's time) or "
+                              f"start and end")
+        if "at" in table and "end" in table:
+            raise ConfigError(f"{here}: at runs to the episode's end; for a window give start and end")
+        if "start" in table and "end" not in table:
+            raise ConfigError(f"{here}: start needs an end (or use at)")
+        overrides = {k: v for k, v in table.items() if k not in (*SHIFT_TIMES, "flash_move")}
+        try:
+            out.append(Shift(table.get("at", table.get("start")), table.get("end"), overrides,
+                             table.get("flash_move")))
+        except ValueError as err:
+            raise ConfigError(f"{here}: {err}") from None
+    return tuple(out)
+
+
+def check_shifts(env_config: EnvConfig, overrides: dict, shifts, where: str, source: str) -> None:
+    """``ConfigError`` naming the scenario when its shifts do not make valid params at every step."""
+    if not shifts:
+        return
+    try:
+        schedule_params(make_params(env_config, **overrides), shifts, validate=lambda p: validate_params(p, env_config))
+    except ValueError as err:
+        raise ConfigError(f"{source}: [{where}] shifts: {err}") from None
+
+
+def parse_scenario_sets(table: dict, known: list[str], source: str) -> dict[str, tuple[str, ...]]:
+    """``[scenario_sets] name = ["calm", ...]``: non-empty lists of distinct known scenario names."""
+    sets = {}
+    for name, members in table.items():
+        if (not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members)
+                or len(set(members)) != len(members)):
+            raise ConfigError(f"{source}: [scenario_sets] {name} must be a non-empty list of distinct scenario "
+                              f"names, got {members!r}")
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            raise ConfigError(f"{source}: [scenario_sets] {name}: unknown scenario(s) {unknown}; the study has {known}")
+        sets[name] = tuple(members)
+    return sets
+
+
 def parse_data(table: Any, source: str) -> DataSpec:
     """The ``[data]`` table -> a :class:`DataSpec` (file resolved against the config's folder)."""
     if not isinstance(table, dict):
@@ -332,9 +417,7 @@ def parse_data(table: Any, source: str) -> DataSpec:
     file = table.get("file")
     if not isinstance(file, str) or not file:
         raise ConfigError(f"{where} file must be the path of a capture, got {file!r}")
-    path = Path(file).expanduser()
-    if not path.is_absolute():
-        path = (Path(source).parent / path).resolve() if source and not source.startswith("<") else path
+    path = _resolve(file, source)
     fmt = table.get("format", "auto")
     if fmt not in DATA_FORMATS:
         raise ConfigError(f"{where} format must be one of {list(DATA_FORMATS)}, got {fmt!r}")
@@ -425,5 +508,34 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
             raise ConfigError(f"{where}: {err}") from None
     elif env_steps is None and wall_time_s is None:
         raise ConfigError(f"{where}: a morl-baselines learner needs a budget: env_steps or wall_time_s")
+    warm_start = check_warm_start(table["warm_start"], algorithm, where, source) if "warm_start" in table else None
     return LearnerSpec(name, algorithm, hp, tuple(seeds), env_steps,
-                       None if wall_time_s is None else float(wall_time_s), pilot, mode, str(table.get("group", "")))
+                       None if wall_time_s is None else float(wall_time_s), pilot, mode, str(table.get("group", "")),
+                       warm_start)
+
+
+def check_warm_start(value: Any, algorithm: str, where: str, source: str) -> str:
+    """The resolved path of a learner's ``warm_start`` policy file: a readable ppo policy (``ConfigError``
+    naming the key otherwise; whether its layers fit the learner is checked when it trains)."""
+    if algorithm != "ppo":
+        raise ConfigError(f"{where}.warm_start: only ppo continues from a saved network, not {algorithm}")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}.warm_start must be the path of a ppo policy file (.mmpol), got {value!r}")
+    path = _resolve(value, source)
+    from morl_mm.policies.io import read_header
+
+    try:
+        kind = read_header(path).get("kind")
+    except ValueError as err:
+        raise ConfigError(f"{where}.warm_start: {err}") from None
+    if kind != "ppo":
+        raise ConfigError(f"{where}.warm_start: {path} holds a {kind!r} policy, not a ppo network")
+    return str(path)
+
+
+def _resolve(file: str, source: str) -> Path:
+    """``file`` as an absolute path, a relative one taken against the config file's folder."""
+    path = Path(file).expanduser()
+    if not path.is_absolute():
+        path = (Path(source).parent / path).resolve() if source and not source.startswith("<") else path
+    return path

@@ -13,7 +13,8 @@ Layout (dims ``scenario``, ``policy``, ``objective``, ``sample``, ``traj_episode
   training seed of a learned policy, -1 for the others
 
 Attrs: ``name``, ``config`` (the TOML as JSON), ``objectives``, ``scales`` (weights apply to
-value / scales), ``units`` (JSON), ``hv_reference_point``, ``indicators`` (JSON: per learned or
+value / scales), ``units`` (JSON), ``hv_reference_point``, ``scenario_sets`` (JSON: the config's named sets),
+``indicators`` (JSON: per learned or
 classical kind, HV ratio, EUM ratio and IGD against the oracle CCS on the base model; over seeds: mean,
 ``*_std`` and ``n_seeds``; learners: mean ``env_steps`` and ``train_seconds``), ``units_info`` (JSON per
 unit: CCS size and time; learners: budget, its wall-time calibration, ``seed_runs`` with steps and
@@ -164,6 +165,7 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
         "scales": scales.tolist(),
         "units": json.dumps({o: UNITS[o] for o in ctx.env.objectives}),
         "indicators": json.dumps(indicators),
+        "scenario_sets": json.dumps({k: list(v) for k, v in getattr(cfg, "scenario_sets", {}).items()}),
         "units_info": json.dumps(units_info),
         "versions": json.dumps(package_versions()),
         "git_commit": git_commit(),

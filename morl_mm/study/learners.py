@@ -94,7 +94,8 @@ def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int
 
     env, params = learner_env(ctx, spec)
     hp = spec.hyperparameters if env_steps is None else with_env_steps(spec.algorithm, spec.hyperparameters, env_steps)
-    trained = train_learner(spec.algorithm, hp, env, params, ctx.scales, seed)
+    trained = train_learner(spec.algorithm, hp, env, params, ctx.scales, seed,
+                            None if spec.warm_start is None else warm_start_network(spec.warm_start, env))
     run = {"seed": seed, "env_steps": trained.env_steps, "train_seconds": trained.seconds}
     if not evaluate:
         return [], run
@@ -118,6 +119,17 @@ def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int
     return out, run
 
 
+def warm_start_network(path: str, env: MarketMakingEnv) -> Any:
+    """The network params of a ppo policy file, for a learner that trains in ``env`` (``ValueError`` when
+    the file's objectives or action mode are not the env's)."""
+    loaded = policy_io.load_policy(path)
+    for field in ("objectives", "action_mode"):
+        theirs, ours = getattr(loaded.env.config, field), getattr(env.config, field)
+        if theirs != ours:
+            raise ValueError(f"warm start: {path} was trained with {field} {theirs!r}, this learner trains with {ours!r}")
+    return loaded.policy.params[0]
+
+
 def _baseline_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int, weights,
                    evaluate: bool = True, curves: bool = True) -> tuple[list[Candidate], dict]:
     del curves  # morl-baselines runs log no training curve here
@@ -134,6 +146,11 @@ def _baseline_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: i
     ev = ctx.config.evaluation
     per_scenario = []
     for scenario in ctx.scenarios:  # the study's episodes: every evaluation seed, every scenario
+        if scenario in ctx.config.scenario_shifts:  # the adapter's gymnasium env has constant params
+            tqdm.write(f"{spec.name}: scenario {scenario} has in-episode shifts, which the morl-baselines adapter "
+                       f"cannot run: its returns there are missing (NaN)")
+            per_scenario.append(np.full_like(per_scenario[0], np.nan))
+            continue
         overrides = {} if scenario == "base" else ctx.config.scenarios[scenario]
         per_scenario.append(np.concatenate([trained.episode_returns(ev.episodes, s, overrides) for s in ev.seeds],
                                            axis=1))

@@ -27,12 +27,13 @@ from morl_mm.data.capture import Capture
 from morl_mm.data.readers import read_capture
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.objectives import reference_scales
+from morl_mm.env.schedule import ScheduledEnv, model_params, pad_segments, schedule_params
 from morl_mm.evaluation.backtest import Replay
 from morl_mm.evaluation.dataset import metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_policy, stack_scenarios
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.registry import build_classical, classical_label
-from morl_mm.study.config import REPLAY_SCENARIO, StudyConfig, check_params
+from morl_mm.study.config import REPLAY_SCENARIO, StudyConfig, check_params, check_shifts
 from morl_mm.study.dataset import assemble, read_dataset, write_dataset
 
 TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
@@ -64,10 +65,16 @@ class StudyContext(NamedTuple):
     env: MarketMakingEnv
     params: Any  # base EnvParams
     scenarios: tuple[str, ...]  # the simulated scenarios, "base" first
-    scenario_params: Any  # stacked EnvParams over scenarios
+    scenario_params: Any  # stacked EnvParams over scenarios (ScheduledParams when a scenario has shifts)
     scales: np.ndarray
     replay: Replay | None = None  # the held-out part of [data], evaluated as scenario "replay"
     data_info: dict | None = None  # calibration and replay provenance (stored in the dataset's attrs)
+    scenario_env: MarketMakingEnv | None = None  # the env of scenario_params (None: env; a ScheduledEnv with shifts)
+
+    @property
+    def evaluation_env(self) -> MarketMakingEnv:
+        """The env that runs ``scenario_params``."""
+        return self.env if self.scenario_env is None else self.scenario_env
 
     @property
     def all_scenarios(self) -> tuple[str, ...]:
@@ -93,8 +100,23 @@ def make_context(config: StudyConfig) -> StudyContext:
                                "trades": replay.info.trades, "market_orders": replay.info.market_orders,
                                "reference_price": replay.info.reference_price, "fill_model": config.data.fill_model}
     names = ("base",) + tuple(config.scenarios)
-    stacked = stack_scenarios(*[params] + [config.env_params(s) for s in config.scenarios])
-    return StudyContext(config, env, params, names, stacked, reference_scales(env, params), replay, data_info)
+    stacked, scenario_env = scenario_batch(config, env, [params] + [config.env_params(s) for s in config.scenarios])
+    return StudyContext(config, env, params, names, stacked, reference_scales(env, params), replay, data_info,
+                        scenario_env)
+
+
+def scenario_batch(config: StudyConfig, env: MarketMakingEnv, params: list) -> tuple[Any, MarketMakingEnv | None]:
+    """The scenarios' params (base first) stacked into one batch, and the env that runs it: the study's env
+    (None) when no scenario shifts, else a :class:`~morl_mm.env.schedule.ScheduledEnv` over schedules padded
+    to one number of segments (a scenario without shifts has one segment)."""
+    host = lambda batch: jax.tree_util.tree_map(np.asarray, batch)  # noqa: E731 (sliced per policy on the host)
+    if not config.scenario_shifts:
+        return host(stack_scenarios(*params)), None
+    names = ("base",) + tuple(config.scenarios)
+    schedules = [schedule_params(p, config.scenario_shifts.get(name, ()), validate=env.validate)
+                 for name, p in zip(names, params)]
+    width = max(s.n_segments for s in schedules)
+    return host(stack_scenarios(*[pad_segments(s, width) for s in schedules])), ScheduledEnv(env)
 
 
 def calibrated_config(config: StudyConfig) -> tuple[StudyConfig, Capture, dict]:
@@ -108,7 +130,9 @@ def calibrated_config(config: StudyConfig) -> tuple[StudyConfig, Capture, dict]:
     overrides = {**calibration.params, **config.env_overrides}
     check_params(env_config, overrides, "env.params (on the calibrated model)", config.source)
     for name, scenario in config.scenarios.items():
-        check_params(env_config, {**overrides, **scenario}, f"scenarios.{name} (on the calibrated model)", config.source)
+        where = f"scenarios.{name} (on the calibrated model)"
+        check_params(env_config, {**overrides, **scenario}, where, config.source)
+        check_shifts(env_config, {**overrides, **scenario}, config.scenario_shifts.get(name, ()), where, config.source)
     info = {"data": dataclasses.asdict(data), "calibration": calibration.to_json(), "venue": capture.venue,
             "instrument": capture.instrument, "capture_seconds": capture.duration_s, "gaps": len(capture.gaps),
             "skipped_lines": capture.skipped_lines}
@@ -174,8 +198,8 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
             returns.append(sim)
             trajectories.append({field: missing for field in TRAJECTORY_FIELDS.values()})
             continue
-        per_seed = [evaluate_policy(ctx.env, ctx.scenario_params, cand.policy, jax.random.key(seed), ev.episodes,
-                                    cand.policy_params) for seed in ev.seeds]
+        per_seed = [evaluate_policy(ctx.evaluation_env, ctx.scenario_params, cand.policy, jax.random.key(seed),
+                                    ev.episodes, cand.policy_params) for seed in ev.seeds]
         traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
         invalid = int(np.asarray(traj.info.invalid_action).sum())
         if invalid:  # the env quoted nothing for them (see MarketMakingEnv.check_action): say so, keep the count
@@ -184,7 +208,8 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
         sim = np.asarray(traj.reward, np.float64).sum(axis=2)  # (S, samples, K)
         trajectories.append({field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
                              for field in TRAJECTORY_FIELDS.values()})
-        metrics = metrics_dataset(traj, ctx.scenario_params, objectives, [cand.label], list(ctx.scenarios))
+        metrics = metrics_dataset(traj, model_params(ctx.scenario_params), objectives, [cand.label],
+                                  list(ctx.scenarios))
         metrics = metrics[list(SUMMARY_METRICS)]
         if ctx.replay is not None:  # one episode per held-out window, padded with NaN to the simulated samples
             replayed = ctx.replay.run(cand.policy, cand.policy_params, seed=ev.seeds[0])
@@ -240,11 +265,24 @@ def units_of(config: StudyConfig) -> list[str]:
 def unit_fingerprint(ctx: StudyContext, unit: str) -> str:
     """Changes whenever anything that a unit's results depend on changes."""
     cfg = ctx.config
-    learners = {f"learner:{s.name}": dataclasses.asdict(s) for s in cfg.learners}
+    learners = {f"learner:{s.name}": _learner_key(s) for s in cfg.learners}
     spec = {"oracle": cfg.oracle, "classical": cfg.classical, **learners}[unit]
-    data = () if cfg.data is None else (dataclasses.asdict(cfg.data),)  # studies without data keep their keys
+    # studies without data or shifts keep their keys
+    data = () if cfg.data is None else (dataclasses.asdict(cfg.data),)
+    shifts = () if not cfg.scenario_shifts else ({name: [s.to_dict() for s in shifts]
+                                                  for name, shifts in cfg.scenario_shifts.items()},)
     return fingerprint(unit, spec, cfg.seed, dataclasses.asdict(cfg.env_config), cfg.env_overrides, cfg.scenarios,
-                       dataclasses.asdict(cfg.evaluation), *data)
+                       dataclasses.asdict(cfg.evaluation), *data, *shifts)
+
+
+def _learner_key(spec) -> dict:
+    """What a learner's results depend on in its spec: a warm start by its file's content (a learner
+    without one keeps the key it had before warm starts existed)."""
+    key = dataclasses.asdict(spec)
+    path = key.pop("warm_start")
+    if path is not None:
+        key["warm_start"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return key
 
 
 def run_study(config: StudyConfig, out: str | Path, progress: bool = True, render: bool = True) -> xr.Dataset:
