@@ -136,7 +136,7 @@ def _assert_png(path):
 def test_render_all_writes_every_figure(study, tmp_path):
     paths = render_all(study, tmp_path, selected="ppo_w0.50_0.50_0.00")
     names = sorted(p.name for p in paths)
-    assert names == sorted(["fronts_2d.png", "front_3d.png", "parallel.png", "hv_curve.png",
+    assert names == sorted(["fronts_2d.png", "front_3d.png", "parallel.png", "hv_curve.png", "robustness.png",
                             "trajectories_ppo_w0.50_0.50_0.00.png"])
     for path in paths:
         _assert_png(path)
@@ -177,7 +177,7 @@ def test_html_report_is_self_contained_and_complete(study, tmp_path):
     own = text.replace(get_plotlyjs(), "")  # the library's own strings name its web site and map tiles
     assert 'src="http' not in own and "href=\"http" not in own and "<link" not in own
     assert own.count("<script") == 6  # plotly.js, 3 plotly figures (fronts, 3-D, trajectory), data, glue
-    assert own.count('src="data:image/png;base64,') == 3  # 2-D fronts, parallel coordinates, HV curve
+    assert own.count('src="data:image/png;base64,') == 4  # 2-D fronts, parallel coordinates, HV curve, robustness
     assert "dqn_w0.00_0.50_0.50" in text and '<tr class=selected><td class="text">dqn_w0.00_0.50_0.50' in text
     assert 'id="selected-policy">dqn_w0.00_0.50_0.50<' in text and "<details>" in text
     for name in (*METRICS, *OBJECTIVES, "0123abcd", "synthetic_as2008", "volatile", "67.8", "HV ratio", "0.91"):

@@ -242,9 +242,15 @@ def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, refere
     if reference is not None:
         ax.axhline(reference, color=ORACLE_COLOUR, linestyle="--", linewidth=1, label="oracle CCS")
     # learners' budgets differ by orders of magnitude (DQN 1e5, PPO 1e7 env steps): a logarithmic
-    # step axis shows each curve's shape instead of a vertical smear at 0
-    ax.set_xscale("log")
-    ax.set_xlabel("environment steps (log scale)")
+    # step axis shows each curve's shape instead of a vertical smear at 0; a curve from 0 env steps (a warm
+    # start's first checkpoint) gets a linear stretch up to the first positive step
+    positive = steps.values[np.isfinite(steps.values) & (steps.values > 0)]
+    if np.any(steps.values == 0) and positive.size:
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
+        ax.set_xlabel("environment steps (log scale, linear below the first checkpoint)")
+    else:
+        ax.set_xscale("log")
+        ax.set_xlabel("environment steps (log scale)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.set_title(title)
@@ -334,6 +340,12 @@ def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base")
         out["learner_fronts"] = learner_fronts_figure(ds, scenario)
     if REPLAY in ds.scenario.values and scenario != REPLAY:
         out["sim_vs_replay"] = sim_vs_replay_figure(ds, scenario)
+    from morl_mm.plots.robustness import has_robustness, named_scenario_sets, robustness_figure
+
+    if has_robustness(ds):
+        out["robustness"] = robustness_figure(ds)
+        for name in named_scenario_sets(ds):
+            out[f"robustness_{safe_filename(name)}"] = robustness_figure(ds, name)
     if data.has_trajectories(ds, selected):
         out[f"trajectories_{safe_filename(selected)}"] = trajectory_figure(ds, selected)
     return out
@@ -344,12 +356,14 @@ def render_all(ds: xr.Dataset, out_dir: str | Path, selected: str | None = None,
     """Write every figure as ``<out_dir>/<name>.png`` (fronts_2d, front_3d, parallel, hv_curve,
     train_curve, trajectories_<label>; those the data support) and return the paths."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for stem, fig in figures(ds, selected, scenario).items():
-        path = out_dir / f"{stem}.png"
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    return [save_png(fig, out_dir / f"{stem}.png") for stem, fig in figures(ds, selected, scenario).items()]
+
+
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG (atomically; the folder is created) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
