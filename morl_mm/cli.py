@@ -6,6 +6,8 @@
     morl-mm plot RESULT [--out DIR]          render the trade-off figures
     morl-mm report RESULT [--out FILE] [--weights a,b,c | constraints]   one self-contained HTML (or .pdf) report
     morl-mm oracle [--json]                  the exact CCS of a model
+    morl-mm robustness RESULT [--json]       degradation over scenarios, the worst-case front
+    morl-mm retrain RESULT --scenario NAME --out DIR   warm-start a study's PPO on a new regime
     morl-mm backtest POLICY|RESULT --data F  replay policies on a recorded market
 
 Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
@@ -15,6 +17,7 @@ and exit with status 2; nothing on disk is changed by a failed command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -171,6 +174,53 @@ def cmd_compare(args) -> int:
     if not table:
         raise ValueError(f"{args.result}: the study has no learners to compare")
     print(json.dumps(table, indent=1) if args.json else markdown_table(table))
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    from morl_mm.plots.fronts import safe_filename, save_png
+    from morl_mm.plots.robustness import robustness_figure
+    from morl_mm.study import load_result
+    from morl_mm.study.robustness import markdown_tables, robustness_table
+
+    result = load_result(args.result)
+    table = robustness_table(result.dataset, args.set)
+    figure = None
+    if not args.no_figure:
+        name = "robustness.png" if args.set is None else f"robustness_{safe_filename(args.set)}.png"
+        figure = save_png(robustness_figure(result.dataset, args.set), result.path.parent / "figures" / name)
+    if args.json:
+        print(json.dumps(table, indent=1))
+    else:
+        print(markdown_tables(table))
+        if figure is not None:
+            print(f"\nwrote {figure}")
+    return 0
+
+
+def cmd_retrain(args) -> int:
+    from morl_mm.study import load_result
+    from morl_mm.study.retrain import retrain, retrain_summary
+
+    result = load_result(args.result)
+    # with --json, stdout is the JSON object alone: the runner's messages go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        ds = retrain(result, args.scenario, args.out, env_steps=args.env_steps, learner=args.learner, seed=args.seed,
+                     checkpoints=args.checkpoints, scratch=args.scratch, progress=not args.quiet,
+                     render=not args.no_render)
+    summary = retrain_summary(ds)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"wrote {Path(args.out) / 'study.nc'}: {summary['study']}, HV ratio against the exact CCS of scenario "
+          f"{args.scenario!r}")
+    for name, curve in summary["curves"].items():
+        reached = curve["steps_to_target"]
+        points = ", ".join(f"{s:,}: {r:.3f}" for s, r in zip(curve["env_steps"], curve["hv_ratio"]))
+        print(f"  {name}: {points}")
+        print(f"    reaches {summary['target']}: " + ("not within the budget" if reached is None else f"at {reached:,} env steps"))
+    if summary["warm_over_scratch"] is not None:
+        print(f"  warm start needs {summary['warm_over_scratch']:.3f} of the env steps that training from scratch needs")
     return 0
 
 
@@ -340,6 +390,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='{"<learner>": {"group", "algorithm", "n_seeds", "env_steps", '
                    '"train_seconds", "hv_ratio", "hv_ratio_std", ...}}')
     p.set_defaults(func=cmd_compare)
+
+    from morl_mm.study.robustness import JSON_SHAPE
+
+    p = sub.add_parser("robustness", help="degradation of the fronts over held-out scenarios, and the worst case",
+                       description="Per-scenario fronts of a study and its worst case over a scenario set: for the "
+                       "oracle CCS, each learner and each classical strategy, the utility w . (J / scales) (mean over "
+                       "the EUM weights) of the policy chosen on the base model, on every scenario of the set and "
+                       "its drop from the base model; the worst case (each policy's worst utility over the set at each "
+                       "weight, the best such policy per weight); hypervolume ratios to the base model. Writes the "
+                       "figure RESULT/figures/robustness[_SET].png.")
+    p.add_argument("result", help="study.nc, or the study's output folder")
+    p.add_argument("--set", help="a [scenario_sets] name of the study (default: every scenario of the study)")
+    p.add_argument("--no-figure", action="store_true", help="do not write the figure")
+    p.add_argument("--json", action="store_true", help=JSON_SHAPE)
+    p.set_defaults(func=cmd_robustness)
+
+    from morl_mm.study.retrain import DEFAULT_CHECKPOINTS, SUMMARY_SHAPE, TARGET_HV_RATIO
+
+    p = sub.add_parser("retrain", help="continue a study's PPO network on a scenario's regime (warm start)",
+                       description="Continue training a study's PPO network (its saved params) on the params of one "
+                       "of its constant-params scenarios and write a new result (same layout) into --out: the "
+                       "scenario's exact CCS (oracle), the classical strategies and the warm-started learner "
+                       "<learner>_warm (and, with --scratch, <learner>_scratch: the same budget from a fresh "
+                       "network), whose HV-ratio curves against that CCS come from checkpoints along training (the "
+                       f"warm start's first one is the network before retraining). Prints the curves and the env "
+                       f"steps each needs to reach HV ratio {TARGET_HV_RATIO}.")
+    p.add_argument("result", help="study.nc, or the study's output folder")
+    p.add_argument("--scenario", required=True, help="a constant-params scenario of the study (e.g. volatile)")
+    p.add_argument("--env-steps", type=int, help="training budget (default: what the study's learner trained)")
+    p.add_argument("--out", required=True, help="output folder of the new result")
+    p.add_argument("--learner", help="the study's ppo learner (default: its only one)")
+    p.add_argument("--seed", type=int, help="training seed of the network to continue (default: the learner's first)")
+    p.add_argument("--checkpoints", type=int, default=DEFAULT_CHECKPOINTS,
+                   help=f"checkpoints along training (default {DEFAULT_CHECKPOINTS})")
+    p.add_argument("--scratch", action="store_true", help="also train from scratch with the same budget and seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-render", action="store_true", help="skip figures and report")
+    p.add_argument("--json", action="store_true", help=SUMMARY_SHAPE)
+    p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("backtest", help="replay policies on a recorded market",
                        description="Replay a policy file (.mmpol) or a study's policies (its non-dominated ones, or "
