@@ -9,14 +9,15 @@ if _FLAG.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()
 
 
-def run_study_cli(root, text: str, name: str = "study"):
-    """Write the study config ``text`` under ``root``, run it through the CLI and return the output folder."""
+def run_study_cli(root, text: str, name: str = "study", extra=()):
+    """Write the study config ``text`` under ``root``, run it through the CLI (with ``extra`` options, e.g.
+    ``("--no-render",)``) and return the output folder."""
     from morl_mm.cli import main as cli
 
     config = root / f"{name}.toml"
     config.write_text(text)
     out = root / "out"
-    assert cli(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    assert cli(["run", str(config), "--out", str(out), "--quiet", *extra]) == 0
     return config, out
 
 
