@@ -123,6 +123,7 @@ def _config(**tables):
     ({"shifts": [{"at": 0.5, "sigma": "high"}]}, "shifts[0].sigma must be a finite number"),
     ({"shifts": []}, "shifts must be a non-empty array"),
     ({"shifts": [{"start": 0.2, "end": 0.3, "arrival_rate": 500.0}]}, "shifted params of steps [40, 60)"),
+    ({"shifts": [{"at": 1.0, "sigma": 3.0}]}, "[1, end) covers no step of the episode"),
 ])
 def test_bad_shifts_name_the_file_scenario_and_key(scenario, message):
     with pytest.raises(ConfigError) as err:

@@ -146,6 +146,10 @@ def schedule_params(base: EnvParams, shifts: Sequence[Shift] = (), n_segments: i
     """
     dt, total = float(base.dt), episode_steps(base)
     windows = [(shift, *shift.steps(dt, total)) for shift in shifts]
+    for shift, first, stop in windows:
+        if first >= stop:
+            raise ValueError(f"shift: [{shift.start:g}, {shift.end if shift.end is not None else 'end'}) covers no step "
+                             f"of the episode (steps of dt = {dt:g} start at 0, dt, ...; horizon {float(base.horizon):g})")
     starts = sorted({0, *(s for _, s, e in windows if s < e), *(e for _, s, e in windows if e < total)} - {total})
     segments = []
     for k, first in enumerate(starts):

@@ -247,6 +247,7 @@ def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, refere
     positive = steps.values[np.isfinite(steps.values) & (steps.values > 0)]
     if np.any(steps.values == 0) and positive.size:
         ax.set_xscale("symlog", linthresh=float(positive.min()))
+        ax.set_xlim(left=0.0)
         ax.set_xlabel("environment steps (log scale, linear below the first checkpoint)")
     else:
         ax.set_xscale("log")

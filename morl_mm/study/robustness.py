@@ -138,12 +138,12 @@ def _row(name, kind, idx, members, values, utility, weights, ref) -> dict:
                            "hv": hv, "hv_ratio": _ratio(hv, base_hv)}
     stacked = np.stack([utility[s][:, idx] for s in members])  # (scenario, weight, policy)
     known = np.isfinite(stacked)
-    worst = np.where(known, stacked, np.inf).min(axis=0)  # each policy's worst utility over the set
-    worst = np.where(known.any(axis=0), worst, -np.inf)
+    masked = np.where(known, stacked, np.inf)  # a policy that could not run in a scenario: not its worst there
+    worst = np.where(known.any(axis=0), masked.min(axis=0), -np.inf)  # each policy's worst utility over the set
     robust = np.argmax(worst, axis=1)  # the max-min choice at each weight (index into idx)
-    worst_scenario = np.argmin(np.where(known, stacked, np.inf)[:, steps, robust], axis=0)
+    worst_scenario = np.argmin(masked[:, steps, robust], axis=0)
     robust_utility = _number(np.mean(worst[steps, robust]))
-    base_choice = np.where(known, stacked, np.inf)[:, steps, local].min(axis=0)
+    base_choice = masked[:, steps, local].min(axis=0)
     worst_hv = _hypervolume(worst_values(values, members)[idx], ref)
     counts = np.bincount(worst_scenario, minlength=len(members))
     return {"name": name, "kind": kind, "policies": int(len(idx)),
