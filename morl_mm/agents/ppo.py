@@ -80,26 +80,27 @@ class PPOConfig:
     factorised: bool = True
 
     def __post_init__(self):
+        cls = type(self).__name__  # PPOConfig, or a learner's config that extends it
         if self.mode not in ("conditioned", "fixed"):
-            raise ValueError(f"PPOConfig.mode: must be 'conditioned' or 'fixed', got {self.mode!r}")
+            raise ValueError(f"{cls}.mode: must be 'conditioned' or 'fixed', got {self.mode!r}")
         for name in ("num_envs", "num_steps", "total_timesteps", "update_epochs", "num_minibatches"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"PPOConfig.{name}: must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{cls}.{name}: must be >= 1, got {getattr(self, name)}")
         if int(self.num_checkpoints) < 1 or self.num_updates % int(self.num_checkpoints):
-            raise ValueError(f"PPOConfig.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
+            raise ValueError(f"{cls}.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
                              f"got {self.num_checkpoints}")
         if (self.num_envs * self.num_steps) % self.num_minibatches:
-            raise ValueError(f"PPOConfig.num_minibatches: must divide num_envs * num_steps = "
+            raise ValueError(f"{cls}.num_minibatches: must divide num_envs * num_steps = "
                              f"{self.num_envs * self.num_steps}, got {self.num_minibatches}")
         if self.total_timesteps < self.num_envs * self.num_steps:
-            raise ValueError(f"PPOConfig.total_timesteps: must be >= num_envs * num_steps = "
+            raise ValueError(f"{cls}.total_timesteps: must be >= num_envs * num_steps = "
                              f"{self.num_envs * self.num_steps}, got {self.total_timesteps}")
         for name in ("lr", "max_grad_norm", "clip_eps", "weight_concentration"):
             if not float(getattr(self, name)) > 0:
-                raise ValueError(f"PPOConfig.{name}: must be > 0, got {getattr(self, name)}")
+                raise ValueError(f"{cls}.{name}: must be > 0, got {getattr(self, name)}")
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ValueError(f"PPOConfig.{name}: must lie in [0, 1], got {getattr(self, name)}")
+                raise ValueError(f"{cls}.{name}: must lie in [0, 1], got {getattr(self, name)}")
 
     @property
     def num_updates(self) -> int:
@@ -259,10 +260,24 @@ def gae(traj: Transition, last_value, gamma: float, gae_lambda: float):
     return adv, adv + traj.value
 
 
-def clipped_surrogate(logp, old_logp, adv, clip_eps: float):
-    """PPO's clipped policy loss -E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)], rho = pi / pi_old."""
+def normalised(adv, mask=None):
+    """Advantages standardised over the minibatch (over the samples where ``mask`` is 1, if given)."""
+    if mask is None:
+        return (adv - adv.mean()) / (adv.std() + 1e-8)
+    count = jnp.maximum(mask.sum(), 1.0)
+    mean = jnp.sum(mask * adv) / count
+    std = jnp.sqrt(jnp.sum(mask * (adv - mean) ** 2) / count)
+    return mask * (adv - mean) / (std + 1e-8)
+
+
+def clipped_surrogate(logp, old_logp, adv, clip_eps: float, mask=None):
+    """PPO's clipped policy loss -E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)], rho = pi / pi_old
+    (the mean over the samples where ``mask`` is 1, if given)."""
     ratio = jnp.exp(logp - old_logp)
-    return -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv))
+    surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    if mask is None:
+        return -jnp.mean(surrogate)
+    return -jnp.sum(mask * surrogate) / jnp.maximum(mask.sum(), 1.0)
 
 
 def value_loss(value, old_value, targets, clip_eps: float):
@@ -276,8 +291,7 @@ def ppo_loss(network: ActorCritic, config: PPOConfig, params, batch: Transition,
     discrete = network.discrete
     policy_out, value = network.apply(params, conditioned_input(batch.obs, batch.weight))
     logp = log_prob(policy_out, batch.action, discrete)
-    adv = jnp.sum(batch.weight * adv_vec, axis=-1)
-    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    adv = normalised(jnp.sum(batch.weight * adv_vec, axis=-1))
     policy_loss = clipped_surrogate(logp, batch.log_prob, adv, config.clip_eps)
     v_loss = value_loss(value, batch.value, targets, config.clip_eps)
     ent = jnp.mean(entropy(policy_out, discrete))
