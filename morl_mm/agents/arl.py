@@ -69,7 +69,8 @@ class ARLConfig(PPOConfig):
     # the box the adversary controls: {field: (lo, hi)} over drift, arrival_rate, kappa, sigma
     # (morl_mm.env.adversary); drift [-2, 2] moves the default model's mid by up to one sigma over the episode
     adversary: dict = dataclasses.field(default_factory=lambda: {"drift": (-2.0, 2.0)})
-    adversary_mode: Literal["step", "episode"] = "step"  # a new u before every step (seeing the quote), or one per episode
+    # "step": a new u before every step, after seeing the quote; "episode": one u per episode, at its start
+    adversary_mode: Literal["step", "episode"] = "step"
     adversary_lr: float = 1e-3
     adversary_hidden: tuple[int, ...] = (64, 64)
     adversary_ent_coef: float = 0.0
@@ -90,9 +91,8 @@ class ARLConfig(PPOConfig):
                 raise ValueError(f"ARLConfig.adversary: {name} needs [lo, hi] (two numbers), got {bounds!r}")
         box = AdversaryBox(dict(self.adversary), self.adversary_mode)  # ValueError naming a bad field or bound
         object.__setattr__(self, "adversary", {name: (lo, hi) for name, lo, hi in box.bounds})
-        for name in ("adversary_lr",):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"ARLConfig.{name}: must be > 0, got {getattr(self, name)}")
+        if not float(self.adversary_lr) > 0:
+            raise ValueError(f"ARLConfig.adversary_lr: must be > 0, got {self.adversary_lr}")
         if not 0.0 <= float(self.adversary_gae_lambda) <= 1.0:
             raise ValueError(f"ARLConfig.adversary_gae_lambda: must lie in [0, 1], got {self.adversary_gae_lambda}")
         if not float(self.adversary_ent_coef) >= 0:
@@ -127,6 +127,7 @@ class Adversary(nn.Module):
 
 
 def make_adversary(config: ARLConfig) -> Adversary:
+    """The adversary network of a config (its box's dimension, hidden layers, initial spread)."""
     return Adversary(config.box.dim, tuple(config.adversary_hidden), config.activation, config.adversary_init_log_std)
 
 
@@ -148,6 +149,7 @@ def adversary_input(obs, weight, quote=None) -> jnp.ndarray:
 
 
 def adversary_input_size(env, box: AdversaryBox) -> int:
+    """Length of :func:`adversary_input` for ``env`` (the quote's features only when acting per step)."""
     return env.observation_space().shape[0] + env.num_objectives + (QUOTE_FEATURES if box.mode == "step" else 0)
 
 
@@ -285,11 +287,12 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
                             AdversaryMove(x, raw, adv_logp, decides.astype(jnp.float32)))
             runner = runner._replace(env_state=env_state, obs=obs, weight=weight, episode_return=episode_return,
                                      rng=rng)
-            return GameState(runner, raw), (step, finished, box.values(u))
+            return GameState(runner, raw), (step, finished, u)
 
         def update(game: GameState, _):
             """One iteration: roll out both players, estimate advantages, minibatch epochs for both."""
-            game, (traj, finished, values) = jax.lax.scan(play, game, None, config.num_steps)
+            game, (traj, finished, u) = jax.lax.scan(play, game, None, config.num_steps)
+            values = box.values(u)
             runner = game.runner
             # CALCULATE ADVANTAGE: the market maker's per objective; the adversary's is minus its scalarisation
             last_value = market_maker.value(runner.params[0], runner.obs, runner.weight)
@@ -303,10 +306,12 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
                                                               (traj, adv_vec, targets, adversary_adv), k_epochs,
                                                               config)
             decided = traj.adversary.decides[..., None]
+            n_decided = jnp.maximum(decided.sum(), 1.0)
             metrics = {**finished_metrics(finished), "policy_loss": pl.mean(), "value_loss": vl.mean(),
                        "entropy": ent.mean(), "adversary_loss": al.mean(),
-                       # mean param values the adversary set where it decided, (d,)
-                       "adversary_values": jnp.sum(decided * values, axis=(0, 1)) / jnp.maximum(decided.sum(), 1.0)}
+                       # where it decided: the mean param values it set, and its mean |u| (1: always at a bound), (d,)
+                       "adversary_values": jnp.sum(decided * values, axis=(0, 1)) / n_decided,
+                       "adversary_abs_u": jnp.sum(decided * jnp.abs(u), axis=(0, 1)) / n_decided}
             return game._replace(runner=runner._replace(params=params, opt_state=opt_state, rng=rng)), metrics
 
         game, metrics = run_updates(update, game, config, checkpoint=lambda g: g.runner.params[0])
@@ -323,8 +328,9 @@ def make_train(config: ARLConfig, env, env_params, scales=None):
     ``network_params`` is the market maker's PPO actor-critic (:class:`~morl_mm.agents.ppo.PPOPolicy`
     plays it, with ``config.market_maker``); ``scales`` default to ``reference_scales(env,
     env_params)``. ``metrics`` are PPO's (episode returns under the adversary, losses, and the
-    checkpoints of the market maker with ``num_checkpoints > 1``) plus ``adversary_loss`` and
-    ``adversary_values``: the mean param values the adversary set in each update, ``(updates, d)``.
+    checkpoints of the market maker with ``num_checkpoints > 1``) plus ``adversary_loss``,
+    ``adversary_values`` (the mean param values the adversary set in each update, ``(updates, d)``) and
+    ``adversary_abs_u`` (its mean ``|u|``: 1 when it always plays a bound of the box).
     """
     if not isinstance(config, ARLConfig):
         raise ValueError(f"make_train: needs an ARLConfig, got {type(config).__name__}")
@@ -363,6 +369,8 @@ class AttackResult(NamedTuple):
     utility_before: np.ndarray  # (W,) scalarised utility w . J / scales
     utility_after: np.ndarray  # (W,)
     adversary_values: np.ndarray  # (W, d) mean param values the adversary set in its last training update
+    adversary_abs_u: np.ndarray  # (W, d) its mean |u| there (1: always at a bound; for the drift the sign
+    # follows the inventory, so the mean value alone can sit near the centre)
     fields: tuple[str, ...]  # the params it controls, in the order of adversary_values
     adversary_params: Any  # the trained adversaries, stacked over the weights
     seconds: float  # wall time of training and evaluation
@@ -379,13 +387,14 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
     """Train an adversary alone against a FIXED ``policy`` at each row of ``weights`` and measure it.
 
     ``policy``: any morl_mm policy (``act(params, obs, state, key)``, or a function ``(obs, state, key)
-    -> action``); ``policy_params`` default to ``policy.params``; ``conditioned=True``: a weight-conditioned network (PPO, DQN) whose
-    ``policy_params`` are the network, played as ``(policy_params, w)`` at each weight ``w``. The
-    adversary (``config``'s hyperparameters; ``box`` replaces its bounds and mode) learns as in
-    adversarial PPO against a value network of the fixed policy, one run per weight, vmapped under
-    one ``jit``. Before and after are measured on the same ``episodes`` episode keys (common random
-    numbers), the adversary playing its mean action. ``compiler_options``: XLA options of the two
-    compilations (``{"xla_backend_optimization_level": 0}`` compiles a small attack about 4x faster).
+    -> action``); ``policy_params`` default to ``policy.params``; ``conditioned=True``: a
+    weight-conditioned network (PPO, DQN) whose ``policy_params`` are the network, played as
+    ``(policy_params, w)`` at each weight ``w``. The adversary (``config``'s hyperparameters; ``box``
+    replaces its bounds and mode) learns as in adversarial PPO against a value network of the fixed
+    policy, one run per weight, vmapped under one ``jit``. Before and after are measured on the same
+    ``episodes`` episode keys (common random numbers), the adversary playing its mean action.
+    ``compiler_options``: XLA options of the two compilations (``{"xla_backend_optimization_level":
+    0}`` compiles a small attack about 4x faster).
     """
     started = time.perf_counter()
     weights = np.asarray(validate_weights(np.atleast_2d(weights), env.num_objectives), np.float32)
@@ -433,7 +442,7 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
 
     measured = jax.jit(jax.vmap(measure), compiler_options=compiler_options)(adversary_params, jnp.asarray(weights))
     before, after = (np.asarray(x, np.float64) for x in measured)
-    values = np.asarray(metrics["adversary_values"][:, -1], np.float64)
+    values, abs_u = (np.asarray(metrics[k][:, -1], np.float64) for k in ("adversary_values", "adversary_abs_u"))
     utility = lambda points: np.diag(utilities(points, weights, scales))  # noqa: E731  (row w at weight w)
-    return AttackResult(weights.astype(np.float64), before, after, utility(before), utility(after), values, box.fields,
-                        adversary_params, time.perf_counter() - started)
+    return AttackResult(weights.astype(np.float64), before, after, utility(before), utility(after), values, abs_u,
+                        box.fields, adversary_params, time.perf_counter() - started)
