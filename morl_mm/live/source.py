@@ -36,6 +36,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
+from morl_mm.data.capture import Capture
 from morl_mm.data.readers import read_capture
 from morl_mm.data.tape import build_tape
 
@@ -113,13 +114,26 @@ class CaptureSource:
 
     def __init__(self, path: str | Path, format: str = "auto", dt: float = 1.0, speed: float | str = 1.0,
                  start: float | None = None, end: float | None = None, skip_bad_lines: bool = True, **read_options):
-        self.speed = parse_speed(speed)
-        self.capture = read_capture(path, format, skip_bad_lines=skip_bad_lines, **read_options)
-        for gap in self.capture.gaps:
+        speed = parse_speed(speed)
+        capture = read_capture(path, format, skip_bad_lines=skip_bad_lines, **read_options)
+        for gap in capture.gaps:
             if str(gap.get("reason", "")).startswith("skipped bad line"):
                 log.warning("market data %s:%s: %s", gap.get("file", path), gap.get("line", 0), gap["reason"])
-        self.bad_lines = int(self.capture.skipped_lines)
-        t0 = self.capture.start_ns
+        self._setup(capture, dt, speed, start, end)
+
+    @classmethod
+    def from_capture(cls, capture: Capture, dt: float, speed: float | str = 1.0, start: float | None = None,
+                     end: float | None = None) -> "CaptureSource":
+        """A source over a capture already in memory (same arguments as the constructor)."""
+        source = cls.__new__(cls)
+        source._setup(capture, dt, parse_speed(speed), start, end)
+        return source
+
+    def _setup(self, capture: Capture, dt: float, speed: float, start: float | None, end: float | None) -> None:
+        self.speed = speed
+        self.capture = capture
+        self.bad_lines = int(capture.skipped_lines)
+        t0 = capture.start_ns
         start_ns = None if start is None else t0 + int(round(float(start) * NS))
         end_ns = None if end is None else t0 + int(round(float(end) * NS))
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
