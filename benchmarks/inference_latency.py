@@ -12,7 +12,7 @@ short session compiles and warms up; the figures are of a second one. Policies:
 * ``dqn``: the conditioned Q network (discrete actions over the depth grid);
 * ``avellaneda_stoikov``: the closed form (a classical policy reading the state).
 
-    python benchmarks/inference_latency.py [--decisions 5000] [--result results/default] [--json]
+    python benchmarks/inference_latency.py [--decisions 5000] [--policies ppo,dqn] [--result DIR] [--json]
 
 ``--json`` prints one object ``{"<policy>": {"p50_us": .., "p99_us": .., "decisions": ..}, ...}``.
 Goal: p99 below 100 microseconds on the 2-core CPU.
@@ -68,8 +68,8 @@ def untrained(algorithm: str, env: MarketMakingEnv, env_params):
     return rebuild_policy(algorithm, {}, env, env_params, network_params, np.full(m, 1.0 / m))
 
 
-def policies(result: str | None):
-    """``{name: (policy, env, env_params)}``: from a study's policy files, else built here."""
+def policies(result: str | None, names=None):
+    """``{name: (policy, env, env_params)}``: from a study's policy files, else built here (``names``: only these)."""
     if result:
         from morl_mm.study import load_result
 
@@ -80,14 +80,15 @@ def policies(result: str | None):
             if name and name not in out and (res.policy_dir / f"{label}.mmpol").is_file():
                 loaded = res.load_policy(str(label))
                 out[name] = (loaded.policy, loaded.env, loaded.env_params)
-        return out
+        return {k: v for k, v in out.items() if names is None or k in names}
     from morl_mm.policies.classical import AvellanedaStoikov
 
     env_c, params_c = model("continuous")
     env_d, params_d = model("discrete")
-    return {"ppo": (untrained("ppo", env_c, params_c), env_c, params_c),
-            "dqn": (untrained("dqn", env_d, params_d), env_d, params_d),
-            "avellaneda_stoikov": (AvellanedaStoikov(env_c, params_c, gamma=0.1), env_c, params_c)}
+    builders = {"ppo": lambda: (untrained("ppo", env_c, params_c), env_c, params_c),
+                "dqn": lambda: (untrained("dqn", env_d, params_d), env_d, params_d),
+                "avellaneda_stoikov": lambda: (AvellanedaStoikov(env_c, params_c, gamma=0.1), env_c, params_c)}
+    return {k: build() for k, build in builders.items() if names is None or k in names}
 
 
 def session_latency(policy, env, env_params, capture, decisions: int) -> dict:
@@ -109,12 +110,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--decisions", type=int, default=5000, help="decisions per policy (default 5000)")
     parser.add_argument("--result", help="a study folder: benchmark its PPO, DQN and a classical policy instead")
+    parser.add_argument("--policies", help="comma-separated subset (ppo, dqn, avellaneda_stoikov or classical)")
     parser.add_argument("--json", action="store_true", help='{"<policy>": {"p50_us", "p99_us", "decisions"}}')
     args = parser.parse_args(argv)
     if args.decisions < 10:
         parser.error(f"--decisions: at least 10, got {args.decisions}")
     out = {}
-    for name, (policy, env, env_params) in policies(args.result).items():
+    names = None if not args.policies else set(args.policies.split(","))
+    for name, (policy, env, env_params) in policies(args.result, names).items():
         seconds = max(args.decisions, WARMUP_DECISIONS) * float(env_params.dt) + 2.0
         capture = simulate_capture(seconds, sigma=0.03, arrival_rate=2.0, kappa=25.0, tick_size=0.01, seed=1)
         out[name] = session_latency(policy, env, env_params, capture, args.decisions)

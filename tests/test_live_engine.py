@@ -298,3 +298,21 @@ def test_metrics_endpoint_serves_the_metric_names_and_alerts_fire(loaded, synthe
     m = summary["monitor"]["metrics"]
     assert m["decisions"] == 120 and 0 < m["quoting_ratio"] <= 1 and m["fills_bid"] + m["fills_ask"] > 0
     assert math.isfinite(m["decision_latency_p99_us"]) and m["realized_spread"] is not None
+
+
+def test_the_latency_benchmark_reports_its_json_shape(capsys):
+    """benchmarks/inference_latency.py --json: one object {"<policy>": {"p50_us", "p99_us", "decisions"}}."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inference_latency", Path(__file__).resolve().parents[1]
+                                                  / "benchmarks" / "inference_latency.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.WARMUP_DECISIONS = 20
+    capsys.readouterr()
+    assert bench.main(["--decisions", "30", "--policies", "avellaneda_stoikov", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result) == ["avellaneda_stoikov"] and set(result["avellaneda_stoikov"]) == {"p50_us", "p99_us",
+                                                                                            "decisions"}
+    row = result["avellaneda_stoikov"]
+    assert row["decisions"] == 30 and 0 < row["p50_us"] <= row["p99_us"]

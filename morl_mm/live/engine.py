@@ -280,7 +280,7 @@ class QuoteEngine:
             prelude = self._begin_episode(interval)
         episode = self.episode
         if interval.valid:
-            self._last_valid_ns = interval.book_ts_ns
+            self._last_valid_ns = interval.start_ns
         else:
             self.invalid_intervals += 1
             episode.valid = False
