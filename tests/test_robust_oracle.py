@@ -79,7 +79,7 @@ def test_drift_and_sigma_take_their_minimum_at_the_vertices():
                                     action_mode="discrete"))
     every, chosen, value, value_fine = _vertex_gap(env, env.make_params(**SMALL, adverse_impact=0.05),
                                                    parse_adversary("drift=-2:2,sigma=1:3"), np.full(4, 0.25),
-                                                   fine_resolution=7)
+                                                   fine_resolution=5)
     assert every < 1e-12 and chosen < 1e-12
     assert value == pytest.approx(value_fine, abs=1e-12)
 
@@ -88,23 +88,20 @@ def test_arrival_rate_and_kappa_can_have_interior_minima_but_not_at_the_max_min_
     """Q_v is quadratic in A and a sum of exponentials in kappa: some quotes' minimum over the box is
     interior (the grid finds a lower value than every vertex); at the max-min quotes it is not, and
     the vertex game's robust value equals the fine grid's (on this model)."""
-    every, chosen, value, value_fine = _vertex_gap(ENV, PARAMS, BOX, np.array([0.1, 0.8, 0.1]), fine_resolution=5)
+    every, chosen, value, value_fine = _vertex_gap(ENV, PARAMS, BOX, np.array([0.1, 0.8, 0.1]), fine_resolution=3)
     assert every > 1e-3
     assert chosen < 1e-12
     assert value == pytest.approx(value_fine, abs=1e-12)
 
 
-def test_monte_carlo_against_the_worst_case_adversary_matches_the_exact_value():
-    """Continuous mode (quotes through the jnp side terms, not the grid): the robust table rolled out
-    against worst_case_adversary (params set per step) has the exact expected objective vector."""
-    env = MarketMakingEnv()
-    params = env.make_params(**dict(SMALL, competitive_distance=0.81))
-    weights = np.array([0.5, 0.3, 0.2])
-    robust = solve_robust(env, params, weights, BOX, scales=SCALES, depth_grid=np.arange(0.0, 2.01, 0.1))
+def test_monte_carlo_against_the_worst_case_adversary_matches_the_exact_value(solver):
+    """The robust table rolled out against worst_case_adversary (params set per step, the quote's side
+    terms computed in jnp at the placed depth) has the exact expected objective vector."""
+    env, params, weights = ENV, PARAMS, WEIGHTS[0]
+    robust = solver(weights)[0]
     adversarial = AdversarialEnv(env, BOX, worst_case_adversary(env, params, robust))
     policy = TablePolicy.from_solution(env, robust.solution)
-    plain = TablePolicy.from_solution(env, solve(env, params, weights, scales=SCALES,
-                                                 depth_grid=np.arange(0.0, 2.01, 0.1)))
+    plain = TablePolicy.from_solution(env, solve(env, params, weights, scales=SCALES))
     episodes = 4000
     keys = jax.random.split(jax.random.key(3), episodes)
     returns_of = jax.jit(jax.vmap(lambda k, table: rollout(adversarial, policy, k, params, n_steps(params),
