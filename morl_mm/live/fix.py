@@ -17,7 +17,10 @@ its tag constants):
 of a cancel / replace             CxlRejResponseTo 434, CxlRejReason 102, Text 58
 ================================  =============================================================
 
-A trade (150=F) is ``"fill"`` when the order is done (39=2) and ``"partial_fill"`` otherwise.
+A trade (150=F) is ``"fill"`` when the order is done (39=2) and ``"partial_fill"`` otherwise. The
+order messages also carry MarketStep (5001, a user-defined field that a real venue ignores): the
+decision interval on the replayed tape, so that the simulated venue submits each order for the
+interval the engine decided it in, as the in-process venue does.
 
 :class:`FixGateway` is the :class:`~morl_mm.live.orders.Gateway` of ``--venue fix://HOST:PORT``.
 ``sync(market_step)`` sends a TestRequest whose TestReqID is ``sync-<market_step>`` and returns
@@ -47,6 +50,7 @@ from morl_mm.live.fix_session import FixSession, MessageStore, SessionError
 from morl_mm.live.orders import SIDES, ExecutionReport, OrderAction
 
 SYNC_PREFIX = "sync-"  # TestReqID of the sync barrier: sync-<market_step>
+TAG_MARKET_STEP = 5001  # user-defined field of the order messages: the decision interval on the tape
 SIDE_CODES = {"buy": fc.SIDE_BUY, "sell": fc.SIDE_SELL}
 SIDE_NAMES = {code: side for side, code in SIDE_CODES.items()}
 ORDER_TYPES = {"new": fc.MSGTYPE_NEW_ORDER_SINGLE, "replace": fc.MSGTYPE_ORDER_CANCEL_REPLACE_REQUEST,
@@ -87,7 +91,8 @@ def _pairs(m: simplefix.FixMessage) -> list[tuple[bytes, bytes]]:
 
 
 # -- order actions <-> messages -------------------------------------------------------------------------
-def order_message(action: OrderAction, symbol: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def order_message(action: OrderAction, symbol: str, market_step: int | None = None
+                  ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The FIX message type and body fields of an order action (see the module docstring)."""
     m = simplefix.FixMessage()
     m.append_pair(fc.TAG_CLORDID, action.cl_ord_id)
@@ -101,6 +106,8 @@ def order_message(action: OrderAction, symbol: str) -> tuple[bytes, list[tuple[b
         m.append_pair(fc.TAG_ORDTYPE, fc.ORDTYPE_LIMIT)
         m.append_pair(fc.TAG_PRICE, fix_number(action.price) if math.isfinite(action.price) else "NaN")
         m.append_pair(fc.TAG_TIMEINFORCE, fc.TIMEINFORCE_DAY)
+    if market_step is not None:
+        m.append_pair(TAG_MARKET_STEP, int(market_step))
     return ORDER_TYPES[action.kind], _pairs(m)
 
 
@@ -120,6 +127,17 @@ def _positive_number(m: simplefix.FixMessage, tag: bytes, name: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} ({int(tag)}) must be a positive number, got {text}")
     return value
+
+
+def market_step_of(m: simplefix.FixMessage, default: int) -> int:
+    """The MarketStep (5001) of an order message, ``default`` when it has none."""
+    value = m.get(TAG_MARKET_STEP)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"MarketStep ({TAG_MARKET_STEP}) is not an integer: {value!r}") from None
 
 
 def action_from_message(m: simplefix.FixMessage) -> OrderAction:
@@ -315,10 +333,9 @@ class FixGateway:
     def send(self, actions: Sequence[OrderAction], market_step: int) -> None:
         """Send each action as its FIX order message. While the connection is down they are numbered
         and kept; the next :meth:`sync` reconnects and the venue receives them through the resend."""
-        del market_step  # the venue's own clock: orders count from the step after the last sync
         for action in actions:
             self.side_of[action.cl_ord_id] = action.side
-            self.session.send_app(*order_message(action, self.symbol))
+            self.session.send_app(*order_message(action, self.symbol, market_step))
 
     def sync(self, market_step: int) -> list[ExecutionReport]:
         """Barrier (see the module docstring): the reports since the last sync, stamped ``market_step``."""

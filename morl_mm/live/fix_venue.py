@@ -7,7 +7,7 @@ fill model), and each report it gives back into an ExecutionReport (35=8) or Ord
 (35=9) (:mod:`morl_mm.live.fix`):
 
 * an order message is acknowledged (or rejected, the reason in Text 58) at once, for the interval
-  after the last matched one;
+  its MarketStep (5001) names (without one: the interval after the last matched one);
 * a TestRequest whose TestReqID is ``sync-<s>`` first matches interval ``s`` (once: a repeated
   sync of a matched step only answers) and sends its fill reports; the session then answers with
   the Heartbeat, so the client's sync barrier holds;
@@ -30,7 +30,7 @@ import threading
 import simplefix
 from simplefix import constants as fc
 
-from morl_mm.live.fix import ORDER_KINDS, action_from_message, report_message, sync_step
+from morl_mm.live.fix import ORDER_KINDS, action_from_message, market_step_of, report_message, sync_step
 from morl_mm.live.fix_session import FixAcceptor, FixSession
 from morl_mm.live.orders import ExecutionReport
 from morl_mm.live.venue import MatchingVenue
@@ -115,6 +115,7 @@ class FixVenue:
             self._received.add(cl_ord_id)
             step = self.venue.last_matched + 1
             try:
+                step = market_step_of(m, step)
                 action = action_from_message(m)
             except ValueError as err:  # malformed: rejected here, the matching venue never sees it
                 side = "sell" if m.get(fc.TAG_SIDE) == fc.SIDE_SELL else "buy"
@@ -139,10 +140,12 @@ class FixVenue:
         with self._lock:
             if step <= self.venue.last_matched:
                 return  # a repeated sync (after a reconnection): matched already
-            if step >= self.venue.n_steps:
-                log.warning("FIX venue: sync of step %d beyond the tape's %d steps", step, self.venue.n_steps)
+            try:
+                reports = self.venue.match(step)
+            except ValueError as err:  # a step the matching venue cannot match: answered, nothing filled
+                log.warning("FIX venue: sync of step %d: %s", step, err)
                 return
-            for report in self.venue.match(step):
+            for report in reports:
                 self._send_report(session, report, "new")
 
     def _send_report(self, session: FixSession, report: ExecutionReport, kind: str) -> None:
