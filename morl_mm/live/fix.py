@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlparse
 
+import numpy as np
 import simplefix
 from simplefix import constants as fc
 
@@ -77,9 +78,9 @@ def sync_step(test_req_id: str) -> int | None:
 
 
 def fix_number(value: float) -> str:
-    """A FIX float field: plain decimal notation (FIX has no exponent), no trailing zeros."""
-    text = f"{float(value):.10f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    """A FIX float field: plain decimal notation (FIX has no exponent), the shortest digits that read
+    back as the same float (the venue's cash is then the engine's, to the last bit)."""
+    return np.format_float_positional(float(value), unique=True, trim="-")
 
 
 def _now(m: simplefix.FixMessage, tag: bytes) -> None:
