@@ -15,15 +15,16 @@ The matching is the replay env's, exactly, so that a paper-trading session repro
 * the side's queue position (volume ahead, price) is the replay env's ``ReplayState.queue_ahead`` /
   ``queue_price``: kept from one interval to the next while the side rests at the same price,
   through a replace of its size and through a fill followed by a new order at that price in the next
-  interval (the model's quote is refreshed in place); lost when the price changes or when no order
-  rests on the side during an interval;
+  interval (the model's quote is refreshed in place); lost when the price changes, when the side's
+  order is cancelled, or when no order rests on the side during an interval;
 * orders are post-only: a buy at or above the best ask (a sell at or below the best bid) of the
   book at the interval's start is rejected (the replay env never quotes through the mid).
 
 Rejects (``exec_type="rejected"``, the reason in ``text``): an unknown or no-longer-working order id
 (replace/cancel), a duplicate ``cl_ord_id``, a price that is not finite or not on the tick grid, a
 quantity that is not finite and > 0, a replace that changes the side, a crossing order, a second
-order on a side, an order for an interval already matched. A rejected replace or cancel leaves the
+order on a side, an order for an interval already matched or beyond the tape (a cancel is accepted
+after the tape's end, where nothing trades any more). A rejected replace or cancel leaves the
 original order working.
 
 The venue keeps its own record of the client's position: ``inventory``, ``cash`` (fills at the
@@ -98,8 +99,8 @@ class MatchingVenue:
         self._best_bid = np.asarray(tape.bid_price[:, 0], np.float64) + self.reference_price
         self._best_ask = np.asarray(tape.ask_price[:, 0], np.float64) + self.reference_price
         self.working: dict[Side, WorkingOrder] = {}
-        self.queue_ahead = jnp.zeros((2,), jnp.float32)  # the replay env's queue state per side
-        self.queue_price = jnp.full((2,), jnp.nan, jnp.float32)  # tape coordinates
+        self.queue_ahead = np.zeros((2,), np.float32)  # the replay env's queue state per side
+        self.queue_price = np.full((2,), np.nan, np.float32)  # tape coordinates
         self.inventory = 0.0
         self.cash = 0.0
         self.fills: list[Fill] = []
@@ -126,6 +127,8 @@ class MatchingVenue:
         self._seen_ids.add(action.cl_ord_id)
         if action.kind == "cancel":
             order = self.working.pop(action.side)
+            index = SIDES.index(action.side)  # a cancelled side loses its queue place
+            self.queue_ahead[index], self.queue_price[index] = 0.0, np.nan
             return ExecutionReport(action.cl_ord_id, action.side, "canceled", cum_qty=order.cum_qty, market_step=step,
                                    orig_cl_ord_id=order.cl_ord_id)
         if action.kind == "replace":
@@ -139,10 +142,10 @@ class MatchingVenue:
 
     def _check(self, action: OrderAction, step: int) -> str:
         """The reason to reject ``action`` at interval ``step``, or ``""``."""
-        if not 0 <= step < self.n_steps:
-            return f"market step {step} is outside the venue's tape of {self.n_steps} steps"
         if step <= self.last_matched:
             return f"market step {step} is already matched (last matched {self.last_matched})"
+        if action.kind != "cancel" and not 0 <= step < self.n_steps:
+            return f"market step {step} is outside the venue's tape of {self.n_steps} steps"
         if action.cl_ord_id in self._seen_ids:
             return f"duplicate ClOrdID {action.cl_ord_id!r}"
         working = self.working.get(action.side)
@@ -175,17 +178,19 @@ class MatchingVenue:
     def match(self, market_step: int) -> list[ExecutionReport]:
         """Match the working orders against the trades of interval ``market_step``; the fill reports."""
         step = int(market_step)
-        if not self.last_matched < step < self.n_steps:
-            raise ValueError(f"MatchingVenue.match: step {step} must follow the last matched step "
-                             f"{self.last_matched} and lie on the tape of {self.n_steps} steps")
+        if not step > self.last_matched:
+            raise ValueError(f"MatchingVenue.match: step {step} must follow the last matched step {self.last_matched}")
         self.last_matched = step
+        if step >= self.n_steps:  # after the recording's end nothing trades
+            return []
         orders = [self.working.get(side) for side in SIDES]
         on = np.array([o is not None for o in orders])
         price = np.array([np.float32(o.price - self.reference_price) if o else np.nan for o in orders], np.float32)
         size = np.array([o.leaves_qty if o else 0.0 for o in orders], np.float32)
-        units, self.queue_ahead, self.queue_price = _match(
-            self.fill_model, self.tape, jnp.asarray(step, jnp.int32), jnp.asarray(price), jnp.asarray(on),
-            jnp.asarray(size), self.queue_ahead, self.queue_price, jnp.float32(self.tick_size))
+        units, queue_ahead, queue_price = jax.device_get(_match(
+            self.fill_model, self.tape, np.int32(step), price, on, size, self.queue_ahead, self.queue_price,
+            np.float32(self.tick_size)))
+        self.queue_ahead, self.queue_price = np.array(queue_ahead, np.float32), np.array(queue_price, np.float32)
         reports = []
         for order, qty in zip(orders, np.asarray(units, np.float64)):
             if order is None or not qty > 0:
