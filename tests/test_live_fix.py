@@ -29,6 +29,7 @@ from morl_mm.env.params import EnvParams  # noqa: E402
 from morl_mm.live.fix import FixGateway, action_from_message, order_message  # noqa: E402
 from morl_mm.live.fix_venue import FixVenue  # noqa: E402
 from morl_mm.live.orders import OrderAction  # noqa: E402
+from morl_mm.live.session import parse_venue  # noqa: E402
 from morl_mm.live.venue import MatchingVenue, SimGateway  # noqa: E402
 
 TICK = 0.01
@@ -271,7 +272,8 @@ def test_venue_command_serves_a_capture_and_writes_its_record(tmp_path):
         time.sleep(0.05)
     url = stdout.getvalue().splitlines()[0]
     assert re.fullmatch(r"fix://127\.0\.0\.1:\d+", url)
-    gateway = FixGateway.from_url(url, timeout=5.0)
+    _, host, port = parse_venue(url)
+    gateway = FixGateway.connect(host, port, timeout=5.0)
     tape, info = build_tape(read_capture(feed), 1.0)
     bid = round(float(tape.bid_price[0, 0]) + info.reference_price, 2)
     gateway.send([OrderAction("new", "buy", "b1", price=bid, qty=1.0)], 0)

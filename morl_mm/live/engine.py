@@ -69,9 +69,10 @@ _DECIDERS: dict[tuple, tuple] = {}
 
 
 def decision_function(env: ReplayEnv, policy: Any, env_params: EnvParams, key: jax.Array):
-    """The jitted decision ``(state, policy_params, origin, step) -> (quote, placed)``: observation, action
-    and placed quote; ``quote`` = (on bid, on ask, bid px, ask px, bid size, ask size), prices in the tape's
-    coordinates, as the replay env hands them to ``match_quotes``. The model is a constant of the compiled
+    """The jitted decision ``(state, policy_params, origin, step) -> vector``: observation, action and placed
+    quote, in one float32 vector (one output to hand back): ``vector[:6]`` = (on bid, on ask, bid px, ask px,
+    bid size, ask size), prices in the tape's coordinates as the replay env hands them to ``match_quotes``,
+    ``vector[6:]`` the :class:`PlacedQuote` (:func:`pack_placed`). The model is a constant of the compiled
     function (fewer arguments to pass per call); one per (env, policy, model, key), shared by sessions."""
     cache_key = (id(env), id(policy), str(env_params), str(jax.random.key_data(key)))
     if cache_key not in _DECIDERS:
@@ -81,16 +82,32 @@ def decision_function(env: ReplayEnv, policy: Any, env_params: EnvParams, key: j
             action = as_act_fn(policy, policy_params)(obs, state, jax.random.fold_in(key, step))
             placed = env.place_quote(state, action, env_params, grid_offset=-origin)
             price = jnp.stack([placed.bid_px, placed.ask_px]) + origin
-            return jnp.concatenate([placed.on, price, placed.size]), placed
+            return jnp.concatenate([placed.on, price, placed.size, pack_placed(placed)])
 
         _DECIDERS[cache_key] = (decide, (env, policy))  # the objects stay alive while their id is a key
     return _DECIDERS[cache_key][0]
 
 
+def pack_placed(placed: PlacedQuote, xp=jnp):
+    """A :class:`PlacedQuote` as one float32 vector (``xp``: jax.numpy, or numpy on the host)."""
+    parts = [placed.submitted, placed.buffer, placed.depth, placed.on, placed.lots, placed.size, placed.bid_px,
+             placed.ask_px, placed.invalid]
+    return xp.concatenate([xp.ravel(xp.asarray(p, xp.float32)) for p in parts])
+
+
+def unpack_placed(vector, buffer_rows: int) -> PlacedQuote:
+    """The :class:`PlacedQuote` of :func:`pack_placed` (``buffer_rows``: the env's ``max_latency + 1``)."""
+    n = 6 * buffer_rows
+    buffer = vector[6:6 + n].reshape(buffer_rows, 6)
+    rest = vector[6 + n:]
+    return PlacedQuote(vector[:6], buffer, rest[0:2], rest[2:4], rest[4:6], rest[6:8], rest[8], rest[9], rest[10] > 0.5)
+
+
 @functools.partial(jax.jit, static_argnames=("env",))
 def _settle(env: _ByIdentity, state, placed, units, trade_price, mid_end, origin, env_params):
-    """The replay env's step 3-4 with the venue's fills: the new state and, packed in one float32 vector,
-    the reward vector and the step's :class:`StepInfo`."""
+    """The replay env's step 3-4 with the venue's fills (``placed``: :func:`pack_placed`): the new state and,
+    packed in one float32 vector, the reward vector and the step's :class:`StepInfo`."""
+    placed = unpack_placed(placed, env.obj.config.max_latency + 1)
     arrival = jnp.isfinite(trade_price[:, 0]).astype(jnp.float32)
     _, state, reward, _, info = env.obj.settle(state, placed, units.astype(jnp.float32), arrival, mid_end - origin,
                                                env_params.sigma, env_params)
@@ -112,16 +129,16 @@ def _reset(env: _ByIdentity, key, env_params, inventory):
     return state.replace(inventory=jnp.asarray(inventory, jnp.float32))
 
 
-def resting_quote(submitted, buffer, mid, on, price, size, origin, order_size) -> PlacedQuote:
-    """The :class:`PlacedQuote` of the orders that really rested (when risk checks, rejects or a held
+def resting_quote(submitted, buffer, mid, on, price, size, origin, order_size) -> np.ndarray:
+    """The packed :class:`PlacedQuote` of the orders that really rested (when risk checks, rejects or a held
     interval made them differ from the policy's quote): ``on``/``price`` (tape coordinates)/``size`` per side."""
     f32 = np.float32
     on = np.asarray(on, f32)
     rel = np.where(on > 0, np.asarray(price, f32) - f32(origin), f32(mid)).astype(f32)
     depth = np.where(on > 0, np.array([f32(mid) - rel[0], rel[1] - f32(mid)], f32), f32(0)).astype(f32)
     size = np.asarray(size, f32)
-    return PlacedQuote(submitted, buffer, jnp.asarray(depth), jnp.asarray(on), jnp.asarray(size / f32(order_size)),
-                       jnp.asarray(size), jnp.asarray(rel[0]), jnp.asarray(rel[1]), jnp.asarray(False))
+    return pack_placed(PlacedQuote(submitted, buffer, depth, on, size / f32(order_size), size, rel[0], rel[1], False),
+                       np)
 
 
 # -- bookkeeping ----------------------------------------------------------------------------------
@@ -263,7 +280,7 @@ class QuoteEngine:
             prelude = self._begin_episode(interval)
         episode = self.episode
         if interval.valid:
-            self._last_valid_ns = interval.book_ts_ns
+            self._last_valid_ns = interval.start_ns
         else:
             self.invalid_intervals += 1
             episode.valid = False
@@ -271,8 +288,8 @@ class QuoteEngine:
         mid_abs = float(interval.mid) + self.reference
         placed = None
         if interval.valid and not stale:
-            quote, placed = self._decide(self.state, self.policy_params, episode.origin, np.int32(s))
-            quote = np.asarray(quote)
+            quote = np.asarray(self._decide(self.state, self.policy_params, episode.origin, np.int32(s)))
+            placed = quote[6:]
             wanted = [Quote(bool(quote[i] > 0), self._price(quote[2 + i]), float(quote[4 + i])) for i in range(2)]
         elif stale:
             wanted = [Quote(False), Quote(False)]
@@ -385,10 +402,13 @@ class QuoteEngine:
                     self.working[side] = None
         return resting, units
 
-    def _resting(self, placed, resting: list[EngineOrder | None]) -> PlacedQuote:
+    def _resting(self, placed, resting: list[EngineOrder | None]) -> np.ndarray:
         state = self.state
-        submitted, buffer = (placed.submitted, placed.buffer) if placed is not None else (state.last_submitted,
-                                                                                          state.quote_buffer)
+        if placed is not None:
+            policy_quote = unpack_placed(placed, self.env.config.max_latency + 1)
+            submitted, buffer = policy_quote.submitted, policy_quote.buffer
+        else:
+            submitted, buffer = np.asarray(state.last_submitted), np.asarray(state.quote_buffer)
         on = [o is not None for o in resting]
         price = [np.float32(o.price - self.reference) if o else np.float32(0) for o in resting]
         size = [o.qty if o else 0.0 for o in resting]

@@ -41,7 +41,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlparse
 
 import numpy as np
 import simplefix
@@ -245,14 +244,6 @@ def report_from_message(m: simplefix.FixMessage, side_of: dict[str, str], market
 
 
 # -- the gateway ---------------------------------------------------------------------------------------
-def parse_fix_url(url: str) -> tuple[str, int]:
-    """``fix://HOST:PORT`` as ``(host, port)``."""
-    parsed = urlparse(url)
-    if parsed.scheme != "fix" or not parsed.hostname or parsed.port is None:
-        raise ValueError(f"--venue: expected fix://HOST:PORT, got {url!r}")
-    return parsed.hostname, int(parsed.port)
-
-
 class FixGateway:
     """The :class:`~morl_mm.live.orders.Gateway` over FIX 4.4 to a venue (see the module docstring).
 
@@ -288,12 +279,6 @@ class FixGateway:
         gateway = cls(host, port, sender=sender, target=target, **options)
         gateway._logon()
         return gateway
-
-    @classmethod
-    def from_url(cls, url: str, **options) -> "FixGateway":
-        """:meth:`connect` to ``fix://HOST:PORT``."""
-        host, port = parse_fix_url(url)
-        return cls.connect(host, port, **options)
 
     @property
     def counts(self):

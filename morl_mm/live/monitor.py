@@ -36,6 +36,7 @@ import numpy as np
 from morl_mm.atomic import atomic_output
 from morl_mm.env.params import EnvParams
 from morl_mm.evaluation import metrics as mm_metrics
+from morl_mm.live.risk import LIMIT_NAMES
 
 log = logging.getLogger("morl_mm.live")
 
@@ -175,6 +176,11 @@ class Monitor:
         self.m_bad_lines = c("morl_mm_market_data_bad_lines_total", "malformed market-data lines skipped")
         for name, exp in self.expectations.items():
             self.m_expected.labels(name, "value").set(exp.value)
+        for metric, labels in ((self.m_fills, mm_metrics.SIDES), (self.m_fill_rate, mm_metrics.SIDES),
+                               (self.m_orders, ("new", "replace", "cancel")), (self.m_breaches, LIMIT_NAMES),
+                               (self.m_reports, ("new", "replaced", "canceled", "fill", "partial_fill", "rejected"))):
+            for label in labels:  # every series exists from the start (an absent series reads as no data)
+                metric.labels(label)
         self._server = None
         self.port: int | None = None
         # running state

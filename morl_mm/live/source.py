@@ -3,7 +3,7 @@
 The engine decides once per interval of ``dt`` seconds (the policy's step). A source hands it, in order:
 
 1. at the interval's start, a :class:`MarketInterval`: the book as known at that instant (top levels
-   per side, its mid, whether it is valid, when it last changed); nothing from the interval's future;
+   per side, its mid, whether it is valid); nothing from the interval's future;
 2. when the interval is over (:meth:`MarketDataSource.close_interval`), an :class:`IntervalClose`: the
    market orders printed during it (per side, the most aggressive prices and the volume at each, as
    the replay tape holds them) and the mid at its end (the next interval's start).
@@ -14,7 +14,8 @@ The contract a live feed must keep to plug in (a class with these members; nothi
   ``price - reference_price``, float32, ``reference_price`` on the tick grid), ``bad_lines``
   (malformed messages skipped so far), ``start_ns`` (time of interval 0, ns since the epoch);
 * iterating yields intervals with consecutive ``step`` s from 0, not before their start time (a step
-  whose book is unknown or untrustworthy is yielded with ``valid=False``, never skipped); the engine
+  whose book is unknown or untrustworthy (a sequence gap, a crossed book; live: a silent or lost
+  connection) is yielded with ``valid=False``, never skipped); the engine
   calls ``close_interval`` exactly once per interval, before asking for the next one, and it returns
   no earlier than the interval's end;
 * a malformed message is logged, counted in ``bad_lines`` and skipped; it never ends the stream.
@@ -36,6 +37,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
+from morl_mm.data.capture import Capture
 from morl_mm.data.readers import read_capture
 from morl_mm.data.tape import build_tape
 
@@ -54,8 +56,7 @@ class MarketInterval:
     bid_size: np.ndarray
     ask_price: np.ndarray
     ask_size: np.ndarray
-    valid: bool  # the book is known to be right
-    book_ts_ns: int  # when the book in force last changed (ns since the epoch)
+    valid: bool  # the book is known to be right (a live feed: in sequence and heard from lately)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,13 +114,26 @@ class CaptureSource:
 
     def __init__(self, path: str | Path, format: str = "auto", dt: float = 1.0, speed: float | str = 1.0,
                  start: float | None = None, end: float | None = None, skip_bad_lines: bool = True, **read_options):
-        self.speed = parse_speed(speed)
-        self.capture = read_capture(path, format, skip_bad_lines=skip_bad_lines, **read_options)
-        for gap in self.capture.gaps:
+        speed = parse_speed(speed)
+        capture = read_capture(path, format, skip_bad_lines=skip_bad_lines, **read_options)
+        for gap in capture.gaps:
             if str(gap.get("reason", "")).startswith("skipped bad line"):
                 log.warning("market data %s:%s: %s", gap.get("file", path), gap.get("line", 0), gap["reason"])
-        self.bad_lines = int(self.capture.skipped_lines)
-        t0 = self.capture.start_ns
+        self._setup(capture, dt, speed, start, end)
+
+    @classmethod
+    def from_capture(cls, capture: Capture, dt: float, speed: float | str = 1.0, start: float | None = None,
+                     end: float | None = None) -> "CaptureSource":
+        """A source over a capture already in memory (same arguments as the constructor)."""
+        source = cls.__new__(cls)
+        source._setup(capture, dt, parse_speed(speed), start, end)
+        return source
+
+    def _setup(self, capture: Capture, dt: float, speed: float, start: float | None, end: float | None) -> None:
+        self.speed = speed
+        self.capture = capture
+        self.bad_lines = int(capture.skipped_lines)
+        t0 = capture.start_ns
         start_ns = None if start is None else t0 + int(round(float(start) * NS))
         end_ns = None if end is None else t0 + int(round(float(end) * NS))
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
@@ -130,11 +144,7 @@ class CaptureSource:
         self.reference_price = float(self.info.reference_price)
         self.start_ns = int(self.info.start_ns)
         self.n_steps = int(self.info.steps)
-        dt_ns = int(round(self.dt * NS))
-        grid = self.start_ns + dt_ns * np.arange(self.n_steps, dtype=np.int64)
-        row = np.searchsorted(self.capture.book.ts_ns, grid, side="right") - 1
-        self._book_ts = np.where(row >= 0, self.capture.book.ts_ns[np.maximum(row, 0)], self.start_ns)
-        self._grid = grid
+        self._grid = self.start_ns + int(round(self.dt * NS)) * np.arange(self.n_steps, dtype=np.int64)
         # host copies of the tape, read once per interval
         tape = self.tape
         self._mid = np.asarray(tape.mid, np.float32)
@@ -163,7 +173,7 @@ class CaptureSource:
             self._wait_until(s * self.dt)
             yield MarketInterval(step=s, start_ns=int(self._grid[s]), mid=self._mid[s], bid_price=bid_price[s],
                                  bid_size=bid_size[s], ask_price=ask_price[s], ask_size=ask_size[s],
-                                 valid=bool(self._valid[s]), book_ts_ns=int(self._book_ts[s]))
+                                 valid=bool(self._valid[s]))
 
     def close_interval(self, interval: MarketInterval) -> IntervalClose:
         s = interval.step
