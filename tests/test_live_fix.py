@@ -11,10 +11,12 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,24 +256,10 @@ def test_dropped_session_resumes_without_duplicate_orders(venue, market, tmp_pat
 
 
 def test_venue_command_serves_a_capture_and_writes_its_record(tmp_path):
-    from morl_mm.cli import main as cli
-
     capture = simulate_capture(20.0, sigma=0.02, arrival_rate=3.0, kappa=20.0, tick_size=TICK, seed=2)
     feed, _ = write_lobster(capture, tmp_path)
     record = tmp_path / "venue.json"
-    out, stdout = [], io.StringIO()
-
-    def run():
-        with contextlib.redirect_stdout(stdout):
-            out.append(cli(["venue", "--feed", str(feed), "--dt", "1", "--once", "--record", str(record)]))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not stdout.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    url = stdout.getvalue().splitlines()[0]
-    assert re.fullmatch(r"fix://127\.0\.0\.1:\d+", url)
+    url, thread, codes = start_venue_command(["--feed", str(feed), "--dt", "1", "--once", "--record", str(record)])
     _, host, port = parse_venue(url)
     gateway = FixGateway.connect(host, port, timeout=5.0)
     tape, info = build_tape(read_capture(feed), 1.0)
@@ -280,8 +268,71 @@ def test_venue_command_serves_a_capture_and_writes_its_record(tmp_path):
     reports = gateway.sync(0) + gateway.sync(1)
     gateway.close()
     thread.join(10)
-    assert out == [0] and not thread.is_alive()
+    assert codes == [0] and not thread.is_alive()
     saved = json.loads(record.read_text())
     assert [o["cl_ord_id"] for o in saved["orders"]] == ["b1"] and saved["last_matched_step"] == 1
     assert saved["inventory"] == sum(r.last_qty for r in reports if r.is_fill)
     assert saved["steps"] == info.steps and np.isfinite(saved["cash"])
+
+
+# -- end to end: morl-mm venue + morl-mm serve over FIX ------------------------------------------------
+DATA = Path(os.environ.get("MORL_MM_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+AAPL = DATA / "lobster" / "LOBSTER_SampleFile_AAPL_2012-06-21_1.zip"
+
+
+def start_venue_command(argv: list[str]):
+    """``morl-mm venue ARGV`` on a thread; its fix:// URL (its first line) and the thread's exit codes."""
+    from morl_mm.cli import main as cli
+
+    out, codes = io.StringIO(), []
+
+    def run():
+        with contextlib.redirect_stdout(out):
+            codes.append(cli(["venue", *argv]))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not out.getvalue().endswith("\n") and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    url = out.getvalue().splitlines()[0]
+    assert re.fullmatch(r"fix://127\.0\.0\.1:\d+", url)
+    return url, thread, codes
+
+
+def test_serve_over_fix_matches_the_venue_record_and_the_backtest(tmp_path):
+    """A paper-trading session, orders out and reports in over FIX: the engine's position and cash are
+    the venue's record, and the episode's objective vector (pnl included) is the backtest's."""
+    from morl_mm.cli import main as cli
+    from morl_mm.env.market import MarketMakingEnv
+    from morl_mm.env.params import EnvConfig, make_params
+    from morl_mm.evaluation.backtest import backtest
+    from morl_mm.policies.io import load_policy, save_policy
+
+    if not AAPL.is_file():
+        pytest.skip(f"shared data sample {AAPL} absent (set MORL_MM_DATA to the folder of the samples)")
+    config = EnvConfig(action_mode="continuous", max_latency=1)
+    params = make_params(config, dt=0.5, horizon=10.0, sigma=0.05, tick_size=0.01, mid0=0.0, order_size=1.0,
+                         inventory_limit=3.0, competitive_distance=0.05, arrival_rate=1.0, kappa=50.0)
+    policy = save_policy(tmp_path / "fixed.mmpol", kind="classical", spec={"kind": "fixed_spread", "half_spread": 0.02},
+                         env=MarketMakingEnv(config), env_params=params, label="fixed")
+    window = ["--feed", str(AAPL), "--start", "600", "--end", "610"]  # one episode of 20 decisions
+    record = tmp_path / "venue.json"
+    url, thread, codes = start_venue_command([*window, "--dt", "0.5", "--once", "--record", str(record)])
+    out = tmp_path / "session"
+    assert cli(["serve", str(policy), *window, "--speed", "max", "--venue", url, "--out", str(out)]) == 0
+    thread.join(10)
+    assert codes == [0]  # the venue stopped at the engine's logout
+    summary, venue = json.loads((out / "session.json").read_text()), json.loads(record.read_text())
+    account = summary["account"]
+    assert account["inventory"] == venue["inventory"] and account["cash"] == venue["cash"]
+    assert account["fills"] == len(venue["fills"]) > 0 and venue["working_orders"] == []  # shut down flat of orders
+    ids = [o["cl_ord_id"] for o in venue["orders"]]
+    assert len(ids) == len(set(ids)) and venue["rejects"] == 0
+    capture = read_capture(AAPL)
+    t0 = capture.start_ns
+    ds = backtest([("fixed", "classical", load_policy(policy))], capture, start_ns=t0 + 600 * 10**9,
+                  end_ns=t0 + 610 * 10**9)
+    (episode,) = summary["episodes"]
+    assert episode["comparable"]
+    np.testing.assert_array_equal(list(episode["objectives"].values()), ds["returns"].values[0, 0])
