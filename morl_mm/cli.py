@@ -285,6 +285,8 @@ def cmd_venue(args) -> int:
 
     if args.port is not None and not 0 <= args.port < 65536:
         raise ValueError(f"--port: must be in 0..65535 (0: a free port), got {args.port}")
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise ValueError(f"--dt: must be > 0 seconds (the policy's dt), got {args.dt}")
     capture = read_capture(args.feed, args.format, skip_bad_lines=args.skip_bad_lines)
     start_ns, end_ns = _capture_window(capture, args.start, args.end)
     tape, info = build_tape(capture, args.dt, start_ns=start_ns, end_ns=end_ns)
@@ -293,9 +295,10 @@ def cmd_venue(args) -> int:
     venue = FixVenue(matching, comp_id=args.comp_id, host=args.host, port=args.port or 0,
                      symbol=capture.instrument).start()
     stop = threading.Event()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     print(f"fix://{venue.host}:{venue.port}", flush=True)
     print(f"morl-mm venue: {capture.instrument} ({capture.venue}), {info.steps} steps of {args.dt:g} s, fill model "
           f"{args.fill_model}; FIX 4.4 as {args.comp_id}" + ("; stops at the client's logout" if args.once else ""),
@@ -306,6 +309,8 @@ def cmd_venue(args) -> int:
                 break
     finally:
         venue.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     record = {"data": capture.source, "venue": capture.venue, "instrument": capture.instrument,
               "fill_model": args.fill_model, "dt": float(args.dt), "steps": info.steps,
               "reference_price": info.reference_price, **venue.record()}
@@ -318,8 +323,6 @@ def cmd_venue(args) -> int:
     return 0
 
 
-def capture_arguments(p: argparse.ArgumentParser, name: str, verb: str) -> None:
-    """The arguments of a command that reads a capture: the file, its format, a part of it, bad lines."""
 def cmd_serve(args) -> int:
     import logging
 
