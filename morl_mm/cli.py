@@ -268,6 +268,61 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_venue(args) -> int:
+    import signal
+    import threading
+
+    from morl_mm.atomic import atomic_output
+    from morl_mm.data.readers import read_capture
+    from morl_mm.data.tape import build_tape
+    from morl_mm.env.params import EnvParams
+    from morl_mm.live.venue import MatchingVenue
+
+    try:
+        from morl_mm.live.fix_venue import FixVenue
+    except ModuleNotFoundError as err:
+        raise ValueError(f"{err.name} is not installed: pip install 'morl-mm[live]'") from None
+
+    if args.port is not None and not 0 <= args.port < 65536:
+        raise ValueError(f"--port: must be in 0..65535 (0: a free port), got {args.port}")
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise ValueError(f"--dt: must be > 0 seconds (the policy's dt), got {args.dt}")
+    capture = read_capture(args.feed, args.format, skip_bad_lines=args.skip_bad_lines)
+    start_ns, end_ns = _capture_window(capture, args.start, args.end)
+    tape, info = build_tape(capture, args.dt, start_ns=start_ns, end_ns=end_ns)
+    params = EnvParams(tick_size=float(capture.tick_size), maker_fee=float(args.maker_fee))
+    matching = MatchingVenue(tape, params, args.fill_model, reference_price=info.reference_price)
+    venue = FixVenue(matching, comp_id=args.comp_id, host=args.host, port=args.port or 0,
+                     symbol=capture.instrument).start()
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    print(f"fix://{venue.host}:{venue.port}", flush=True)
+    print(f"morl-mm venue: {capture.instrument} ({capture.venue}), {info.steps} steps of {args.dt:g} s, fill model "
+          f"{args.fill_model}; FIX 4.4 as {args.comp_id}" + ("; stops at the client's logout" if args.once else ""),
+          file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(0.1):
+            if args.once and venue.logged_out.is_set():
+                break
+    finally:
+        venue.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    record = {"data": capture.source, "venue": capture.venue, "instrument": capture.instrument,
+              "fill_model": args.fill_model, "dt": float(args.dt), "steps": info.steps,
+              "reference_price": info.reference_price, **venue.record()}
+    if args.record:
+        with atomic_output(args.record) as tmp:
+            tmp.write_text(json.dumps(record, indent=2))
+    print(f"morl-mm venue: {len(record['orders'])} order messages, {len(record['fills'])} fills, inventory "
+          f"{record['inventory']:g}, cash {record['cash']:.6g}" + (f"; wrote {args.record}" if args.record else ""),
+          file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args) -> int:
     import logging
 
@@ -416,6 +471,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='{"sigma", "arrival_rate", "kappa", "tick_size", "dt", '
                    '"n_steps", ..., "ci": {field: [low, high]}, "diagnostics": {...}}')
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("venue", help="a simulated FIX 4.4 venue replaying a capture (paper trading)",
+                       description="A FIX 4.4 acceptor on loopback that replays a capture on a grid of --dt seconds "
+                       "and matches its client's orders (NewOrderSingle, OrderCancelReplaceRequest, "
+                       "OrderCancelRequest) with the replay env's fill model, answering with ExecutionReports; a "
+                       "TestRequest with TestReqID sync-<step> matches that step. Prints fix://HOST:PORT on its "
+                       "first line; stops on SIGINT/SIGTERM (or at the client's logout with --once) and writes "
+                       "its record of the client (orders, fills, inventory, cash) with --record.")
+    capture_arguments(p, "--feed", "replay")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free port, printed)")
+    fill_model_argument(p)
+    p.add_argument("--dt", type=float, default=1.0, help="market step in seconds: the policy's dt (default 1)")
+    p.add_argument("--maker-fee", type=float, default=0.0, help="cash charged per unit filled (default 0)")
+    p.add_argument("--comp-id", default="VENUE", help="the venue's SenderCompID (default VENUE)")
+    p.add_argument("--once", action="store_true", help="stop when the client logs out")
+    p.add_argument("--record", help='write the record as JSON: {"orders", "fills", "inventory", "cash", "rejects", '
+                   '"volume", "working_orders", "last_matched_step", ...}')
+    p.set_defaults(func=cmd_venue)
 
     p = sub.add_parser("serve", help="quote a policy over a market-data feed (paper trading: --venue sim)",
                        description="Run a quote engine: the policy (.mmpol) decides once per interval of its dt on a "
