@@ -13,23 +13,26 @@ and prints:
   ratio against the exact robust front (:class:`morl_mm.oracle.RobustSolver` at every lattice
   weight), and its mean scalarised utility against the robust value;
 * on the unperturbed model: each front's HV ratio against the exact (plain) CCS;
-* with ``--attack``: a best-response attack (:func:`morl_mm.agents.arl.best_response_attack`) on
-  both networks at three weights, an RL adversary trained against each of them alone.
+* with ``--attack``: a best-response attack (:func:`morl_mm.agents.arl.best_response_attack`) at
+  three weights on both networks and on classical strategies of the config (``--attack-classical``),
+  an RL adversary trained against each of them alone, beside the utility the exact worst case takes.
 
 One hypervolume reference point for every figure: per objective, the worst value over the exact
 CCS, the exact robust front and the config's classical strategies (unperturbed), minus 10% of the
 range (:func:`morl_mm.pareto.hv_reference_point`).
 
     python benchmarks/robust_front.py [--config studies/default.toml] [--adversary drift=-2:2]
-        [--env-steps N] [--episodes 300] [--divisions 10] [--attack] [--json]
+        [--env-steps N] [--episodes 300] [--divisions 10] [--seed 0] [--learners ppo ppo_adversarial]
+        [--attack [--attack-classical LABEL ...]] [--json]
 
 ``--json`` prints one JSON object: {"adversary", "reference_point", "ccs_points", "robust_points",
 "weights", "exact": {"hv_plain", "hv_robust", "utility_plain", "utility_robust", "robust_front"},
 "<learner>": {"env_steps", "train_seconds", "hv_ratio_robust", "hv_robust", "utility_worst_case",
 "utility_gap_to_robust", "hv_ratio_plain", "utility_unperturbed", "utility_gap_to_ccs",
-"front_worst_case", "front_unperturbed"}, "attack": [...]}. Utilities are means over the weights of
-w . J / scales; a gap is the exact value (max-min, or the CCS's optimum) minus the learner's, >= 0
-up to Monte-Carlo noise.
+"front_worst_case", "front_unperturbed"}, "attack": [{"policy", "weight", "utility_before",
+"utility_after", "utility_loss", "exact_worst_case_loss", "adversary_values", "adversary_abs_u"}]}.
+Utilities are means over the weights of w . J / scales; a gap is the exact value (max-min, or the
+CCS's optimum) minus the learner's, >= 0 up to Monte-Carlo noise.
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from morl_mm.agents.arl import best_response_attack
-from morl_mm.agents.common import evaluate_front
 from morl_mm.agents.registry import train_learner, with_env_steps
 from morl_mm.env.adversary import AdversarialEnv, parse_adversary
 from morl_mm.env.rollout import rollout
@@ -52,27 +54,52 @@ from morl_mm.evaluation.rollouts import evaluate_policy
 from morl_mm.oracle import RobustSolver, convex_coverage_set
 from morl_mm.oracle.robust import worst_case_tables, worst_case_values
 from morl_mm.pareto import hv_reference_point, hypervolume, simplex_weights, utilities
-from morl_mm.policies.registry import build_classical
+from morl_mm.policies.registry import build_classical, classical_label
 from morl_mm.study.config import load_config
 from morl_mm.study.runner import make_context
 
 ATTACK_WEIGHTS = np.array([[0.8, 0.1, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.1, 0.8, 0.1]])
 
 
-def worst_case_front(env, params, box, policy, network_params, solutions, weights, episodes: int, key) -> np.ndarray:
-    """(W, K) mean objectives of a weight-conditioned network at each weight against the worst-case
-    adversary of the exact max-min solution at that weight (common random numbers over weights)."""
-    tables = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[worst_case_tables(env, params, s) for s in solutions])
+def mean_front(env, params, box, policy, params_at, weights, episodes: int, key, solutions=None) -> np.ndarray:
+    """(W, K) mean objectives of ``policy`` (its params ``params_at(w)``) at each weight: on the
+    unperturbed model, or with ``solutions`` against the worst-case adversary of the exact max-min
+    solution at that weight. The same episode keys at every weight and in both (common random numbers)."""
     keys = jax.random.split(key, int(episodes))
 
-    def at_weight(tables_w, w):
-        attacked = AdversarialEnv(env, box, lambda state, action, p: worst_case_values(env, tables_w, state, action, p))
+    def at_weight(w, tables=None):
+        played = env if tables is None else AdversarialEnv(
+            env, box, lambda state, action, p: worst_case_values(env, tables, state, action, p))
+
         def episode_return(k):
-            return rollout(attacked, policy, k, params, policy_params=(network_params, w)).reward.sum(0)
+            return rollout(played, policy, k, params, policy_params=params_at(w)).reward.sum(0)
 
         return jax.vmap(episode_return)(keys).mean(0)
 
-    return np.asarray(jax.jit(jax.vmap(at_weight))(tables, jnp.asarray(weights, jnp.float32)), np.float64)
+    args = (jnp.asarray(weights, jnp.float32),)
+    if solutions is not None:
+        tables = [worst_case_tables(env, params, s) for s in solutions]
+        args += (jax.tree_util.tree_map(lambda *x: jnp.stack(x), *tables),)
+    return np.asarray(jax.jit(jax.vmap(at_weight))(*args), np.float64)
+
+
+def attack_rows(env, params, box, scales, name, policy, params_at, network, episodes: int, seed: int) -> list[dict]:
+    """A best-response attack on ``policy`` at ATTACK_WEIGHTS, beside the exact worst case's loss there
+    (``network``: the weight-conditioned network's params, or None for a fixed strategy)."""
+    attack = best_response_attack(env, params, policy, ATTACK_WEIGHTS, jax.random.key(seed + 1), box=box,
+                                  policy_params=network, conditioned=network is not None, scales=scales,
+                                  episodes=episodes)
+    solutions = RobustSolver(env, params, box, scales)(ATTACK_WEIGHTS)
+    key = jax.random.key(seed + 2)
+    utility = [np.diag(utilities(mean_front(env, params, box, policy, params_at, ATTACK_WEIGHTS, episodes, key, s),
+                                 ATTACK_WEIGHTS, scales)) for s in (None, solutions)]
+    exact_loss = utility[0] - utility[1]
+    return [{"policy": name, "weight": w.round(4).tolist(), "utility_before": float(attack.utility_before[i]),
+             "utility_after": float(attack.utility_after[i]), "utility_loss": float(attack.utility_loss[i]),
+             "exact_worst_case_loss": float(exact_loss[i]),
+             "adversary_values": dict(zip(attack.fields, attack.adversary_values[i].tolist())),
+             "adversary_abs_u": dict(zip(attack.fields, attack.adversary_abs_u[i].tolist()))}
+            for i, w in enumerate(attack.weights)]
 
 
 def main(argv=None) -> int:
@@ -83,7 +110,13 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=300, help="evaluation episodes per weight")
     parser.add_argument("--divisions", type=int, default=10, help="simplex lattice divisions (10: 66 weights)")
     parser.add_argument("--seed", type=int, default=0, help="training seed of both learners")
-    parser.add_argument("--attack", action="store_true", help="also a best-response attack on both networks")
+    parser.add_argument("--learners", nargs="*", default=["ppo", "ppo_adversarial"],
+                        choices=["ppo", "ppo_adversarial"], help="the learners to train (none: exact fronts only)")
+    parser.add_argument("--attack", action="store_true", help="also best-response attacks on the learners and the "
+                        "--attack-classical strategies")
+    parser.add_argument("--attack-classical", nargs="*", metavar="LABEL",
+                        default=["avellaneda_stoikov(gamma=0.1)", "fixed_spread(half_spread=0.6)"],
+                        help="classical strategies of the config to attack (labels as in a study)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     log = sys.stderr
@@ -116,18 +149,17 @@ def main(argv=None) -> int:
     learners = {"ppo": ("ppo", dict(ppo.hyperparameters)),
                 "ppo_adversarial": ("ppo_adversarial", {**ppo.hyperparameters, "adversary": box.to_dict()["bounds"],
                                                         "adversary_mode": "step"})}
+    learners = {name: learners[name] for name in args.learners}
     key = jax.random.key(123)
-    networks = {}
+    attacked = []  # (name, policy, params_at, network)
     for name, (algorithm, hp) in learners.items():
         hp.pop("num_checkpoints", None)  # the final network only
         if args.env_steps:
             hp = with_env_steps(algorithm, hp, args.env_steps)
         trained = train_learner(algorithm, hp, env, params, scales, args.seed)
-        networks[name] = trained
-        plain_front = np.asarray(evaluate_front(env, params, trained.policy, trained.network_params, weights,
-                                                args.episodes, key), np.float64).mean(axis=1)
-        worst_front = worst_case_front(env, params, box, trained.policy, trained.network_params, solutions, weights,
-                                       args.episodes, key)
+        params_at = lambda w, network=trained.network_params: (network, w)  # noqa: E731
+        plain_front, worst_front = (mean_front(env, params, box, trained.policy, params_at, weights, args.episodes, key,
+                                               s) for s in (None, solutions))
         utility = np.diag(utilities(worst_front, weights, scales))
         utility_plain = np.diag(utilities(plain_front, weights, scales))
         results[name] = {"env_steps": trained.env_steps, "train_seconds": round(trained.seconds, 1),
@@ -140,19 +172,21 @@ def main(argv=None) -> int:
                          "utility_gap_to_ccs": float((plain_utility - utility_plain).mean())}
         print(f"{name}: {results[name]}", file=log)
         results[name].update(front_worst_case=worst_front.tolist(), front_unperturbed=plain_front.tolist())
+        attacked.append((name, trained.policy, params_at, trained.network_params))
 
     if args.attack:
+        specs = {classical_label(spec): spec for spec in config.classical}
+        unknown = sorted(set(args.attack_classical) - set(specs))
+        if unknown:
+            parser.error(f"--attack-classical: {unknown} not in {args.config}; it has {sorted(specs)}")
+        for label in args.attack_classical:
+            policy = build_classical(env, params, specs[label])
+            attacked.append((label, policy, lambda w, p=policy.params: p, None))
         results["attack"] = []
-        for name, trained in networks.items():
-            attack = best_response_attack(env, params, trained.policy, ATTACK_WEIGHTS, jax.random.key(args.seed + 1),
-                                          box=box, policy_params=trained.network_params, conditioned=True,
-                                          scales=scales)
-            for i, w in enumerate(attack.weights):
-                row = {"policy": name, "weight": w.round(4).tolist(), "utility_before": float(attack.utility_before[i]),
-                       "utility_after": float(attack.utility_after[i]), "utility_loss": float(attack.utility_loss[i]),
-                       "adversary_values": dict(zip(attack.fields, attack.adversary_values[i].tolist())),
-                       "adversary_abs_u": dict(zip(attack.fields, attack.adversary_abs_u[i].tolist()))}
-                results["attack"].append(row)
+        for name, policy, params_at, network in attacked:
+            rows = attack_rows(env, params, box, scales, name, policy, params_at, network, args.episodes, args.seed)
+            results["attack"] += rows
+            for row in rows:
                 print(f"attack: {row}", file=log)
 
     if args.json:
@@ -170,7 +204,8 @@ def main(argv=None) -> int:
               f"{r['utility_unperturbed']:8.4f} {r['utility_gap_to_ccs']:7.4f} | {r['train_seconds']:7.1f}")
     for row in results.get("attack", []):
         print(f"attack {row['policy']:>16} at {row['weight']}: utility {row['utility_before']:.4f} -> "
-              f"{row['utility_after']:.4f} (loss {row['utility_loss']:.4f}), adversary {row['adversary_values']}")
+              f"{row['utility_after']:.4f} (loss {row['utility_loss']:.4f}; exact worst case "
+              f"{row['exact_worst_case_loss']:.4f}), adversary {row['adversary_values']}")
     return 0
 
 
