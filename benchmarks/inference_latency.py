@@ -111,10 +111,15 @@ def main(argv=None) -> int:
     parser.add_argument("--decisions", type=int, default=5000, help="decisions per policy (default 5000)")
     parser.add_argument("--result", help="a study folder: benchmark its PPO, DQN and a classical policy instead")
     parser.add_argument("--policies", help="comma-separated subset (ppo, dqn, avellaneda_stoikov or classical)")
+    parser.add_argument("--cpu", type=int, help="pin the process to this CPU first (as morl-mm serve --cpu)")
     parser.add_argument("--json", action="store_true", help='{"<policy>": {"p50_us", "p99_us", "decisions"}}')
     args = parser.parse_args(argv)
     if args.decisions < 10:
         parser.error(f"--decisions: at least 10, got {args.decisions}")
+    if args.cpu is not None:
+        from morl_mm.live.session import pin_to_cpu
+
+        pin_to_cpu(args.cpu)
     out = {}
     names = None if not args.policies else set(args.policies.split(","))
     for name, (policy, env, env_params) in policies(args.result, names).items():

@@ -332,6 +332,10 @@ def cmd_serve(args) -> int:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise ValueError(f"--metrics-port: a port in 0..65535 expected, got {args.metrics_port}")
 
+    if args.cpu is not None:
+        from morl_mm.live.session import pin_to_cpu
+
+        pin_to_cpu(args.cpu)
     summary = run_session(args.policy, args.feed, format=args.format, speed=args.speed, venue=args.venue,
                           metrics_port=args.metrics_port, limits=args.limits, out=args.out, start=args.start,
                           end=args.end, fill_model=args.fill_model, expect=args.expect, seed=args.seed)
@@ -508,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect", help="alert against these expectations: the study (folder or study.nc) that "
                    "selected the policy, or a morl-mm backtest --json file (default: the policy file's header)")
     p.add_argument("--seed", type=int, default=0, help="seed of the policy's own randomness")
+    p.add_argument("--cpu", type=int, help="run the engine on this CPU only (lower decision latency)")
     p.add_argument("--json", action="store_true", help="print the session summary as JSON")
     p.set_defaults(func=cmd_serve)
 
