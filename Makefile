@@ -12,14 +12,14 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,live]'
 	touch $(STAMP)
 
 # the optional morl-baselines extra, for its tests: torch==2.13.0 first (the CPU wheel; an unpinned
 # torch would pull a multi-GB CUDA build)
 $(EXTRA): $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
-	$(BIN)/python -m pip install -q -e '.[test,baselines]'
+	$(BIN)/python -m pip install -q -e '.[test,live,baselines]'
 	touch $(EXTRA)
 
 # headless Chromium and its WebDriver (Debian's packages) for the report's browser tests; where they

@@ -9,6 +9,7 @@
     morl-mm robustness RESULT [--json]       degradation over scenarios, the worst-case front
     morl-mm retrain RESULT --scenario NAME --out DIR   warm-start a study's PPO on a new regime
     morl-mm backtest POLICY|RESULT --data F  replay policies on a recorded market
+    morl-mm serve POLICY --feed F [--venue sim|fix://H:P]   quote a policy over a market-data feed
 
 Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
 and exit with status 2; nothing on disk is changed by a failed command.
@@ -317,14 +318,119 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-def capture_arguments(p: argparse.ArgumentParser, name: str, verb: str) -> None:
-    """The arguments of a command that reads a capture: the file, its format, a part of it, bad lines."""
+def cmd_venue(args) -> int:
+    import signal
+    import threading
+
+    from morl_mm.atomic import atomic_output
+    from morl_mm.data.readers import read_capture
+    from morl_mm.data.tape import build_tape
+    from morl_mm.env.params import EnvParams
+    from morl_mm.live.venue import MatchingVenue
+
+    try:
+        from morl_mm.live.fix_venue import FixVenue
+    except ModuleNotFoundError as err:
+        raise ValueError(f"{err.name} is not installed: pip install 'morl-mm[live]'") from None
+
+    if args.port is not None and not 0 <= args.port < 65536:
+        raise ValueError(f"--port: must be in 0..65535 (0: a free port), got {args.port}")
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise ValueError(f"--dt: must be > 0 seconds (the policy's dt), got {args.dt}")
+    capture = read_capture(args.feed, args.format, skip_bad_lines=args.skip_bad_lines)
+    start_ns, end_ns = _capture_window(capture, args.start, args.end)
+    tape, info = build_tape(capture, args.dt, start_ns=start_ns, end_ns=end_ns)
+    params = EnvParams(tick_size=float(capture.tick_size), maker_fee=float(args.maker_fee))
+    matching = MatchingVenue(tape, params, args.fill_model, reference_price=info.reference_price)
+    venue = FixVenue(matching, comp_id=args.comp_id, host=args.host, port=args.port or 0,
+                     symbol=capture.instrument).start()
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    print(f"fix://{venue.host}:{venue.port}", flush=True)
+    print(f"morl-mm venue: {capture.instrument} ({capture.venue}), {info.steps} steps of {args.dt:g} s, fill model "
+          f"{args.fill_model}; FIX 4.4 as {args.comp_id}" + ("; stops at the client's logout" if args.once else ""),
+          file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(0.1):
+            if args.once and venue.logged_out.is_set():
+                break
+    finally:
+        venue.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    record = {"data": capture.source, "venue": capture.venue, "instrument": capture.instrument,
+              "fill_model": args.fill_model, "dt": float(args.dt), "steps": info.steps,
+              "reference_price": info.reference_price, **venue.record()}
+    if args.record:
+        with atomic_output(args.record) as tmp:
+            tmp.write_text(json.dumps(record, indent=2))
+    print(f"morl-mm venue: {len(record['orders'])} order messages, {len(record['fills'])} fills, inventory "
+          f"{record['inventory']:g}, cash {record['cash']:.6g}" + (f"; wrote {args.record}" if args.record else ""),
+          file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import logging
+
+    from morl_mm.live.session import run_session
+
+    logging.basicConfig(level=logging.INFO, format="morl-mm serve: %(message)s")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise ValueError(f"--metrics-port: a port in 0..65535 expected, got {args.metrics_port}")
+
+    if args.cpu is not None:
+        from morl_mm.live.session import pin_to_cpu
+
+        pin_to_cpu(args.cpu)
+    summary = run_session(args.policy, args.feed, format=args.format, speed=args.speed, venue=args.venue,
+                          metrics_port=args.metrics_port, limits=args.limits, out=args.out, start=args.start,
+                          end=args.end, fill_model=args.fill_model, expect=args.expect, seed=args.seed)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+        return 0
+    account, record = summary["account"], summary.get("venue_record") or {}
+    print(f"session of {summary['policy']} on {summary['data']} ({summary['venue']}, speed {summary['speed']}): "
+          f"{summary['intervals']} intervals of {summary['dt']:g} s, {summary['complete_episodes']} complete "
+          f"episode(s) of {summary['horizon']:g} s; stopped by {summary['stopped_by']}")
+    for o, v in summary["objectives"].items():
+        print(f"  {o:>15}: {_fmt(v)} (mean over complete episodes)")
+    print(f"  position {account['inventory']:g}, cash {account['cash']:.10g}"
+          + (f" (venue record: {record['inventory']:g}, {record['cash']:.10g})" if record else ""))
+    orders = summary["orders"]
+    print(f"  orders: {orders['new']} new, {orders['replace']} replace, {orders['cancel']} cancel, "
+          f"{orders['rejected']} rejected; {account['fills']} fills")
+    breaches = {k: v for k, v in summary["risk"]["breaches"].items() if v}
+    print(f"  risk breaches: {breaches or 'none'}" + (f"; killed: {summary['risk']['kill_reason']}"
+                                                      if summary["risk"]["killed"] else ""))
+    m = summary["monitor"]["metrics"]
+    print(f"  decision latency p50 {_fmt(m['decision_latency_p50_us'])} us, p99 {_fmt(m['decision_latency_p99_us'])}"
+          f" us; alerts: {len(summary['monitor']['alerts'])}")
+    for path in summary.get("report", []):
+        print(f"wrote {path}")
+    return 0
+
+
+def capture_arguments(p: argparse.ArgumentParser, name: str, verb: str, skip_flag: bool = True) -> None:
+    """The arguments of a command that reads a capture: the file, its format, a part of it, bad lines
+    (``skip_flag``: a --skip-bad-lines option; without it the command always skips and reports them)."""
     required = {"required": True} if name.startswith("--") else {}  # an option (backtest --data) or a positional
-    p.add_argument(name, help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)", **required)
+    p.add_argument(name, help="capture file (LOBSTER zip or message CSV, Binance or Bitstamp log)"
+                   + ("" if skip_flag else "; malformed lines are reported and skipped"), **required)
     p.add_argument("--format", default="auto", choices=["auto", "lobster", "binance", "bitstamp"])
     p.add_argument("--start", type=float, help=f"{verb} from this many seconds after the capture's start")
     p.add_argument("--end", type=float, help=f"{verb} up to this many seconds after the capture's start")
-    p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
+    if skip_flag:
+        p.add_argument("--skip-bad-lines", action="store_true", help="skip (and count) corrupt lines of the capture")
+
+
+def fill_model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fill-model", default="queue", choices=["queue", "trade_through", "touch"],
+                   help="queue: back of the displayed level (default); trade_through: fills only on prints through "
+                   "the quote (lower bound); touch: any print at the quote (upper bound)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -437,9 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "windows).")
     p.add_argument("policy", help="a policy file (.mmpol), or a study result (study.nc or its folder)")
     capture_arguments(p, "--data", "replay")
-    p.add_argument("--fill-model", default="queue", choices=["queue", "trade_through", "touch"],
-                   help="queue: back of the displayed level (default); trade_through: fills only on prints through "
-                   "the quote (lower bound); touch: any print at the quote (upper bound)")
+    fill_model_argument(p)
     p.add_argument("--all", action="store_true", help="a study's every policy, not only its non-dominated ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the policies' own randomness")
     p.add_argument("--json", action="store_true", help='{"data", "venue", "instrument", "fill_model", "windows", '
@@ -460,6 +564,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='{"sigma", "arrival_rate", "kappa", "tick_size", "dt", '
                    '"n_steps", ..., "ci": {field: [low, high]}, "diagnostics": {...}}')
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("venue", help="a simulated FIX 4.4 venue replaying a capture (paper trading)",
+                       description="A FIX 4.4 acceptor on loopback that replays a capture on a grid of --dt seconds "
+                       "and matches its client's orders (NewOrderSingle, OrderCancelReplaceRequest, "
+                       "OrderCancelRequest) with the replay env's fill model, answering with ExecutionReports; a "
+                       "TestRequest with TestReqID sync-<step> matches that step. Prints fix://HOST:PORT on its "
+                       "first line; stops on SIGINT/SIGTERM (or at the client's logout with --once) and writes "
+                       "its record of the client (orders, fills, inventory, cash) with --record.")
+    capture_arguments(p, "--feed", "replay")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free port, printed)")
+    fill_model_argument(p)
+    p.add_argument("--dt", type=float, default=1.0, help="market step in seconds: the policy's dt (default 1)")
+    p.add_argument("--maker-fee", type=float, default=0.0, help="cash charged per unit filled (default 0)")
+    p.add_argument("--comp-id", default="VENUE", help="the venue's SenderCompID (default VENUE)")
+    p.add_argument("--once", action="store_true", help="stop when the client logs out")
+    p.add_argument("--record", help='write the record as JSON: {"orders", "fills", "inventory", "cash", "rejects", '
+                   '"volume", "working_orders", "last_matched_step", ...}')
+    p.set_defaults(func=cmd_venue)
+
+    p = sub.add_parser("serve", help="quote a policy over a market-data feed (paper trading: --venue sim)",
+                       description="Run a quote engine: the policy (.mmpol) decides once per interval of its dt on a "
+                       "replayed capture, with the replay env's observation; orders go to a simulated venue matching "
+                       "with the replay fill model (--venue sim) or over FIX 4.4 (--venue fix://HOST:PORT); risk "
+                       "limits apply before any order leaves; metrics for Prometheus on 127.0.0.1.")
+    p.add_argument("policy", help="the policy file (.mmpol), e.g. from morl-mm select --export")
+    capture_arguments(p, "--feed", "replay", skip_flag=False)
+    p.add_argument("--speed", default="1", help="1 = real time (default), 10 = ten times faster, max = no sleeping")
+    p.add_argument("--venue", default="sim", help="sim (in process, default) or fix://HOST:PORT")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:P (0: a free port)")
+    p.add_argument("--limits", help="limits.toml: [limits] max_inventory, max_order_rate, price_collar(_ticks), "
+                   "max_loss, max_drawdown, stale_after_s, kill_file")
+    p.add_argument("--out", help="folder for the end-of-session report (session.json, .md, .html)")
+    fill_model_argument(p)
+    p.add_argument("--expect", help="alert against these expectations: the study (folder or study.nc) that "
+                   "selected the policy, or a morl-mm backtest --json file (default: the policy file's header)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the policy's own randomness")
+    p.add_argument("--cpu", type=int, help="run the engine on this CPU only (lower decision latency)")
+    p.add_argument("--json", action="store_true", help="print the session summary as JSON")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("oracle", help="exact CCS of a model (python -m morl_mm.oracle)", add_help=False,
                        description="Exact convex coverage set by dynamic programming; options as python -m morl_mm.oracle.")

@@ -80,26 +80,27 @@ class PPOConfig:
     factorised: bool = True
 
     def __post_init__(self):
+        cls = type(self).__name__  # PPOConfig, or a learner's config that extends it
         if self.mode not in ("conditioned", "fixed"):
-            raise ValueError(f"PPOConfig.mode: must be 'conditioned' or 'fixed', got {self.mode!r}")
+            raise ValueError(f"{cls}.mode: must be 'conditioned' or 'fixed', got {self.mode!r}")
         for name in ("num_envs", "num_steps", "total_timesteps", "update_epochs", "num_minibatches"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"PPOConfig.{name}: must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"{cls}.{name}: must be >= 1, got {getattr(self, name)}")
         if int(self.num_checkpoints) < 1 or self.num_updates % int(self.num_checkpoints):
-            raise ValueError(f"PPOConfig.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
+            raise ValueError(f"{cls}.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
                              f"got {self.num_checkpoints}")
         if (self.num_envs * self.num_steps) % self.num_minibatches:
-            raise ValueError(f"PPOConfig.num_minibatches: must divide num_envs * num_steps = "
+            raise ValueError(f"{cls}.num_minibatches: must divide num_envs * num_steps = "
                              f"{self.num_envs * self.num_steps}, got {self.num_minibatches}")
         if self.total_timesteps < self.num_envs * self.num_steps:
-            raise ValueError(f"PPOConfig.total_timesteps: must be >= num_envs * num_steps = "
+            raise ValueError(f"{cls}.total_timesteps: must be >= num_envs * num_steps = "
                              f"{self.num_envs * self.num_steps}, got {self.total_timesteps}")
         for name in ("lr", "max_grad_norm", "clip_eps", "weight_concentration"):
             if not float(getattr(self, name)) > 0:
-                raise ValueError(f"PPOConfig.{name}: must be > 0, got {getattr(self, name)}")
+                raise ValueError(f"{cls}.{name}: must be > 0, got {getattr(self, name)}")
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ValueError(f"PPOConfig.{name}: must lie in [0, 1], got {getattr(self, name)}")
+                raise ValueError(f"{cls}.{name}: must lie in [0, 1], got {getattr(self, name)}")
 
     @property
     def num_updates(self) -> int:
@@ -210,6 +211,149 @@ class RunnerState(NamedTuple):
     rng: jax.Array
 
 
+def make_optimizer(config: PPOConfig, lr: float | None = None) -> optax.GradientTransformation:
+    """Adam after global-norm clipping at ``max_grad_norm``; with ``anneal_lr`` the learning rate
+    (``lr``, default ``config.lr``) falls linearly to 0 over the ``num_updates`` updates."""
+    lr = config.lr if lr is None else lr
+
+    def lr_schedule(count):
+        frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / config.num_updates
+        return lr * (frac if config.anneal_lr else 1.0)
+
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                       optax.adam(learning_rate=lr_schedule, eps=1e-5))
+
+
+def weight_sampler(config: PPOConfig, n_obj: int):
+    """``draw(key, fixed_weight) -> (num_envs, n_obj)`` preferences: Dirichlet draws (conditioned mode)
+    or the run's one weight (fixed mode)."""
+
+    def draw(key, fixed_weight):
+        if config.mode == "conditioned":
+            return sample_simplex_weights(key, config.num_envs, n_obj, config.weight_concentration)
+        return jnp.broadcast_to(fixed_weight, (config.num_envs, n_obj))
+
+    return draw
+
+
+def track_episodes(episode_return, weight, reward, done, scales, fresh_weight):
+    """Add a step's raw ``reward`` to the running episode sums; where an episode is ``done``, report it
+    and start the next one at ``fresh_weight``. Returns ``(episode_return, weight, finished)`` with
+    ``finished = (sums incl. this step, done, normalised scalarised sums under each env's weight)``."""
+    episode_return = episode_return + reward
+    finished = (episode_return, done, jnp.sum(weight * episode_return / scales, axis=-1))
+    weight = jnp.where(done[:, None], fresh_weight, weight)
+    return jnp.where(done[:, None], 0.0, episode_return), weight, finished
+
+
+def gae(traj: Transition, last_value, gamma: float, gae_lambda: float):
+    """Per-objective generalised advantage estimates and value targets (time-major): ``(adv, targets)``."""
+
+    def backward(carry, t: Transition):
+        next_value, next_adv = carry
+        not_done = (1.0 - t.done)[:, None]
+        delta = t.reward + gamma * next_value * not_done - t.value
+        adv = delta + gamma * gae_lambda * not_done * next_adv
+        return (t.value, adv), adv
+
+    _, adv = jax.lax.scan(backward, (last_value, jnp.zeros_like(last_value)), traj, reverse=True)
+    return adv, adv + traj.value
+
+
+def normalised(adv, mask=None):
+    """Advantages standardised over the minibatch (over the samples where ``mask`` is 1, if given)."""
+    if mask is None:
+        return (adv - adv.mean()) / (adv.std() + 1e-8)
+    count = jnp.maximum(mask.sum(), 1.0)
+    mean = jnp.sum(mask * adv) / count
+    std = jnp.sqrt(jnp.sum(mask * (adv - mean) ** 2) / count)
+    return mask * (adv - mean) / (std + 1e-8)
+
+
+def clipped_surrogate(logp, old_logp, adv, clip_eps: float, mask=None):
+    """PPO's clipped policy loss -E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)], rho = pi / pi_old
+    (the mean over the samples where ``mask`` is 1, if given)."""
+    ratio = jnp.exp(logp - old_logp)
+    surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    if mask is None:
+        return -jnp.mean(surrogate)
+    return -jnp.sum(mask * surrogate) / jnp.maximum(mask.sum(), 1.0)
+
+
+def value_loss(value, old_value, targets, clip_eps: float):
+    """The clipped value loss 0.5 E[max((V - R)^2, (V_clip - R)^2)], V_clip within eps of the old V."""
+    value_clipped = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
+    return 0.5 * jnp.mean(jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2))
+
+
+def ppo_loss(network: ActorCritic, config: PPOConfig, params, batch: Transition, adv_vec, targets):
+    """Clipped PPO surrogate on the scalarised advantage + per-objective value loss - entropy bonus."""
+    discrete = network.discrete
+    policy_out, value = network.apply(params, conditioned_input(batch.obs, batch.weight))
+    logp = log_prob(policy_out, batch.action, discrete)
+    adv = normalised(jnp.sum(batch.weight * adv_vec, axis=-1))
+    policy_loss = clipped_surrogate(logp, batch.log_prob, adv, config.clip_eps)
+    v_loss = value_loss(value, batch.value, targets, config.clip_eps)
+    ent = jnp.mean(entropy(policy_out, discrete))
+    total = policy_loss + config.vf_coef * v_loss - config.ent_coef * ent
+    return total, (policy_loss, v_loss, ent)
+
+
+def sgd_epochs(loss_fn, optimizer, params, opt_state, data, rng, config: PPOConfig):
+    """``update_epochs`` passes of minibatch SGD over a rollout: each epoch shuffles the
+    ``num_envs * num_steps`` samples of ``data`` (a pytree with leading axes time, env) into
+    ``num_minibatches`` minibatches and takes one optimizer step of ``loss_fn(params, *minibatch)
+    -> (loss, aux)`` on each. Returns ``(params, opt_state, aux)``, aux stacked (epoch, minibatch)."""
+    batch_size = config.num_envs * config.num_steps
+
+    def epoch(carry, _):
+        params, opt_state, rng = carry
+        rng, k_perm = jax.random.split(rng)
+        perm = jax.random.permutation(k_perm, batch_size)
+        shuffled = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:])[perm], data)
+        minibatches = jax.tree_util.tree_map(
+            lambda x: x.reshape((config.num_minibatches, config.minibatch_size) + x.shape[1:]), shuffled)
+
+        def sgd_step(carry, minibatch):
+            params, opt_state = carry
+            (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *minibatch)
+            updates, opt_state = optimizer.update(grads, opt_state)
+            return (optax.apply_updates(params, updates), opt_state), aux
+
+        (params, opt_state), aux = jax.lax.scan(sgd_step, (params, opt_state), minibatches)
+        return (params, opt_state, rng), aux
+
+    (params, opt_state, _), aux = jax.lax.scan(epoch, (params, opt_state, rng), None, config.update_epochs)
+    return params, opt_state, aux
+
+
+def finished_metrics(finished) -> dict:
+    """Mean raw and scalarised returns of the episodes that ended in a rollout, and their count."""
+    episode_return, done, scalarised = finished
+    n_done = jnp.maximum(done.sum(), 1)
+    return {"episode_return": jnp.sum(episode_return * done[..., None], axis=(0, 1)) / n_done,
+            "scalarised_return": jnp.sum(scalarised * done) / n_done,
+            "episodes": done.sum()}
+
+
+def run_updates(update, runner, config: PPOConfig, checkpoint=lambda runner: runner.params):
+    """``num_updates`` steps of ``update(runner, None) -> (runner, metrics)`` under one ``lax.scan``.
+
+    With ``num_checkpoints > 1`` the same updates run in that many equal chunks and
+    ``metrics["checkpoint_params"]`` stacks ``checkpoint(runner)`` after each chunk.
+    """
+    if config.num_checkpoints <= 1:
+        return jax.lax.scan(update, runner, None, config.num_updates)
+
+    def chunk(runner, _):
+        runner, metrics = jax.lax.scan(update, runner, None, config.num_updates // config.num_checkpoints)
+        return runner, (metrics, checkpoint(runner))
+
+    runner, (metrics, checkpoints) = jax.lax.scan(chunk, runner, None, config.num_checkpoints)
+    metrics = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
+    return runner, {**metrics, "checkpoint_params": checkpoints}
+
+
 def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None):
     """Build ``train(rng, weight=None) -> (network_params, metrics)``: the whole PPO run, jittable.
 
@@ -232,20 +376,10 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
     obs_dim = env.observation_space().shape[0]
     if init_params is not None:
         init_params = warm_start_params(network, init_params, obs_dim + n_obj)
-
-    def lr_schedule(count):
-        frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / config.num_updates
-        return config.lr * (frac if config.anneal_lr else 1.0)
-
-    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                            optax.adam(learning_rate=lr_schedule, eps=1e-5))
+    optimizer = make_optimizer(config)
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None))
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-
-    def draw_weights(key, fixed_weight):
-        if conditioned:
-            return sample_simplex_weights(key, config.num_envs, n_obj, config.weight_concentration)
-        return jnp.broadcast_to(fixed_weight, (config.num_envs, n_obj))
+    draw_weights = weight_sampler(config, n_obj)
 
     def train(rng, weight=None):
         if not conditioned and weight is None:
@@ -264,92 +398,28 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
             action, logp = sample_action(policy_out, k_act, discrete)
             obs, env_state, reward, done, _ = vmap_step(jax.random.split(k_step, config.num_envs), runner.env_state,
                                                         action, env_params)
-            episode_return = runner.episode_return + reward
-            finished = (episode_return, done, jnp.sum(runner.weight * episode_return / scales, axis=-1))
-            weight = jnp.where(done[:, None], draw_weights(k_weight, fixed_weight), runner.weight)
+            episode_return, weight, finished = track_episodes(runner.episode_return, runner.weight, reward, done,
+                                                              scales, draw_weights(k_weight, fixed_weight))
             transition = Transition(runner.obs, runner.weight, action, logp, value, reward / scales, done)
             runner = runner._replace(env_state=env_state, obs=obs, weight=weight, rng=rng,
-                                     episode_return=jnp.where(done[:, None], 0.0, episode_return))
+                                     episode_return=episode_return)
             return runner, (transition, finished)
-
-        def gae(traj: Transition, last_value):
-            """Per-objective generalised advantage estimates and value targets (time-major)."""
-
-            def backward(carry, t: Transition):
-                next_value, next_adv = carry
-                not_done = (1.0 - t.done)[:, None]
-                delta = t.reward + config.gamma * next_value * not_done - t.value
-                adv = delta + config.gamma * config.gae_lambda * not_done * next_adv
-                return (t.value, adv), adv
-
-            _, adv = jax.lax.scan(backward, (last_value, jnp.zeros_like(last_value)), traj, reverse=True)
-            return adv, adv + traj.value
-
-        def loss_fn(params, batch: Transition, adv_vec, targets):
-            """Clipped PPO surrogate on the scalarised advantage + per-objective value loss - entropy bonus."""
-            policy_out, value = network.apply(params, conditioned_input(batch.obs, batch.weight))
-            logp = log_prob(policy_out, batch.action, discrete)
-            adv = jnp.sum(batch.weight * adv_vec, axis=-1)
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            ratio = jnp.exp(logp - batch.log_prob)
-            policy_loss = -jnp.mean(jnp.minimum(ratio * adv,
-                                                jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps) * adv))
-            value_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
-            value_loss = 0.5 * jnp.mean(jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2))
-            ent = jnp.mean(entropy(policy_out, discrete))
-            total = policy_loss + config.vf_coef * value_loss - config.ent_coef * ent
-            return total, (policy_loss, value_loss, ent)
 
         def update(runner: RunnerState, _):
             """One PPO iteration: roll out, estimate advantages, then epochs of minibatch SGD."""
             runner, (traj, finished) = jax.lax.scan(env_step, runner, None, config.num_steps)
             _, last_value = network.apply(runner.params, conditioned_input(runner.obs, runner.weight))
-            adv_vec, targets = gae(traj, last_value)
-
-            def epoch(carry, _):
-                params, opt_state, rng = carry
-                rng, k_perm = jax.random.split(rng)
-                batch_size = config.num_envs * config.num_steps
-                perm = jax.random.permutation(k_perm, batch_size)
-                data = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:])[perm],
-                                              (traj, adv_vec, targets))
-                minibatches = jax.tree_util.tree_map(
-                    lambda x: x.reshape((config.num_minibatches, config.minibatch_size) + x.shape[1:]), data)
-
-                def sgd_step(carry, minibatch):
-                    params, opt_state = carry
-                    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *minibatch)
-                    updates, opt_state = optimizer.update(grads, opt_state)
-                    return (optax.apply_updates(params, updates), opt_state), aux
-
-                (params, opt_state), aux = jax.lax.scan(sgd_step, (params, opt_state), minibatches)
-                return (params, opt_state, rng), aux
-
+            adv_vec, targets = gae(traj, last_value, config.gamma, config.gae_lambda)
             rng, k_epochs = jax.random.split(runner.rng)
-            (params, opt_state, _), (pl, vl, ent) = jax.lax.scan(
-                epoch, (runner.params, runner.opt_state, k_epochs), None, config.update_epochs)
-            episode_return, done, scalarised = finished
-            n_done = jnp.maximum(done.sum(), 1)
-            metrics = {
-                "episode_return": jnp.sum(episode_return * done[..., None], axis=(0, 1)) / n_done,
-                "scalarised_return": jnp.sum(scalarised * done) / n_done,
-                "episodes": done.sum(),
-                "policy_loss": pl.mean(), "value_loss": vl.mean(), "entropy": ent.mean(),
-            }
+            loss = lambda p, *batch: ppo_loss(network, config, p, *batch)  # noqa: E731
+            params, opt_state, (pl, vl, ent) = sgd_epochs(loss, optimizer, runner.params, runner.opt_state,
+                                                          (traj, adv_vec, targets), k_epochs, config)
+            metrics = {**finished_metrics(finished),
+                       "policy_loss": pl.mean(), "value_loss": vl.mean(), "entropy": ent.mean()}
             return runner._replace(params=params, opt_state=opt_state, rng=rng), metrics
 
-        if config.num_checkpoints <= 1:
-            runner, metrics = jax.lax.scan(update, runner, None, config.num_updates)
-            return runner.params, metrics
-
-        # the same updates in num_checkpoints chunks, keeping the parameters after each chunk
-        def chunk(runner, _):
-            runner, metrics = jax.lax.scan(update, runner, None, config.num_updates // config.num_checkpoints)
-            return runner, (metrics, runner.params)
-
-        runner, (metrics, checkpoints) = jax.lax.scan(chunk, runner, None, config.num_checkpoints)
-        metrics = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), metrics)
-        return runner.params, {**metrics, "checkpoint_params": checkpoints}
+        runner, metrics = run_updates(update, runner, config)
+        return runner.params, metrics
 
     return train
 

@@ -16,9 +16,11 @@ import numpy as np
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 
-ALGORITHMS = ("ppo", "dqn")
-BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps"}
+ALGORITHMS = ("ppo", "dqn", "ppo_adversarial")
+BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps", "ppo_adversarial": "total_timesteps"}
 """The hyperparameter that sets each native learner's training budget in env steps."""
+ON_POLICY = ("ppo", "ppo_adversarial")
+"""Learners that train in whole updates of ``num_envs * num_steps`` env steps (PPO's config)."""
 
 
 class TrainedLearner(NamedTuple):
@@ -34,11 +36,17 @@ class TrainedLearner(NamedTuple):
     checkpoint_env_steps: np.ndarray | None = None  # (c,) env steps at each checkpoint
 
 
-def learner_config(algorithm: str, hyperparameters: dict):
+def config_class(algorithm: str) -> type:
+    """The hyperparameter dataclass of a native learner."""
+    from morl_mm.agents.arl import ARLConfig
     from morl_mm.agents.dqn import DQNConfig
     from morl_mm.agents.ppo import PPOConfig
 
-    cls = {"ppo": PPOConfig, "dqn": DQNConfig}[algorithm]
+    return {"ppo": PPOConfig, "dqn": DQNConfig, "ppo_adversarial": ARLConfig}[algorithm]
+
+
+def learner_config(algorithm: str, hyperparameters: dict):
+    cls = config_class(algorithm)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(hyperparameters) - fields)
     if unknown:
@@ -58,12 +66,11 @@ def with_env_steps(algorithm: str, hyperparameters: dict, env_steps: int) -> dic
     if isinstance(env_steps, bool) or int(env_steps) != env_steps or env_steps < 1:
         raise ValueError(f"env_steps: must be a positive int, got {env_steps!r}")
     hp = dict(hyperparameters)
-    if algorithm == "ppo":
-        from morl_mm.agents.ppo import PPOConfig
-
-        value = lambda name: int(hp.get(name, PPOConfig.__dataclass_fields__[name].default))  # noqa: E731
+    if algorithm in ON_POLICY:
+        fields = config_class(algorithm).__dataclass_fields__
+        value = lambda name: int(hp.get(name, fields[name].default))  # noqa: E731
         chunk = value("num_envs") * value("num_steps") * value("num_checkpoints")
-        hp[BUDGET_KEYS["ppo"]] = max(1, round(int(env_steps) / chunk)) * chunk
+        hp[BUDGET_KEYS[algorithm]] = max(1, round(int(env_steps) / chunk)) * chunk
     else:
         hp[BUDGET_KEYS["dqn"]] = int(env_steps)
     return hp
@@ -75,7 +82,8 @@ def _json_ready(config) -> dict:
 
 def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
                   scales: np.ndarray, seed: int, init_params: Any = None) -> TrainedLearner:
-    """Train ``algorithm`` ("ppo" or "dqn") with the given hyperparameters; one jitted run.
+    """Train ``algorithm`` ("ppo", "dqn" or "ppo_adversarial") with the given hyperparameters; one jitted
+    run. Adversarial PPO returns its market maker alone (a PPO network; the adversary is not kept).
 
     ``init_params`` (PPO only): warm start from these network params; the checkpoints then begin with
     them, at 0 env steps (the curve starts where the warm start does), and end with the final network."""
@@ -87,13 +95,17 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
     started = time.perf_counter()
     rng = jax.random.key(seed)
     checkpoints, checkpoint_steps = None, None
-    if algorithm == "ppo":
-        from morl_mm.agents.ppo import PPOPolicy, make_train, warm_start_params
+    if algorithm in ON_POLICY:
+        from morl_mm.agents import arl, ppo
+        from morl_mm.agents.ppo import PPOPolicy
 
         if config.mode != "conditioned":
-            raise ValueError("a study trains the weight-conditioned PPO (mode = 'conditioned')")
-        train = make_train(config, env, env_params, scales, init_params)
+            raise ValueError(f"a study trains the weight-conditioned {algorithm} (mode = 'conditioned')")
+        train = (arl.make_train(config, env, env_params, scales) if algorithm == "ppo_adversarial"
+                 else ppo.make_train(config, env, env_params, scales, init_params))
         network_params, metrics = jax.jit(train)(rng)
+        if algorithm == "ppo_adversarial":
+            network_params = network_params[0]  # the market maker; its adversary stays behind
         checkpoints = metrics.pop("checkpoint_params", None)
         policy = PPOPolicy.from_config(config, env)
         per_update = config.num_envs * config.num_steps
@@ -101,7 +113,8 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
             chunk = config.num_updates // config.num_checkpoints
             checkpoint_steps = per_update * chunk * np.arange(1, config.num_checkpoints + 1)
         if init_params is not None:  # the warm start itself is the curve's first point, the final network its last
-            start = warm_start_params(policy.network, init_params, env.observation_space().shape[0] + env.num_objectives)
+            start = ppo.warm_start_params(policy.network, init_params,
+                                          env.observation_space().shape[0] + env.num_objectives)
             if checkpoints is None:
                 checkpoints = jax.tree_util.tree_map(lambda x: x[None], network_params)
                 checkpoint_steps = np.array([per_update * config.num_updates])
@@ -130,11 +143,19 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
                           time.perf_counter() - started, steps, curve, checkpoints, checkpoint_steps)
 
 
+def policy_file_spec(algorithm: str, hyperparameters: dict) -> tuple[str, dict]:
+    """``(kind, spec)`` of a trained network's policy file: an adversarially trained PPO's market maker
+    is saved as a plain PPO policy (its PPO hyperparameters), so that every tool loads and runs it."""
+    if algorithm == "ppo_adversarial":
+        return "ppo", _json_ready(learner_config(algorithm, hyperparameters).market_maker)
+    return algorithm, hyperparameters
+
+
 def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
                    network_params: Any, weight) -> Any:
     """The runnable policy of a saved network at ``weight`` (params set)."""
     config = learner_config(algorithm, hyperparameters)
-    if algorithm == "ppo":
+    if algorithm in ON_POLICY:
         from morl_mm.agents.ppo import PPOPolicy
 
         return PPOPolicy.from_config(config, env, network_params, weight)

@@ -90,6 +90,14 @@ class AdversaryBox:
         """(2^d, d) param values at the corners of the box (duplicates kept where lo == hi)."""
         return np.array(list(itertools.product(*[(lo, hi) for _, lo, hi in self.bounds])), np.float64)
 
+    def grid(self, resolution: int = 2) -> np.ndarray:
+        """(resolution^d, d) points of a regular grid over the box, its corners included; resolution 2
+        gives :meth:`vertices` (in the same order)."""
+        if int(resolution) != resolution or resolution < 2:
+            raise ValueError(f"adversary: grid resolution must be a whole number >= 2, got {resolution}")
+        axes = [np.linspace(lo, hi, int(resolution)) for _, lo, hi in self.bounds]
+        return np.array(list(itertools.product(*axes)), np.float64)
+
     def values(self, action) -> jnp.ndarray:
         """Param values of an action in ``[-1, 1]^d`` (clipped): -1 is the low bound, +1 the high one."""
         u = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
@@ -120,6 +128,33 @@ class AdversaryBox:
     def spec(self) -> str:
         """The command-line form ``drift=LO:HI,kappa=LO:HI``."""
         return ",".join(f"{n}={lo:g}:{hi:g}" for n, lo, hi in self.bounds)
+
+
+class AdversarialEnv:
+    """``env`` whose every step runs with the params an adversary sets inside ``box``.
+
+    ``adversary(state, action, params) -> values (d,)`` sees the state and the action about to be
+    played (it acts per step, after the quote) and returns the bounded fields' values (e.g.
+    ``box.values(u)`` of a network's output, or the robust oracle's worst case); ``step_env`` then
+    calls ``env.step_env`` with ``box.set_values(params, values)``. Everything else is ``env``'s
+    (a gymnax-style wrapper), so ``rollout`` and ``evaluate_policy`` run it unchanged.
+    """
+
+    def __init__(self, env, box: AdversaryBox, adversary):
+        self.env, self.box, self.adversary = env, box, adversary
+
+    def __getattr__(self, name):  # only called for names this wrapper lacks
+        if name == "env":  # not yet set (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def step_env(self, key, state, action, params):
+        values = self.adversary(state, action, params)
+        return self.env.step_env(key, state, action, self.box.set_values(params, values))
+
+    def step(self, key, state, action, params):
+        """One step with auto-reset (the wrapped env's ``step``, through this ``step_env``)."""
+        return type(self.env).step(self, key, state, action, params)
 
 
 def parse_adversary(text: str, mode: Literal["step", "episode"] = "step") -> AdversaryBox:

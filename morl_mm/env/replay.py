@@ -150,55 +150,68 @@ class ReplayEnv(MarketMakingEnv):
         origin = self._origin(params)
         s = params.start + state.time
         placed = self.place_quote(state, action, env_params, grid_offset=-origin)
-        price = jnp.stack([placed.bid_px, placed.ask_px])
-        trade_price = tape.trade_price[s] - origin  # (2, K): side 0 sells (reach the bid), 1 buys
-        volume = jnp.where(jnp.isnan(trade_price), 0.0, tape.trade_volume[s])
-        sign = jnp.array([-1.0, 1.0])[:, None]  # how far a trade price lies through a quote, per side
-        tol = jnp.where(env_params.tick_size > 0, 0.25 * env_params.tick_size, 1e-6)
-        beyond = jnp.where(jnp.isnan(trade_price), -jnp.inf, sign * (trade_price - price[:, None]))
-        through = jnp.any(beyond > tol, axis=1)
-        at_price = jnp.sum(jnp.where(jnp.abs(beyond) <= tol, volume, 0.0), axis=1)
-        on = placed.on > 0
-        if self.fill_model == "trade_through":
-            units = jnp.where(on & through, placed.size, 0.0)
-            queue_ahead, queue_price = state.queue_ahead, state.queue_price
-        elif self.fill_model == "touch":
-            units = jnp.where(on & (through | (at_price > 0)), placed.size, 0.0)
-            queue_ahead, queue_price = state.queue_ahead, state.queue_price
-        else:
-            same = on & (jnp.abs(price - state.queue_price) <= tol)  # NaN (no resting quote) compares False
-            ahead = jnp.where(same, state.queue_ahead, self._displayed(tape, s, price + origin, tol))
-            units = jnp.where(through, placed.size, jnp.clip(at_price - ahead, 0.0, placed.size))
-            units = jnp.where(on, units, 0.0)
-            queue_ahead = jnp.where(on, jnp.maximum(ahead - at_price, 0.0), 0.0)
-            queue_price = jnp.where(on, price, jnp.nan)
+        price = jnp.stack([placed.bid_px, placed.ask_px]) + origin
+        units, queue_ahead, queue_price = match_quotes(self.fill_model, tape, s, price, placed.on > 0, placed.size,
+                                                       state.queue_ahead, state.queue_price + origin,
+                                                       env_params.tick_size)
+        trade_price = tape.trade_price[s]
         arrival = jnp.isfinite(trade_price[:, 0]).astype(jnp.float32)
         new_mid = tape.mid[s + 1] - origin
         return self.settle(state, placed, units.astype(jnp.float32), arrival, new_mid, env_params.sigma, env_params,
-                           queue_ahead=queue_ahead.astype(jnp.float32), queue_price=queue_price.astype(jnp.float32))
-
-    @staticmethod
-    def _displayed(tape: ReplayTape, s, price, tol) -> jnp.ndarray:
-        """Size displayed at each side's quote price (tape coordinates) at the start of step ``s``:
-        the level's size where the price is shown; 0 inside the spread or at an empty price within
-        the displayed depth; +inf (unknown) beyond the deepest displayed level of a full book."""
-
-        def one_side(levels, sizes, p, sign):  # sign: +1 bid (better = higher), -1 ask
-            shown = jnp.isfinite(levels)
-            match = shown & (jnp.abs(levels - p) <= tol)
-            deepest = jnp.where(shown, sign * levels, jnp.inf).min()
-            full = jnp.all(shown)
-            size = jnp.sum(jnp.where(match, sizes, 0.0))
-            return jnp.where(jnp.any(match), size, jnp.where(full & (sign * p < deepest - tol), jnp.inf, 0.0))
-
-        return jnp.stack([one_side(tape.bid_price[s], tape.bid_size[s], price[0], 1.0),
-                          one_side(tape.ask_price[s], tape.ask_size[s], price[1], -1.0)])
+                           queue_ahead=queue_ahead.astype(jnp.float32),
+                           queue_price=(queue_price - origin).astype(jnp.float32))
 
     def get_obs(self, state: EnvState, params: ReplayParams) -> jnp.ndarray:
         return super().get_obs(state, params.env)
 
     def is_terminal(self, state: EnvState, params: ReplayParams) -> jnp.ndarray:
         return super().is_terminal(state, params.env)
+
+
+def match_quotes(fill_model: str, tape: ReplayTape, s, price, on, size, queue_ahead, queue_price, tick_size):
+    """Units filled per side (bid, ask) during tape step ``s`` by the ``fill_model`` (module docstring).
+
+    ``price``: (2,) quote prices in tape coordinates; ``on``: (2,) bool, the side rests; ``size``:
+    (2,) its size; ``queue_ahead`` / ``queue_price``: the queue model's state of each side (the
+    volume ahead of the resting quote and the price it rests at, NaN when none). Returns
+    ``(units, queue_ahead, queue_price)``. Pure and jittable: the replay env and the simulated
+    venue of :mod:`morl_mm.live` match orders with this one function.
+    """
+    if fill_model not in FILL_MODELS:
+        raise ValueError(f"fill_model: must be one of {list(FILL_MODELS)}, got {fill_model!r}")
+    trade_price = tape.trade_price[s]  # (2, K): side 0 sells (reach the bid), 1 buys
+    volume = jnp.where(jnp.isnan(trade_price), 0.0, tape.trade_volume[s])
+    sign = jnp.array([-1.0, 1.0])[:, None]  # how far a trade price lies through a quote, per side
+    tol = jnp.where(tick_size > 0, 0.25 * tick_size, 1e-6)
+    beyond = jnp.where(jnp.isnan(trade_price), -jnp.inf, sign * (trade_price - price[:, None]))
+    through = jnp.any(beyond > tol, axis=1)
+    at_price = jnp.sum(jnp.where(jnp.abs(beyond) <= tol, volume, 0.0), axis=1)
+    if fill_model == "trade_through":
+        return jnp.where(on & through, size, 0.0), queue_ahead, queue_price
+    if fill_model == "touch":
+        return jnp.where(on & (through | (at_price > 0)), size, 0.0), queue_ahead, queue_price
+    same = on & (jnp.abs(price - queue_price) <= tol)  # NaN (no resting quote) compares False
+    ahead = jnp.where(same, queue_ahead, _displayed(tape, s, price, tol))
+    units = jnp.where(through, size, jnp.clip(at_price - ahead, 0.0, size))
+    units = jnp.where(on, units, 0.0)
+    return units, jnp.where(on, jnp.maximum(ahead - at_price, 0.0), 0.0), jnp.where(on, price, jnp.nan)
+
+
+def _displayed(tape: ReplayTape, s, price, tol) -> jnp.ndarray:
+    """Size displayed at each side's quote price (tape coordinates) at the start of step ``s``:
+    the level's size where the price is shown; 0 inside the spread or at an empty price within
+    the displayed depth; +inf (unknown) beyond the deepest displayed level of a full book."""
+
+    def one_side(levels, sizes, p, sign):  # sign: +1 bid (better = higher), -1 ask
+        shown = jnp.isfinite(levels)
+        match = shown & (jnp.abs(levels - p) <= tol)
+        deepest = jnp.where(shown, sign * levels, jnp.inf).min()
+        full = jnp.all(shown)
+        size = jnp.sum(jnp.where(match, sizes, 0.0))
+        return jnp.where(jnp.any(match), size, jnp.where(full & (sign * p < deepest - tol), jnp.inf, 0.0))
+
+    return jnp.stack([one_side(tape.bid_price[s], tape.bid_size[s], price[0], 1.0),
+                      one_side(tape.ask_price[s], tape.ask_size[s], price[1], -1.0)])
 
 
 def window_starts(tape: ReplayTape, steps: int) -> np.ndarray:

@@ -32,6 +32,13 @@ EPISODE_MEANS = ("slippage", "effective_spread", "price_impact")  # mean over th
 PER_SIDE = ("fills", "fill_rate", "quoting_ratio")  # mean over windows, per side
 
 
+def on_venue_ticks(env_params: EnvParams, tick_size: float) -> EnvParams:
+    """The model on the venue's price grid: a model without ticks (``tick_size = 0``) gets the venue's."""
+    if not float(env_params.tick_size) > 0:
+        return env_params.replace(tick_size=float(tick_size))
+    return env_params
+
+
 class Replay:
     """A capture on one model's step grid: the tape, its windows and the replay env, built once and
     shared by every policy of that model.
@@ -42,9 +49,7 @@ class Replay:
     def __init__(self, capture: Capture, env_config, env_params: EnvParams, fill_model: str = "queue",
                  start_ns: int | None = None, end_ns: int | None = None):
         self.env = ReplayEnv(env_config, fill_model=fill_model)
-        if not float(env_params.tick_size) > 0:
-            env_params = env_params.replace(tick_size=float(capture.tick_size))
-        self.env_params = env_params
+        self.env_params = env_params = on_venue_ticks(env_params, capture.tick_size)
         self.tape, self.info = build_tape(capture, float(env_params.dt), start_ns=start_ns, end_ns=end_ns)
         self.steps = episode_steps(env_params)
         self.starts = window_starts(self.tape, self.steps)

@@ -234,9 +234,16 @@ def weight_grid_sweep(env: MarketMakingEnv, params: EnvParams, divisions: int = 
     started = time.perf_counter()
     solver = Solver(env, params, scales, depth_grid)
     grid = simplex_weights(env.num_objectives, divisions)
-    distinct: list[OracleSolution] = []
-    for s in solver(grid):
-        if _is_new(s.objective_values / solver.scales, [d.objective_values / solver.scales for d in distinct],
-                   tolerance):
-            distinct.append(s)
+    solutions = solver(grid)
+    distinct = [solutions[i] for i in distinct_solutions(solutions, solver.scales, tolerance)]
     return _coverage_set(distinct, solver, len(grid), started, "grid")
+
+
+def distinct_solutions(solutions: list[OracleSolution], scales, tolerance: float) -> list[int]:
+    """Indices of the solutions whose normalised objective vector differs (max norm > ``tolerance``)
+    from every earlier kept one."""
+    kept: list[int] = []
+    for i, s in enumerate(solutions):
+        if _is_new(s.objective_values / scales, [solutions[j].objective_values / scales for j in kept], tolerance):
+            kept.append(i)
+    return kept

@@ -116,14 +116,33 @@ def _value_of(m, parts, i_bid, i_ask):
     return w + pick(g_bid, i_bid[None]) + pick(g_ask, i_ask[None]) + beta * f_bid * f_ask
 
 
+def _scalarise(coef, parts):
+    """The parts of :func:`_step_parts` scalarised by ``coef`` (K,): W (Q, R), G_bid / G_ask (Q, R, M+1), beta."""
+    return tuple(jnp.tensordot(coef, x, axes=1) for x in parts)
+
+
+def _joint_values(m, scalar_parts):
+    """(Q, R, M+1, M+1) scalarised value of every joint action (i, j) (the plain solver maximises it
+    without forming it; the robust one minimises it over the adversary's models first)."""
+    w, g_bid, g_ask, beta = scalar_parts
+    return (w[..., None, None] + g_bid[..., :, None] + g_ask[..., None, :]
+            + beta[..., None, None] * m["fill_bid"][:, None, :, None] * m["fill_ask"][:, None, None, :])
+
+
+def _withdraw_blocked(m, i_bid, i_ask):
+    """Write a side blocked by the inventory limit as "off" (it is withdrawn either way)."""
+    n_side = m["fill_bid"].shape[-1]
+    return (jnp.where(m["bid_open"][:, None] > 0, i_bid, n_side - 1),
+            jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1))
+
+
 def _solve_core(m, coef, n_steps):
     """Backward induction for the scalarised reward coef . r; returns (tables, vector values)."""
     n_side = m["fill_bid"].shape[-1]
-    bid_open, ask_open = m["bid_open"][:, None] > 0, m["ask_open"][:, None] > 0  # (Q, 1)
 
     def backward(value_next, _):
         parts = _step_parts(m, value_next)
-        w, g_bid, g_ask, beta = (jnp.tensordot(coef, x, axes=1) for x in parts)
+        w, g_bid, g_ask, beta = _scalarise(coef, parts)
         # max over (i, j) of g_bid[i] + g_ask[j] + beta f_bid[i] f_ask[j]: take the best ask for
         # every bid (a max, no argmax, over the (Q, R, M+1, M+1) tensor: much faster on CPU), then
         # the best bid, then that bid's best ask; ties go to the lowest (i, j) either way
@@ -132,9 +151,7 @@ def _solve_core(m, coef, n_steps):
         i_bid = jnp.argmax(g_bid + best_ask_value, axis=-1)
         slope_i = jnp.take_along_axis(slope, i_bid[..., None], axis=-1)
         i_ask = jnp.argmax(g_ask + slope_i * m["fill_ask"][:, None, :], axis=-1)
-        # a side blocked by the inventory limit is written as "off" (it is withdrawn either way)
-        i_bid = jnp.where(bid_open, i_bid, n_side - 1)
-        i_ask = jnp.where(ask_open, i_ask, n_side - 1)
+        i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
         value = _value_of(m, parts, i_bid, i_ask)
         return value, (i_bid * n_side + i_ask, value)
 
@@ -213,15 +230,8 @@ def solve(env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_g
     return solve_many(env, params, w[None], scales, depth_grid)[0]
 
 
-def evaluate(env: MarketMakingEnv, params: EnvParams, action_table, depth_grid=None,
-             return_table: bool = False):
-    """Exact expected objective vector (raw units, from the initial state) of a table policy.
-
-    ``action_table`` (T, Q) or (T, Q, R) holds joint action indices over the oracle's depth grid
-    (``depth_grid``, as in :func:`solve`); a policy that ignores the regime may omit the R axis. With
-    ``return_table`` also returns the vector value-to-go (T + 1, K, Q, R).
-    """
-    model = build_model(env, params, depth_grid)
+def checked_table(env: MarketMakingEnv, model: DiscreteModel, action_table) -> np.ndarray:
+    """``action_table`` (T, Q) or (T, Q, R) checked against ``model`` (shape, joint indices), as (T, Q, R)."""
     table = np.asarray(action_table)
     n_regimes = env.config.n_regimes
     if table.ndim == 2:
@@ -233,6 +243,19 @@ def evaluate(env: MarketMakingEnv, params: EnvParams, action_table, depth_grid=N
     if not np.issubdtype(table.dtype, np.integer) or table.min() < 0 or table.max() >= n_actions:
         raise ValueError(f"action_table: needs integer joint indices in [0, {n_actions}), got dtype {table.dtype}, "
                          f"range [{table.min()}, {table.max()}]")
+    return table
+
+
+def evaluate(env: MarketMakingEnv, params: EnvParams, action_table, depth_grid=None,
+             return_table: bool = False):
+    """Exact expected objective vector (raw units, from the initial state) of a table policy.
+
+    ``action_table`` (T, Q) or (T, Q, R) holds joint action indices over the oracle's depth grid
+    (``depth_grid``, as in :func:`solve`); a policy that ignores the regime may omit the R axis. With
+    ``return_table`` also returns the vector value-to-go (T + 1, K, Q, R).
+    """
+    model = build_model(env, params, depth_grid)
+    table = checked_table(env, model, action_table)
     with jax.enable_x64(True):
         values = np.asarray(_evaluate_core(_device_model(model), jnp.asarray(table, jnp.int32)))
     result = values[0, :, model.initial_index, 0]

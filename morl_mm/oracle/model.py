@@ -49,6 +49,40 @@ class OracleNotExactError(ValueError):
     """The model has a feature that the (time, inventory[, regime]) dynamic programme cannot represent exactly."""
 
 
+class QuoteTerms(NamedTuple):
+    """What a quote earns on one side in one step, at any depth: the quote-dependent part of the model.
+
+    A side quoted at depth d (``on`` = 1) fills with probability ``arrival * exp(-kappa d)`` and is
+    firm when d <= ``competitive_distance``; its expected reward is ``fill * (per_fill + per_fill_depth
+    * d) + firm * per_firm`` per objective (see :func:`quote_side`). Grid or no grid, the same numbers.
+    """
+
+    arrival: float  # p = A dt: probability of a market order on the side
+    kappa: float
+    competitive_distance: float
+    per_fill: np.ndarray  # (2, K, R) reward per fill that does not depend on the depth, bid and ask
+    per_fill_depth: np.ndarray  # (K,) reward per fill per unit of depth (pnl: the spread income)
+    per_firm: np.ndarray  # (K,) reward of a firm side (quoting_ratio)
+
+
+def quote_side(terms: QuoteTerms, side: int, depth, on, xp=np):
+    """``(fill, reward)`` of one side (0 bid, 1 ask) quoted at ``depth`` with flag ``on`` (same shape S):
+    its fill probability (S) and expected reward (K, R, *S). ``xp`` is numpy or jax.numpy (jittable)."""
+    fill = terms.arrival * xp.exp(-terms.kappa * depth) * on
+    firm = on * (depth <= terms.competitive_distance + FIRM_TOLERANCE)
+    expand = (Ellipsis,) + (None,) * xp.ndim(depth)
+    reward = (fill * (terms.per_fill[side][expand] + terms.per_fill_depth[:, None][expand] * depth)
+              + firm * terms.per_firm[:, None][expand])
+    return fill, reward
+
+
+def side_arrays(terms: QuoteTerms, side: int, open_, depth, on, xp=np):
+    """:func:`quote_side` at every inventory: ``(fill (Q, S), reward (K, Q, R, S))``, zero where a fill of
+    this side would breach the inventory limit (``open_`` (Q,) is 0 there); ``depth``, ``on`` (S,)."""
+    fill, reward = quote_side(terms, side, depth, on, xp)
+    return fill[None] * open_[:, None], reward[:, None] * open_[None, :, None, None]
+
+
 class DiscreteModel(NamedTuple):
     """Arrays of the dynamic programme (float64 numpy); K objectives, Q inventories, R regimes, M depths.
 
@@ -69,6 +103,7 @@ class DiscreteModel(NamedTuple):
     terminal: np.ndarray  # (K, Q, R) value after the last step (liquidation penalty on pnl)
     initial_index: int  # index of initial_inventory in inventory_grid (the episode starts in regime 0)
     n_steps: int
+    quote_terms: QuoteTerms  # side_bid / side_ask at any depth (the robust oracle's adversary in rollouts)
 
 
 def check_exact(env: MarketMakingEnv, params: EnvParams) -> None:
@@ -159,36 +194,29 @@ def build_model(env: MarketMakingEnv, params: EnvParams, depth_grid=None) -> Dis
 
     on = np.append(np.ones(depths.size), 0.0)  # (M+1,)
     depth = np.append(depths, 0.0)
-    fill = p * np.exp(-float(params.kappa) * depth) * on
-    firm = on * (depth <= float(params.competitive_distance) + FIRM_TOLERANCE)
-    bid_open = (qs + size <= limit + eps).astype(float)[:, None]  # (Q, 1)
-    ask_open = (qs - size >= -limit - eps).astype(float)[:, None]
-    fill_bid, fill_ask = fill[None] * bid_open, fill[None] * ask_open
-    firm_bid, firm_ask = firm[None] * bid_open, firm[None] * ask_open
+    bid_open = (qs + size <= limit + eps).astype(float)  # (Q,)
+    ask_open = (qs - size >= -limit - eps).astype(float)
 
     sigmas = float(params.sigma) * np.asarray(params.regime_vol, np.float64)  # (R,)
     drift_step = float(params.drift) * dt
     mean_move = drift_step + min(float(params.jump_rate) * dt, 1.0) * float(params.jump_mean)
     steps = n_steps(params)
     n_obj = cfg.n_objectives
-    shape = (n_obj, qs.size, n_regimes, depth.size)
-    side_bid, side_ask = np.zeros(shape), np.zeros(shape)
+    per_fill, per_fill_depth, per_firm = np.zeros((2, n_obj, n_regimes)), np.zeros(n_obj), np.zeros(n_obj)
     linear, quadratic = np.zeros(n_obj), np.zeros((n_obj, n_regimes))
     terminal = np.zeros((n_obj, qs.size, n_regimes))
     for k, name in enumerate(cfg.objectives):
         if name == "pnl":
             # spread income and fees per fill; the impact of this side's own order, net of the other
             # side's (E[q' (arr_ask - arr_bid)] = q (p_a - p_b) - s f_b (1 - p_a) - s f_a (1 - p_b))
-            per_fill = size * (depth - fee) - impact * size * (1 - p)
-            side_bid[k] = (fill_bid * per_fill)[:, None, :]
-            side_ask[k] = (fill_ask * per_fill)[:, None, :]
+            per_fill[:, k] = -size * fee - impact * size * (1 - p)
+            per_fill_depth[k] = size
             linear[k] = mean_move
             terminal[k] = -float(params.liquidation_penalty) * qs[:, None] ** 2
         elif name == "inventory_risk":
             quadratic[k] = -(sigmas**2) * dt
         elif name == "quoting_ratio":
-            side_bid[k] = (0.5 * firm_bid / steps)[:, None, :]
-            side_ask[k] = (0.5 * firm_ask / steps)[:, None, :]
+            per_firm[k] = 0.5 / steps
         elif name == "adverse_selection":
             # a bid fill comes with a sell order (the mid falls by the impact) unless a buy order (prob p)
             # cancels it; E[max(-dS, 0)] for the bid, E[max(dS, 0)] for the ask
@@ -198,10 +226,13 @@ def build_model(env: MarketMakingEnv, params: EnvParams, depth_grid=None) -> Dis
                         + (1 - p) * expected_positive_part(env, params, s, -drift_step + impact, -1.0))
                 rise = (p * expected_positive_part(env, params, s, drift_step, 1.0)
                         + (1 - p) * expected_positive_part(env, params, s, drift_step + impact, 1.0))
-                side_bid[k, :, r] = -size * fill_bid * fall
-                side_ask[k, :, r] = -size * fill_ask * rise
+                per_fill[:, k, r] = -size * fall, -size * rise
+    terms = QuoteTerms(arrival=p, kappa=float(params.kappa), competitive_distance=float(params.competitive_distance),
+                       per_fill=per_fill, per_fill_depth=per_fill_depth, per_firm=per_firm)
+    fill_bid, side_bid = side_arrays(terms, 0, bid_open, depth, on)  # (Q, M+1), (K, Q, R, M+1)
+    fill_ask, side_ask = side_arrays(terms, 1, ask_open, depth, on)
     return DiscreteModel(
-        inventory_grid=qs, depth_grid=depths, bid_open=bid_open[:, 0], ask_open=ask_open[:, 0], fill_bid=fill_bid,
+        inventory_grid=qs, depth_grid=depths, bid_open=bid_open, ask_open=ask_open, fill_bid=fill_bid,
         fill_ask=fill_ask, side_bid=side_bid, side_ask=side_ask, linear=linear, quadratic=quadratic,
         transition=np.asarray(params.regime_transition, np.float64), terminal=terminal, initial_index=q_index,
-        n_steps=steps)
+        n_steps=steps, quote_terms=terms)

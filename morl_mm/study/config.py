@@ -10,8 +10,10 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
     [oracle]           enabled, depth_step (continuous mode grid)
     [[classical]]      kind = "avellaneda_stoikov" | "glft" | "cartea_jaimungal" | "fixed_spread" | "linear_skew",
                        plus the strategy's parameters
-    [learners.<name>]  algorithm = "ppo" | "dqn" | a morl-baselines adapter ("gpi_ls", "gpi_pd", "envelope",
-                       "pcn", "capql", "pgmorl", "morld"), then the learner's hyperparameters, and optionally:
+    [learners.<name>]  algorithm = "ppo" | "dqn" | "ppo_adversarial" | a morl-baselines adapter ("gpi_ls", "gpi_pd",
+                       "envelope", "pcn", "capql", "pgmorl", "morld"), then the learner's hyperparameters
+                       (ppo_adversarial: PPO's and the adversary's, e.g. adversary = { drift = [-2.0, 2.0] },
+                       adversary_mode = "step"; see morl_mm.agents.arl.ARLConfig), and optionally:
                        seeds = [0, 1, 2]    train one network per seed (default: [study.seed])
                        env_steps = N        training budget in env steps (any algorithm), or
                        wall_time_s = T      a budget of about T seconds of training (see morl_mm.study.budget)
@@ -56,7 +58,7 @@ class ConfigError(ValueError):
 
 
 SEED_LIMIT = 2**32  # JAX keys (without x64) keep 32 bits: larger seeds would alias smaller ones
-NATIVE = ("ppo", "dqn")
+NATIVE = ("ppo", "dqn", "ppo_adversarial")
 NATIVE_MODES = {"dqn": "discrete"}  # action modes a native learner is limited to
 ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
 LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group", "warm_start")
@@ -172,8 +174,8 @@ def _type_name(like: Any) -> str:
     if isinstance(like, tuple):
         plural = {bool: "booleans", int: "ints", float: "finite numbers", str: "strings"}
         return f"a list of {plural.get(type(like[0]), 'values') if like else 'values'}"
-    return {bool: "true or false", int: "an int", float: "a finite number", str: "a string"}.get(type(like),
-                                                                                               type(like).__name__)
+    names = {bool: "true or false", int: "an int", float: "a finite number", str: "a string", dict: "a table"}
+    return names.get(type(like), type(like).__name__)
 
 
 def check_types(table: dict, cls: type, where: str, source: str) -> None:
@@ -262,6 +264,9 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         raise ConfigError(f"{source}: [study] seed must lie in [0, 2**32), got {seed}")
     learners = [parse_learner(name, spec, env_config, seed, source)
                 for name, spec in _table(raw, "learners", source).items()]
+    if data is None:  # with [data] the model is calibrated later
+        for spec in learners:
+            check_adversary(spec, env_config, env_overrides, source)
 
     evaluation = _table(raw, "evaluation", source)
     _check_keys(evaluation, [f.name for f in dataclasses.fields(EvaluationSpec)], "evaluation", source)
@@ -335,6 +340,20 @@ def check_classical(spec: dict, index: int, env_config: EnvConfig, env_overrides
         build_classical(MarketMakingEnv(env_config), make_params(env_config, **env_overrides), spec)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{source}: classical[{index}] ({spec['kind']}): {err}") from None
+
+
+def check_adversary(spec: LearnerSpec, env_config: EnvConfig, env_overrides: dict, source: str) -> None:
+    """``ConfigError`` naming ``learners.<name>`` and its adversary when a corner of an adversarial learner's box
+    does not give valid params of the model (e.g. ``arrival_rate * dt > 1`` or ``kappa <= 0``)."""
+    if spec.algorithm != "ppo_adversarial":
+        return
+    from morl_mm.agents.registry import learner_config
+
+    box = learner_config(spec.algorithm, spec.hyperparameters).box
+    try:
+        box.check(make_params(env_config, **env_overrides), env_config)
+    except ValueError as err:
+        raise ConfigError(f"{source}: learners.{spec.name}: {err}") from None
 
 
 def check_params(env_config: EnvConfig, overrides: dict, where: str, source: str) -> None:
@@ -494,14 +513,11 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
         if mode == "continuous" and env_config.action_mode == "discrete":
             raise ConfigError(f"{where}: a continuous-mode {algorithm} cannot be evaluated in the study's discrete "
                               f"action mode; set [env] action_mode = \"continuous\"")
-        from morl_mm.agents.registry import BUDGET_KEYS, learner_config
+        from morl_mm.agents.registry import BUDGET_KEYS, config_class, learner_config
 
         if BUDGET_KEYS[algorithm] in hp and (env_steps is not None or wall_time_s is not None):
             raise ConfigError(f"{where}: {BUDGET_KEYS[algorithm]} and env_steps/wall_time_s both set a budget")
-        from morl_mm.agents.dqn import DQNConfig
-        from morl_mm.agents.ppo import PPOConfig
-
-        check_types(hp, {"ppo": PPOConfig, "dqn": DQNConfig}[algorithm], f"learners.{name}", source)
+        check_types(hp, config_class(algorithm), f"learners.{name}", source)
         try:
             learner_config(algorithm, hp)
         except (TypeError, ValueError) as err:

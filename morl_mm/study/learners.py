@@ -67,10 +67,10 @@ def resolve_budget(ctx: StudyContext, spec: LearnerSpec, train, weights) -> tupl
     if spec.wall_time_s is None:
         return spec.env_steps, {}
     if spec.is_native:
-        from morl_mm.agents.registry import learner_config
+        from morl_mm.agents.registry import ON_POLICY, learner_config
 
         config = learner_config(spec.algorithm, spec.hyperparameters)
-        default_pilot = (2 * config.num_envs * config.num_steps * config.num_checkpoints if spec.algorithm == "ppo"
+        default_pilot = (2 * config.num_envs * config.num_steps * config.num_checkpoints if spec.algorithm in ON_POLICY
                          else 2 * config.learning_starts)
     else:
         default_pilot = BASELINE_PILOT_STEPS
@@ -90,7 +90,7 @@ def _label(spec: LearnerSpec, seed: int, suffix: str) -> str:
 
 def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int | None, weights,
                  evaluate: bool = True, curves: bool = True) -> tuple[list[Candidate], dict]:
-    from morl_mm.agents.registry import train_learner, with_env_steps
+    from morl_mm.agents.registry import policy_file_spec, train_learner, with_env_steps
 
     env, params = learner_env(ctx, spec)
     hp = spec.hyperparameters if env_steps is None else with_env_steps(spec.algorithm, spec.hyperparameters, env_steps)
@@ -101,13 +101,14 @@ def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int
         return [], run
     policy = trained.policy if env is ctx.env else InActionMode(trained.policy, env, ctx.env.config)
     network = jax.tree_util.tree_map(np.asarray, trained.network_params)
+    kind, file_spec = policy_file_spec(spec.algorithm, trained.hyperparameters)
     out = []
     for w in weights:
         label = _label(spec, seed, "w" + "_".join(f"{x:.2f}" for x in w))
         w32 = np.asarray(w, np.float32)
         # the file holds the network in its own action mode (and env), as trained
         save = lambda path, w=w32, l=label: policy_io.save_policy(  # noqa: E731
-            path, kind=spec.algorithm, spec=trained.hyperparameters, env=env, env_params=params,
+            path, kind=kind, spec=file_spec, env=env, env_params=params,
             arrays={"network": network, "weight": w}, label=l)
         out.append(Candidate(label, spec.name, np.asarray(w), policy, (trained.network_params, w32), save,
                              train_seed=seed))

@@ -5,7 +5,8 @@ study config whose model is that scenario (the study's ``[env.params]`` with the
 overrides), with the study's oracle and classical strategies and, as learners,
 
 * ``<learner>_warm``: the study's PPO network (the policy file of one of its policies, all of which
-  hold the same network of a training seed) trained on, ``warm_start`` in its table, with the
+  hold the same network of a training seed; an adversarially trained PPO's market maker too) trained on
+  as plain PPO, ``warm_start`` in its table, with the
   network's own hyperparameters, a budget of ``env_steps`` and ``checkpoints`` checkpoints; its first
   checkpoint is the warm start itself, at 0 env steps;
 * ``<learner>_scratch`` (optional): the same learner from a fresh network, the same budget and seed.
@@ -37,6 +38,8 @@ TARGET_HV_RATIO = 0.95
 """The issue's goal: the HV ratio against the new regime's exact CCS that warm start should reach in at most
 a third of the env steps training from scratch needs."""
 DEFAULT_CHECKPOINTS = 8
+RETRAINABLE = ("ppo", "ppo_adversarial")  # learners whose policy files hold a PPO network (an adversarial one's
+# market maker), retrained as plain PPO
 SUMMARY_SHAPE = ('{"study", "scenario", "source", "target", "curves": {learner: {"env_steps": [...], "hv_ratio": [...], '
                  '"steps_to_target"}}, "warm_over_scratch"}')
 """The keys of :func:`retrain_summary` (``morl-mm retrain --json``); null where a value is undefined."""
@@ -66,7 +69,7 @@ def retrain_config(result: StudyResult, scenario: str, env_steps: int | None = N
     if scenario in config.scenario_shifts:
         raise ValueError(f"retrain: scenario {scenario!r} shifts its params inside an episode; retraining (and the "
                          f"exact CCS it is measured against) needs a constant-params scenario")
-    ppo = [spec for spec in config.learners if spec.algorithm == "ppo"]
+    ppo = [spec for spec in config.learners if spec.algorithm in RETRAINABLE]
     if learner is None:
         if len(ppo) != 1:
             raise ValueError(f"retrain: the study has {len(ppo)} ppo learners ({[s.name for s in ppo]}); "
