@@ -375,7 +375,7 @@ def _num(value) -> float | None:
 # -- the end-of-session report ---------------------------------------------------------------------
 def write_session_report(summary: dict, out: str | Path) -> list[Path]:
     """Write ``session.json``, ``session.md`` and ``session.html`` (the study report's style) into ``out``."""
-    from morl_mm.plots.report import CSS, _html_table
+    from morl_mm.plots.report import CSS, html_table
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -393,7 +393,7 @@ def write_session_report(summary: dict, out: str | Path) -> list[Path]:
         if rows:
             md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             md += ["| " + " | ".join(r) + " |" for r in rows] + [""]
-            page.append(_html_table(header, rows))
+            page.append(html_table(header, rows))
     page.append("</body></html>")
     paths = []
     for name, text in (("session.json", json.dumps(summary, indent=2, default=_json_default)),

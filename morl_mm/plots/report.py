@@ -153,7 +153,7 @@ def headline(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> str:
 
 
 # -- HTML --------------------------------------------------------------------------------------------------
-def _html_table(header: list[str], rows: list[list[str]], highlight: str | None = None, text_columns: int = 1,
+def html_table(header: list[str], rows: list[list[str]], highlight: str | None = None, text_columns: int = 1,
                 titles: dict[str, str] | None = None, sortable: bool = False, wide: bool = False) -> str:
     titles = titles or {}
     cls = lambda j: ' class="text"' if j < text_columns else ""  # noqa: E731
@@ -187,12 +187,12 @@ def _summary_html(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> list
              f"selected {e(sel.how)}. (The chooser below selects live; this summary is the report's own choice: "
              "<code>morl-mm report --weights ...</code> or <code>--min-quoting-ratio ...</code> sets it.)</p>",
              f"<h3>Objectives in '{e(scenario)}' (mean, 95% confidence interval)</h3>",
-             _html_table(["objective", "unit", "mean", "95% CI half-width", "95% CI"],
+             html_table(["objective", "unit", "mean", "95% CI half-width", "95% CI"],
                          selected_objectives(ds, label, scenario), text_columns=2)]
     metric_rows = summary.metric_rows(ds, label, scenario)
     if metric_rows:
         parts += [f"<h3>Market-making metrics in '{e(scenario)}'</h3>",
-                  _html_table(["metric [unit]", "definition", "value"], [[m, d, v] for m, v, d in metric_rows],
+                  html_table(["metric [unit]", "definition", "value"], [[m, d, v] for m, v, d in metric_rows],
                               text_columns=2),
                   "<p class='note'>The study stores the metrics as estimates over all its episodes, without "
                   "per-episode samples: they carry no confidence interval here (the objectives above do).</p>"]
@@ -202,12 +202,12 @@ def _summary_html(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> list
     other = summary.nearest_classical(ds, label, scenario)
     if other is not None:
         parts += [f"<h3>Against the classical strategy nearest in {e(summary.RISK_OBJECTIVE)}: {e(other)}</h3>",
-                  _html_table(["", label, other, "difference (± 95% CI)", "verdict"],
+                  html_table(["", label, other, "difference (± 95% CI)", "verdict"],
                               summary.comparison_rows(ds, label, other, scenario), text_columns=1),
                   "<p class='note'>Every objective is maximised: a positive difference is a gain. A difference "
                   "within its 95% CI is not significant.</p>"]
     parts += ["<h3>Behaviour in every scenario</h3>",
-              _html_table(summary.scenario_header(ds), summary.scenario_rows(ds, label), text_columns=1)]
+              html_table(summary.scenario_header(ds), summary.scenario_rows(ds, label), text_columns=1)]
     return parts
 
 
@@ -234,7 +234,7 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
     parts += [f"<h2>The Pareto set in '{e(scenario)}': {len(rows)} non-dominated of {ds.sizes['policy']} policies</h2>",
               "<p class='note'>Objectives: mean episode value ± 95% confidence half-width. Click a header to sort. "
               "The selected policy is highlighted. Every policy, with every metric, is in the tables at the end.</p>",
-              _html_table(header, rows, highlight=label, text_columns=3, titles=titles, sortable=True)]
+              html_table(header, rows, highlight=label, text_columns=3, titles=titles, sortable=True)]
 
     parts += ["<h2>Choose a policy</h2>",
               "<p class='note'>Pick by preference weights (on the simplex) or by constraints (the largest objective "
@@ -261,7 +261,7 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
 
     table = indicator_table(ds)
     if table is not None:
-        parts += ["<h2>Front quality against the oracle CCS</h2>", _html_table(*table),
+        parts += ["<h2>Front quality against the oracle CCS</h2>", html_table(*table),
                   "<p class='note'>HV ratio: hypervolume of the kind's front over that of the oracle CCS (1 = exact). "
                   "EUM ratio: expected utility over equally spaced weights relative to the CCS. IGD: inverted "
                   "generational distance to the CCS on normalised objectives (0 = exact).</p>"]
@@ -275,7 +275,7 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
             parts += [f"<h3>{e(stem.replace('_', ' '))}</h3>", _img(fig, stem)]
 
     parts += ["<h2>Objectives, normalisation and weights</h2>",
-              _html_table(["objective", "unit", "scale"], [[o, units[o] or "-", f"{s:.4g}"] for o, s in zip(names, scales)],
+              html_table(["objective", "unit", "scale"], [[o, units[o] or "-", f"{s:.4g}"] for o, s in zip(names, scales)],
                           text_columns=2),
               f"<p>{e(weights_explanation(ds))}</p>"]
     if "scalarisation" in ds.attrs:
@@ -285,7 +285,7 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
         parts.append("<p class='note'>Hypervolume reference point (raw units): ("
                      + ", ".join(f"{o} {number(float(r))}" for o, r in zip(names, ref)) + ")</p>")
 
-    parts += ["<h2>Provenance</h2>", _html_table(["item", "value"], provenance(ds), text_columns=2)]
+    parts += ["<h2>Provenance</h2>", html_table(["item", "value"], provenance(ds), text_columns=2)]
     config = ds.attrs.get("config")
     if config:
         parts.append(f"<details><summary>study configuration</summary><pre>{e(str(config))}</pre></details>")
@@ -294,7 +294,7 @@ def render_html(ds: xr.Dataset, selected: str | None = None, scenario: str = "ba
     for other in [scenario] + [str(s) for s in ds["scenario"].values if str(s) != scenario]:
         header, rows = policy_table(ds, other)
         parts.append(f"<details><summary>all {len(rows)} policies in scenario '{e(other)}', with every metric"
-                     f"</summary>" + _html_table(header, rows, highlight=label, text_columns=3, titles=titles,
+                     f"</summary>" + html_table(header, rows, highlight=label, text_columns=3, titles=titles,
                                                   sortable=True, wide=True) + "</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
