@@ -113,6 +113,11 @@ def test_front_and_select_json(study, capsys, tmp_path):
 
     # the exported policy quotes again, and reproduces its stored objectives within MC error
     loaded = load_policy(exported)
+    # its header carries the study's expectations (what the quote engine's alerts read)
+    assert loaded.header["scenario"] == "base" and loaded.header["samples"] > 1
+    assert loaded.header["objectives"] == pytest.approx(chosen["objectives"])
+    assert loaded.header["ci"] == pytest.approx(chosen["ci"])
+    assert all(v > 0 for v in loaded.header["std"].values())
     keys = jax.random.split(jax.random.key(123), 400)
     returns = jax.vmap(lambda k: rollout(loaded.env, loaded.policy, k, loaded.env_params).reward.sum(0))(keys)
     returns = np.asarray(returns, np.float64)

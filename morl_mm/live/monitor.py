@@ -104,19 +104,7 @@ def load_expectations(path: str | Path, label: str) -> dict[str, Expectation]:
                 for o, v in row["objectives"].items() if v is not None}
     from morl_mm.study import load_result
 
-    ds = load_result(path).dataset
-    if label not in ds.policy.values:
-        raise ValueError(f"{path}: the study has no policy {label!r}")
-    scenario = "replay" if "replay" in ds.scenario.values else "base"
-    returns = ds["returns"].sel(scenario=scenario, policy=label)
-    out = {}
-    for o in ds.objective.values:
-        samples = np.asarray(returns.sel(objective=o).values, np.float64)
-        samples = samples[np.isfinite(samples)]
-        out[str(o)] = Expectation(float(ds["value"].sel(scenario=scenario, policy=label, objective=o)),
-                                  float(ds["ci"].sel(scenario=scenario, policy=label, objective=o)),
-                                  float(samples.std(ddof=1)) if samples.size > 1 else None, int(samples.size))
-    return out
+    return expectations_from_header(load_result(path).expectations(label))
 
 
 class Monitor:

@@ -74,6 +74,16 @@ def _read(path: str | Path) -> tuple[dict, dict]:
     return raw, header
 
 
+def rewrite_header(source: str | Path, destination: str | Path, **updates) -> Path:
+    """Write ``source``'s policy file to ``destination`` (atomically) with ``updates`` merged into its header."""
+    raw, header = _read(source)
+    header.update(updates)
+    payload = serialization.msgpack_serialize({"header": json.dumps(header), "arrays": raw.get("arrays") or {}})
+    with atomic_output(destination) as tmp:
+        tmp.write_bytes(payload)
+    return Path(destination)
+
+
 def read_header(path: str | Path) -> dict:
     """The JSON header of a policy file (kind, spec, env, label, objectives) without rebuilding the policy."""
     return _read(path)[1]

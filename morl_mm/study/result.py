@@ -8,13 +8,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from morl_mm.atomic import atomic_output
 from morl_mm.pareto import ParetoSet
 from morl_mm.policies import io as policy_io
 from morl_mm.study.dataset import read_dataset
@@ -62,8 +60,29 @@ class StudyResult:
         """The runnable policy ``label`` with the env and params it was evaluated on."""
         return policy_io.load_policy(self.policy_file(label))
 
+    def expectations(self, label: str) -> dict:
+        """What the study predicts for policy ``label`` per episode, on its ``replay`` scenario when the study
+        has one, else ``base``: ``{"scenario", "objectives": {name: mean}, "ci": {name: 95% half-width},
+        "std": {name: std of one episode}, "samples": n}`` (the header an exported policy file carries, which
+        the quote engine's alerts read)."""
+        ds = self.dataset
+        if label not in ds.policy.values:
+            raise ValueError(f"{self.path}: the study has no policy {label!r}")
+        scenario = "replay" if "replay" in ds.scenario.values else "base"
+        returns = ds["returns"].sel(scenario=scenario, policy=label)
+        out = {"scenario": scenario, "objectives": {}, "ci": {}, "std": {}, "samples": 0}
+        for o in map(str, ds.objective.values):
+            samples = np.asarray(returns.sel(objective=o).values, np.float64)
+            samples = samples[np.isfinite(samples)]
+            out["objectives"][o] = float(ds["value"].sel(scenario=scenario, policy=label, objective=o))
+            out["ci"][o] = float(ds["ci"].sel(scenario=scenario, policy=label, objective=o))
+            out["std"][o] = float(samples.std(ddof=1)) if samples.size > 1 else None
+            out["samples"] = int(samples.size)
+        return out
+
     def export_policy(self, label: str, destination: str | Path) -> Path:
-        """Copy the policy file of ``label`` to ``destination`` (checked loadable first).
+        """Copy the policy file of ``label`` to ``destination`` (checked loadable first), its header carrying
+        the study's :meth:`expectations` of it.
 
         ``ValueError`` when the destination's folder does not exist (no folders are created), when it is
         a folder, or when it is one of the study's own files (``study.nc``, ``policies/``, ``parts/``).
@@ -79,9 +98,7 @@ class StudyResult:
         if target == own[0] or any(d in target.parents for d in own[1:]):
             raise ValueError(f"{destination}: is a file of the study itself; export the policy elsewhere")
         policy_io.load_policy(source)
-        with atomic_output(destination) as tmp:
-            shutil.copyfile(source, tmp)
-        return Path(destination)
+        return policy_io.rewrite_header(source, destination, **self.expectations(label))
 
 
 def study_pareto_set(ds: xr.Dataset, scenario: str = "base", nondominated_only: bool = False) -> ParetoSet:
