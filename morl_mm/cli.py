@@ -6,10 +6,13 @@
     morl-mm plot RESULT [--out DIR]          render the trade-off figures
     morl-mm report RESULT [--out FILE] [--weights a,b,c | constraints]   one self-contained HTML (or .pdf) report
     morl-mm oracle [--json]                  the exact CCS of a model
+    morl-mm oracle --weights W [--adversary drift=LO:HI,...] --json   one weight, plain or max-min
     morl-mm robustness RESULT [--json]       degradation over scenarios, the worst-case front
     morl-mm retrain RESULT --scenario NAME --out DIR   warm-start a study's PPO on a new regime
     morl-mm backtest POLICY|RESULT --data F  replay policies on a recorded market
     morl-mm serve POLICY --feed F [--venue sim|fix://H:P]   quote a policy over a market-data feed
+    morl-mm venue --feed F [--port P]        a simulated FIX 4.4 venue on loopback
+    morl-mm calibrate DATA [--json]          fit the simulator's params to a recorded market
 
 Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
 and exit with status 2; nothing on disk is changed by a failed command.
@@ -605,8 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the session summary as JSON")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("oracle", help="exact CCS of a model (python -m morl_mm.oracle)", add_help=False,
-                       description="Exact convex coverage set by dynamic programming; options as python -m morl_mm.oracle.")
+    p = sub.add_parser("oracle", help="exact CCS of a model, or one weight (--weights, --adversary: max-min)",
+                       add_help=False, description="Exact convex coverage set by dynamic programming, or one weight "
+                       "plain or robust against an adversary box; options as python -m morl_mm.oracle.")
     p.add_argument("oracle_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_oracle)
     return parser
