@@ -18,7 +18,7 @@ TINY = (ROBUSTNESS_TINY[:ROBUSTNESS_TINY.index("tick_size")].replace('"tiny_robu
 [evaluation]
 episodes = 16
 seeds = [0]
-weights_per_axis = 3
+weights_per_axis = 2
 
 [robust]
 adversary = { drift = [-2.0, 2.0] }

@@ -359,7 +359,7 @@ def parse_robust(table: Any, env_config: EnvConfig, env_overrides: dict | None, 
         if env_overrides is not None:
             box.check(make_params(env_config, **env_overrides), env_config)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{source}: [robust] adversary: {err}") from None
+        raise ConfigError(f"{source}: [robust] {err}") from None  # "adversary: ..." names the key
     if env_config.action_mode != "discrete":
         raise ConfigError(f"{source}: [robust] needs [env] action_mode = \"discrete\" (the exact robust oracle's "
                           f"grid), got {env_config.action_mode!r}")
