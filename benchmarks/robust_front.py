@@ -56,31 +56,10 @@ from morl_mm.oracle.robust import worst_case_tables, worst_case_values
 from morl_mm.pareto import hv_reference_point, hypervolume, simplex_weights, utilities
 from morl_mm.policies.registry import build_classical, classical_label
 from morl_mm.study.config import load_config
+from morl_mm.study.robust_front import mean_front
 from morl_mm.study.runner import make_context
 
 ATTACK_WEIGHTS = np.array([[0.8, 0.1, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.1, 0.8, 0.1]])
-
-
-def mean_front(env, params, box, policy, params_at, weights, episodes: int, key, solutions=None) -> np.ndarray:
-    """(W, K) mean objectives of ``policy`` (its params ``params_at(w)``) at each weight: on the
-    unperturbed model, or with ``solutions`` against the worst-case adversary of the exact max-min
-    solution at that weight. The same episode keys at every weight and in both (common random numbers)."""
-    keys = jax.random.split(key, int(episodes))
-
-    def at_weight(w, tables=None):
-        played = env if tables is None else AdversarialEnv(
-            env, box, lambda state, action, p: worst_case_values(env, tables, state, action, p))
-
-        def episode_return(k):
-            return rollout(played, policy, k, params, policy_params=params_at(w)).reward.sum(0)
-
-        return jax.vmap(episode_return)(keys).mean(0)
-
-    args = (jnp.asarray(weights, jnp.float32),)
-    if solutions is not None:
-        tables = [worst_case_tables(env, params, s) for s in solutions]
-        args += (jax.tree_util.tree_map(lambda *x: jnp.stack(x), *tables),)
-    return np.asarray(jax.jit(jax.vmap(at_weight))(*args), np.float64)
 
 
 def attack_rows(env, params, box, scales, name, policy, params_at, network, episodes: int, seed: int) -> list[dict]:

@@ -187,8 +187,13 @@ def cmd_robustness(args) -> int:
     from morl_mm.study import load_result
     from morl_mm.study.robustness import markdown_tables, robustness_table
 
+    from morl_mm.study.robust_front import adversary_markdown, adversary_table, load_robust
+
     result = load_result(args.result)
     table = robustness_table(result.dataset, args.set)
+    robust = load_robust(result.path.parent)  # a study with [robust]: its fronts under the worst-case adversary
+    if robust is not None:
+        table["adversary"] = adversary_table(robust, result.dataset)
     figure = None
     if not args.no_figure:
         name = "robustness.png" if args.set is None else f"robustness_{safe_filename(args.set)}.png"
@@ -197,6 +202,8 @@ def cmd_robustness(args) -> int:
         print(json.dumps(table, indent=1))
     else:
         print(markdown_tables(table))
+        if robust is not None:
+            print("\n" + adversary_markdown(table["adversary"]))
         if figure is not None:
             print(f"\nwrote {figure}")
     return 0
@@ -507,8 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "oracle CCS, each learner and each classical strategy, the utility w . (J / scales) (mean over "
                        "the EUM weights) of the policy chosen on the base model, on every scenario of the set and "
                        "its drop from the base model; the worst case (each policy's worst utility over the set at each "
-                       "weight, the best such policy per weight); hypervolume ratios to the base model. Writes the "
-                       "figure RESULT/figures/robustness[_SET].png.")
+                       "weight, the best such policy per weight); hypervolume ratios to the base model. A study with "
+                       "[robust] adds its fronts under the worst-case adversary against the exact robust front "
+                       "(--json: key \"adversary\"). Writes the figure RESULT/figures/robustness[_SET].png.")
     p.add_argument("result", help="study.nc, or the study's output folder")
     p.add_argument("--set", help="a [scenario_sets] name of the study (default: every scenario of the study)")
     p.add_argument("--no-figure", action="store_true", help="do not write the figure")

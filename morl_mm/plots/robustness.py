@@ -82,3 +82,38 @@ def robustness_figure(ds: xr.Dataset, set_name: str | None = None) -> Figure:
     right.grid(alpha=0.3)
     right.legend(fontsize=8, frameon=False)
     return fig
+
+
+def robust_front_figure(robust: xr.Dataset, ds: xr.Dataset) -> Figure:
+    """Two panels (first objective against the second, then the third) of the exact plain CCS on the base model,
+    the exact robust front (each weight's max-min policy under its worst-case adversary), and each learner and
+    the plain CCS's choices under the worst-case adversary (``robust.nc`` of :mod:`morl_mm.study.robust_front`)."""
+    import json
+
+    names = data.objectives(ds)
+    info = json.loads(ds.attrs.get("units_info", "{}"))
+    ccs = np.asarray(info.get("oracle", {}).get("oracle_expected_values", []), float).reshape(-1, len(names))
+    box = json.loads(robust.attrs["adversary"])["bounds"]
+    adversary = ", ".join(f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in box.items())
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.2), layout="constrained")
+    learned = [str(n) for n, k in zip(robust.front.values, robust["kind"].values) if k not in ("oracle", "classical")]
+    for ax, j in zip(axes, (1, 2)):
+        if len(ccs):
+            ax.scatter(ccs[:, 0], ccs[:, j], s=30, color=ORACLE_COLOUR, label="exact CCS (unperturbed)")
+        exact = robust["robust_front"].values
+        ax.scatter(exact[:, 0], exact[:, j], s=36, marker="D", color="black", facecolors="none",
+                   label="exact robust front")
+        if "oracle" in robust.front.values:
+            points = robust["worst_case"].sel(front="oracle").values
+            ax.scatter(points[:, 0], points[:, j], s=16, marker="x", color=ORACLE_COLOUR,
+                       label="CCS's choice, worst case")
+        for i, name in enumerate(learned):
+            points = robust["worst_case"].sel(front=name).values
+            ax.scatter(points[:, 0], points[:, j], s=18, color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)], alpha=0.8,
+                       label=f"{name}, worst case")
+        ax.set_xlabel(data.axis_label(ds, names[0]))
+        ax.set_ylabel(data.axis_label(ds, names[j]))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, frameon=False)
+    fig.suptitle(f"Fronts under the worst-case adversary ({adversary} per step) against the exact robust front")
+    return fig

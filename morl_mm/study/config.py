@@ -29,6 +29,8 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
                        end), { start = 0.2, end = 0.3, adverse_impact = 0.2 } (over [start, end)), or
                        { at = 0.5, flash_move = -3.0 } (the mid jumps by -3 in the step that starts at 0.5)
     [scenario_sets]    named sets of scenarios for `morl-mm robustness`: stress = ["calm", "vol_shock"]
+    [robust]           the exact robust front and every front under its worst-case adversary (see
+                       :class:`RobustSpec`): adversary = { drift = [-2.0, 2.0] }, divisions = 10, episodes = 100
                        ("base" and, with [data], "replay" may be members)
     [data]             a study of a real market (see :class:`DataSpec`): file, format, calibrate = [t0, t1] and
                        replay = [t2, t3] (seconds from the capture's start), horizon, dt, fill_model,
@@ -121,6 +123,23 @@ class DataSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class RobustSpec:
+    """``[robust]``: the exact robust front of the base model against a per-step adversary, and every front of
+    the study evaluated under the worst-case adversary (:mod:`morl_mm.study.robust_front`)."""
+
+    adversary: dict[str, tuple[float, float]]  # the box {field: (lo, hi)} the adversary sets at every step
+    divisions: int = 10  # simplex lattice of the robust front's weights (10: 66 weights for 3 objectives)
+    episodes: int = 100  # Monte-Carlo episodes per weight under the worst-case adversary
+    seed: int = 0  # the episodes' key
+
+    @property
+    def box(self):
+        from morl_mm.env.adversary import AdversaryBox
+
+        return AdversaryBox(dict(self.adversary), "step")
+
+
+@dataclasses.dataclass(frozen=True)
 class StudyConfig:
     """A validated study. ``raw`` keeps the parsed TOML for provenance."""
 
@@ -138,6 +157,7 @@ class StudyConfig:
     data: DataSpec | None = None
     scenario_shifts: dict[str, tuple[Shift, ...]] = dataclasses.field(default_factory=dict)  # only scenarios with shifts
     scenario_sets: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    robust: RobustSpec | None = None
 
     def env_params(self, scenario: str | None = None, env_config: EnvConfig | None = None) -> EnvParams:
         """The model's params (of ``scenario`` if given: its constant overrides, without its shifts), for the
@@ -218,7 +238,7 @@ def load_config(path: str | Path) -> StudyConfig:
 def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     """Validate a parsed TOML document (see the module docstring for its shape)."""
     _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios", "scenario_sets",
-                      "data"), "top level", source)
+                      "data", "robust"), "top level", source)
     data = parse_data(raw["data"], source) if "data" in raw else None
     study = _table(raw, "study", source)
     _check_keys(study, ("name", "seed"), "study", source)
@@ -298,6 +318,8 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     sets = parse_scenario_sets(_table(raw, "scenario_sets", source), ["base", *scenarios]
                                + ([REPLAY_SCENARIO] if data is not None else []), source)
 
+    robust = parse_robust(raw["robust"], env_config, env_overrides if data is None else None, source) \
+        if "robust" in raw else None
     return StudyConfig(
         name=str(study.get("name", Path(source).stem)),
         seed=seed,
@@ -313,7 +335,35 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         data=data,
         scenario_shifts=shifts,
         scenario_sets=sets,
+        robust=robust,
     )
+
+
+def parse_robust(table: Any, env_config: EnvConfig, env_overrides: dict | None, source: str) -> RobustSpec:
+    """``[robust]``: an adversary box whose corners are valid params of the model (checked when the model is
+    known: ``env_overrides`` None with [data]), divisions >= 1, episodes >= 1; ``ConfigError`` naming the key."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [robust] must be a table, got {type(table).__name__}")
+    _check_keys(table, [f.name for f in dataclasses.fields(RobustSpec)], "robust", source)
+    if "adversary" not in table or not isinstance(table["adversary"], dict):
+        raise ConfigError(f"{source}: [robust] adversary must be a table of bounds, e.g. {{ drift = [-2.0, 2.0] }}, "
+                          f"got {table.get('adversary')!r}")
+    for key in ("divisions", "episodes", "seed"):
+        value = table.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
+            raise ConfigError(f"{source}: [robust] {key} must be an integer >= {0 if key == 'seed' else 1}, "
+                              f"got {value!r}")
+    try:
+        spec = RobustSpec(**table)
+        box = spec.box
+        if env_overrides is not None:
+            box.check(make_params(env_config, **env_overrides), env_config)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: [robust] {err}") from None  # "adversary: ..." names the key
+    if env_config.action_mode != "discrete":
+        raise ConfigError(f"{source}: [robust] needs [env] action_mode = \"discrete\" (the exact robust oracle's "
+                          f"grid), got {env_config.action_mode!r}")
+    return dataclasses.replace(spec, adversary={n: (lo, hi) for n, lo, hi in box.bounds})
 
 
 @dataclasses.dataclass(frozen=True)

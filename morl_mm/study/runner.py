@@ -5,7 +5,8 @@ policies, evaluates every one of them on the base model and the held-out scenari
 ``parts/<unit>.nc`` (and its policies under ``policies/``) atomically. A unit whose part file exists
 with the same fingerprint (its spec, the model, the evaluation) is not redone: an interrupted
 study resumes where it stopped. The parts are then assembled into ``study.nc`` (layout in
-:mod:`morl_mm.study.dataset`), and figures and the report are rendered from it.
+:mod:`morl_mm.study.dataset`); with ``[robust]``, ``robust.nc`` follows (:mod:`morl_mm.study.robust_front`,
+fingerprinted like a unit), and figures and the report are rendered from them.
 """
 
 from __future__ import annotations
@@ -290,12 +291,13 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
     out = Path(out)
     started = time.perf_counter()
     ctx = make_context(config)
-    parts = []
+    parts, keys = [], []
     bar = tqdm(units_of(config), desc=f"study {config.name}", disable=not progress)
     for unit in bar:
         bar.set_postfix_str(unit)
         path = out / "parts" / f"{unit.replace(':', '_')}.nc"
         key = unit_fingerprint(ctx, unit)
+        keys.append(key)
         if path.is_file():
             try:
                 cached = read_dataset(path)
@@ -325,9 +327,19 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
     ds = assemble(parts, ctx)
     ds.attrs["wall_seconds"] = time.perf_counter() - started
     write_dataset(ds, out / "study.nc")
+    robust = None
+    if config.robust is not None:  # after the units: the exact robust front and every front under its adversary
+        from morl_mm.study.robust_front import run_robust
+
+        robust = run_robust(ds, ctx, keys, out, progress)
     if render:
         from morl_mm.plots import render_all, write_report
 
         render_all(ds, out / "figures")
+        if robust is not None:
+            from morl_mm.plots.fronts import save_png
+            from morl_mm.plots.robustness import robust_front_figure
+
+            save_png(robust_front_figure(robust, ds), out / "figures" / "robust_front.png")
         write_report(ds, out / "report.html")
     return ds
