@@ -115,7 +115,7 @@ def _binance_lines() -> list[bytes]:
     return [f"{1_700_000_000_000_000_000 + k} {json.dumps(m)}\n".encode() for k, m in enumerate(_futures_messages())]
 
 
-def _rows(cap) -> dict:
+def policy_rows(cap) -> dict:
     """Valid book rows by timestamp: (best bid, best ask, sizes)."""
     b = cap.book
     return {int(t): (b.bid_price[i].tolist(), b.bid_size[i].tolist(), b.ask_price[i].tolist(), b.ask_size[i].tolist())
@@ -139,12 +139,12 @@ def test_binance_diffs_out_of_sequence_make_the_rows_invalid(tmp_path_factory, e
     tmp_path = tmp_path_factory.mktemp("binance")
     original = tmp_path / "usdm_original.log"
     original.write_bytes(b"".join(_binance_lines()))
-    reference = _rows(read_capture(original, format="binance", levels=3))
+    reference = policy_rows(read_capture(original, format="binance", levels=3))
     for k, message in enumerate(_futures_messages()):  # a snapshot alone is a true book too (at its update id)
         if "lastUpdateId" in message:
             alone = tmp_path / f"usdm_snapshot_{k}.log"
             alone.write_bytes(_binance_lines()[k])
-            reference.update({-k: row for row in _rows(read_capture(alone, format="binance", levels=3)).values()})
+            reference.update({-k: row for row in policy_rows(read_capture(alone, format="binance", levels=3)).values()})
     path = tmp_path / "usdm_fuzz.log"
     path.write_bytes(b"".join(apply(_binance_lines(), edits)))
     try:
@@ -154,7 +154,7 @@ def test_binance_diffs_out_of_sequence_make_the_rows_invalid(tmp_path_factory, e
         return
     check_book(cap)
     books = [np.asarray(row, float) for row in reference.values()]
-    for ts, row in _rows(cap).items():  # (a row's time may move: the reader keeps timestamps non-decreasing)
+    for ts, row in policy_rows(cap).items():  # (a row's time may move: the reader keeps timestamps non-decreasing)
         assert any(np.array_equal(np.asarray(row, float), book, equal_nan=True) for book in books), (ts, row)
 
 

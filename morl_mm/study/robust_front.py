@@ -81,7 +81,7 @@ def robust_dataset(ds: xr.Dataset, ctx, spec, policy_dir: Path, progress: bool =
     """The exact robust front and every front of ``ds`` under the worst-case adversary (module docstring):
     ``robust_front (weight, objective)``, ``worst_case (front, weight, objective)`` (raw objective units),
     ``weights (weight, objective)``; coords ``kind`` and ``train_seed`` per front."""
-    from morl_mm.study.robustness import _rows
+    from morl_mm.study.robustness import policy_rows
 
     started = time.perf_counter()
     env, params, scales = ctx.env, ctx.params, ctx.scales
@@ -95,7 +95,7 @@ def robust_dataset(ds: xr.Dataset, ctx, spec, policy_dir: Path, progress: bool =
     labels = [str(p) for p in ds.policy.values]
     base_values = ds["value"].sel(scenario="base").transpose("policy", "objective").values.astype(np.float64)
     names, kinds, seeds, fronts = [], [], [], []
-    for name, kind, idx in _rows(ds):
+    for name, kind, idx in policy_rows(ds):
         algorithm = info.get(f"learner:{kind}", {}).get("algorithm")
         first = labels[idx[0]]
         path = policy_dir / f"{first}.mmpol"
@@ -177,7 +177,7 @@ def adversary_table(robust: xr.Dataset, ds: xr.Dataset) -> dict:
     range). Utilities ``w . J / scales`` are means over the lattice weights: under the adversary, the
     front's own value at w; unperturbed, the best of the front's policies at w (a learner: its network at w).
     Gaps are the exact value minus the front's (>= 0 up to Monte-Carlo noise). Shape: :data:`JSON_SHAPE`."""
-    from morl_mm.study.robustness import _rows
+    from morl_mm.study.robustness import policy_rows
 
     scales = np.asarray(robust.attrs["scales"], np.float64)
     weights = robust["weights"].values
@@ -185,7 +185,7 @@ def adversary_table(robust: xr.Dataset, ds: xr.Dataset) -> dict:
     info = json.loads(ds.attrs.get("units_info", "{}"))
     ccs = np.asarray(info.get("oracle", {}).get("oracle_expected_values", []), np.float64).reshape(-1, len(scales))
     base = ds["value"].sel(scenario="base").transpose("policy", "objective").values.astype(np.float64)
-    rows_of = {name: idx for name, _, idx in _rows(ds)}
+    rows_of = {name: idx for name, _, idx in policy_rows(ds)}
     kinds = np.array([str(k) for k in ds["kind"].values])
     classical = base[kinds == "classical"]
     ref = ind.hv_reference_point(*[p for p in (ccs, exact_robust, classical) if len(p)])

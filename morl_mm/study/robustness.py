@@ -48,7 +48,7 @@ def scenario_sets(ds: xr.Dataset) -> dict[str, list[str]]:
     return {ALL_SCENARIOS: [str(s) for s in ds.scenario.values], **{k: list(v) for k, v in sets.items()}}
 
 
-def _rows(ds: xr.Dataset) -> list[tuple[str, str, np.ndarray]]:
+def policy_rows(ds: xr.Dataset) -> list[tuple[str, str, np.ndarray]]:
     """``(name, kind, policy indices)`` of every row, in the dataset's policy order."""
     labels = [str(p) for p in ds.policy.values]
     kinds = np.array([str(k) for k in ds["kind"].values])
@@ -106,7 +106,7 @@ def robustness_table(ds: xr.Dataset, set_name: str | None = None) -> dict:
     anchors = anchors if anchors.any() else np.ones(len(kinds), bool)
     ref = ind.hv_reference_point(*[v[anchors & np.all(np.isfinite(v), axis=1)] for v in values.values()])
     rows = []
-    for row_name, kind, idx in _rows(ds):
+    for row_name, kind, idx in policy_rows(ds):
         rows.append(_row(row_name, kind, idx, members, values, utility, weights, ref))
     return {"study": ds.attrs.get("name", ""), "set": name, "scenarios": members, "objectives": list(base.objectives),
             "scales": scales.tolist(), "n_weights": len(weights), "reference_point": ref.tolist(), "rows": rows}
