@@ -401,10 +401,7 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
             raise ValueError("train: mode 'fixed' needs a weight, train(rng, weight)")
         fixed_weight = None if conditioned else jnp.asarray(weight, jnp.float32)
         rng, k_init, k_reset, k_weight = jax.random.split(rng, 4)
-        params = network.init(k_init, jnp.zeros((obs_dim + n_obj,)))
-        if init_params is not None:
-            params = shrink_perturb(init_params, params, config.warm_shrink, config.warm_perturb,
-                                    config.warm_reset_critic)
+        params = start_params(config, network, k_init, obs_dim + n_obj, init_params)
         obs, env_state = vmap_reset(jax.random.split(k_reset, config.num_envs), env_params)
         runner = RunnerState(params, optimizer.init(params), env_state, obs, draw_weights(k_weight, fixed_weight),
                              jnp.zeros((config.num_envs, n_obj)), rng)
@@ -454,6 +451,16 @@ def shrink_perturb(params, fresh, shrink: float = 1.0, perturb: float = 0.0, res
     if reset_critic:
         params = {**params, "params": {**params["params"], CRITIC: fresh["params"][CRITIC]}}
     return params
+
+
+def start_params(config: PPOConfig, network: ActorCritic, key: jax.Array, input_dim: int, init_params=None):
+    """The params a run starts from: a fresh initialisation (``network.init(key, ...)``), or with ``init_params``
+    (checked by :func:`warm_start_params`) the warm start that :func:`shrink_perturb` makes of them with the
+    config's ``warm_*`` fields and that fresh initialisation."""
+    fresh = network.init(key, jnp.zeros((input_dim,)))
+    if init_params is None:
+        return fresh
+    return shrink_perturb(init_params, fresh, config.warm_shrink, config.warm_perturb, config.warm_reset_critic)
 
 
 def warm_start_params(network: ActorCritic, params, input_dim: int):
