@@ -218,7 +218,8 @@ def cmd_retrain(args) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         ds = retrain(result, args.scenario, args.out, env_steps=args.env_steps, learner=args.learner, seed=args.seed,
                      checkpoints=args.checkpoints, scratch=args.scratch, progress=not args.quiet,
-                     render=not args.no_render)
+                     render=not args.no_render, shrink=args.shrink, perturb=args.perturb,
+                     reset_critic=args.reset_critic)
     summary = retrain_summary(ds)
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -523,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_SHAPE)
     p.set_defaults(func=cmd_robustness)
 
-    from morl_mm.study.retrain import DEFAULT_CHECKPOINTS, SUMMARY_SHAPE, TARGET_HV_RATIO
+    from morl_mm.study.retrain import (DEFAULT_CHECKPOINTS, DEFAULT_PERTURB, DEFAULT_RESET_CRITIC, DEFAULT_SHRINK,
+                                       SUMMARY_SHAPE, TARGET_HV_RATIO)
 
     p = sub.add_parser("retrain", help="continue a study's PPO network on a scenario's regime (warm start)",
                        description="Continue training a study's PPO network (its saved params) on the params of one "
@@ -542,6 +544,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", type=int, default=DEFAULT_CHECKPOINTS,
                    help=f"checkpoints along training (default {DEFAULT_CHECKPOINTS})")
     p.add_argument("--scratch", action="store_true", help="also train from scratch with the same budget and seed")
+    p.add_argument("--shrink", type=float, default=DEFAULT_SHRINK,
+                   help=f"shrink-and-perturb (Ash & Adams 2020): the warm start begins at shrink * params + perturb * "
+                   f"a fresh initialisation (default {DEFAULT_SHRINK}; 1 with --perturb 0: the network as saved)")
+    p.add_argument("--perturb", type=float, default=DEFAULT_PERTURB,
+                   help=f"the fresh initialisation's share, see --shrink (default {DEFAULT_PERTURB})")
+    p.add_argument("--reset-critic", action=argparse.BooleanOptionalAction, default=DEFAULT_RESET_CRITIC,
+                   help="the warm start's critic (value heads) starts fresh, to re-fit the new regime's values "
+                   f"(default {'on' if DEFAULT_RESET_CRITIC else 'off'}; --no-reset-critic keeps it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-render", action="store_true", help="skip figures and report")
     p.add_argument("--json", action="store_true", help=SUMMARY_SHAPE)

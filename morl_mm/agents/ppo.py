@@ -78,6 +78,14 @@ class PPOConfig:
     # a small, consistent gain (HV ratio at 6.1M env steps, joint -> factorised, three configurations:
     # 0.959 -> 0.963, 0.974 -> 0.975, 0.978 -> 0.980; each within one run's seed noise on its own)
     factorised: bool = True
+    # warm start only (make_train's init_params): shrink-and-perturb (Ash & Adams 2020, "On Warm-Starting
+    # Neural Network Training"), theta <- warm_shrink * theta + warm_perturb * theta_fresh with theta_fresh a
+    # fresh initialisation of the network (noise from its own init distribution); warm_reset_critic: the
+    # critic (value heads) restarts from theta_fresh, to re-fit the new regime's value scale. The defaults
+    # continue the network unchanged.
+    warm_shrink: float = 1.0
+    warm_perturb: float = 0.0
+    warm_reset_critic: bool = False
 
     def __post_init__(self):
         cls = type(self).__name__  # PPOConfig, or a learner's config that extends it
@@ -101,6 +109,12 @@ class PPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{cls}.{name}: must lie in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < float(self.warm_shrink) <= 1.0:
+            raise ValueError(f"{cls}.warm_shrink: must lie in (0, 1], got {self.warm_shrink}")
+        if not float(self.warm_perturb) >= 0.0:
+            raise ValueError(f"{cls}.warm_perturb: must be >= 0, got {self.warm_perturb}")
+        if not isinstance(self.warm_reset_critic, bool):
+            raise ValueError(f"{cls}.warm_reset_critic: must be true or false, got {self.warm_reset_critic!r}")
 
     @property
     def num_updates(self) -> int:
@@ -358,7 +372,8 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
     """Build ``train(rng, weight=None) -> (network_params, metrics)``: the whole PPO run, jittable.
 
     ``init_params``: warm start from these network params (a trained network of the same layers, e.g.
-    from a policy file) instead of a fresh initialisation; the optimiser state starts fresh.
+    from a policy file) instead of a fresh initialisation, transformed by :func:`shrink_perturb` (the
+    config's ``warm_*`` fields; by default unchanged); the optimiser state starts fresh.
     ``scales``: per-objective normalisation (default ``reference_scales(env, env_params)``,
     computed here, once, outside jit). Conditioned mode ignores ``weight``; fixed mode needs it
     (a simplex point of shape ``(n_obj,)``). ``metrics`` holds per update (leading axis
@@ -386,7 +401,7 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
             raise ValueError("train: mode 'fixed' needs a weight, train(rng, weight)")
         fixed_weight = None if conditioned else jnp.asarray(weight, jnp.float32)
         rng, k_init, k_reset, k_weight = jax.random.split(rng, 4)
-        params = network.init(k_init, jnp.zeros((obs_dim + n_obj,))) if init_params is None else init_params
+        params = start_params(config, network, k_init, obs_dim + n_obj, init_params)
         obs, env_state = vmap_reset(jax.random.split(k_reset, config.num_envs), env_params)
         runner = RunnerState(params, optimizer.init(params), env_state, obs, draw_weights(k_weight, fixed_weight),
                              jnp.zeros((config.num_envs, n_obj)), rng)
@@ -422,6 +437,30 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
         return runner.params, metrics
 
     return train
+
+
+CRITIC = "MLP_0"  # ActorCritic's first submodule: the value heads' MLP
+
+
+def shrink_perturb(params, fresh, shrink: float = 1.0, perturb: float = 0.0, reset_critic: bool = False):
+    """A warm start's network params: ``shrink * params + perturb * fresh`` leaf by leaf (shrink-and-perturb,
+    Ash & Adams 2020, with ``fresh`` a fresh initialisation of the same network as the noise), and with
+    ``reset_critic`` the critic's params (:data:`CRITIC`) replaced by ``fresh``'s. ``shrink = 1, perturb = 0``
+    returns ``params`` unchanged."""
+    params = jax.tree_util.tree_map(lambda p, f: shrink * p + perturb * f, params, fresh)
+    if reset_critic:
+        params = {**params, "params": {**params["params"], CRITIC: fresh["params"][CRITIC]}}
+    return params
+
+
+def start_params(config: PPOConfig, network: ActorCritic, key: jax.Array, input_dim: int, init_params=None):
+    """The params a run starts from: a fresh initialisation (``network.init(key, ...)``), or with ``init_params``
+    (checked by :func:`warm_start_params`) the warm start that :func:`shrink_perturb` makes of them with the
+    config's ``warm_*`` fields and that fresh initialisation."""
+    fresh = network.init(key, jnp.zeros((input_dim,)))
+    if init_params is None:
+        return fresh
+    return shrink_perturb(init_params, fresh, config.warm_shrink, config.warm_perturb, config.warm_reset_critic)
 
 
 def warm_start_params(network: ActorCritic, params, input_dim: int):

@@ -23,6 +23,8 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
                        group = "..."        a label grouping learners in the comparison table and figure
                        warm_start = "F.mmpol"  ppo: continue training the network of this policy file (a study's
                                             policies/; relative to the config's folder) instead of a fresh one
+                                            (its hyperparameters warm_shrink, warm_perturb, warm_reset_critic:
+                                            shrink-and-perturb it first, see morl_mm.agents.ppo.shrink_perturb)
     [evaluation]       episodes, seeds, weights_per_axis (Das-Dennis lattice density)
     [scenarios.<name>] EnvParams overrides of a held-out scenario, and optionally in-episode regime shifts
                        (:mod:`morl_mm.env.schedule`): shifts = [{ at = 0.5, sigma = 4.0 }] (from time 0.5 to the
