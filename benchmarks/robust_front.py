@@ -73,12 +73,8 @@ def attack_rows(env, params, box, scales, name, policy, params_at, network, epis
     utility = [np.diag(utilities(mean_front(env, params, box, policy, params_at, ATTACK_WEIGHTS, episodes, key, s),
                                  ATTACK_WEIGHTS, scales)) for s in (None, solutions)]
     exact_loss = utility[0] - utility[1]
-    return [{"policy": name, "weight": w.round(4).tolist(), "utility_before": float(attack.utility_before[i]),
-             "utility_after": float(attack.utility_after[i]), "utility_loss": float(attack.utility_loss[i]),
-             "exact_worst_case_loss": float(exact_loss[i]),
-             "adversary_values": dict(zip(attack.fields, attack.adversary_values[i].tolist())),
-             "adversary_abs_u": dict(zip(attack.fields, attack.adversary_abs_u[i].tolist()))}
-            for i, w in enumerate(attack.weights)]
+    return [{"policy": name, **attack.row(i), "weight": attack.weights[i].round(4).tolist(),
+             "exact_worst_case_loss": float(exact_loss[i])} for i in range(len(attack.weights))]
 
 
 def main(argv=None) -> int:

@@ -383,6 +383,14 @@ class AttackResult(NamedTuple):
         """(W,) how much utility the attack takes: before - after (> 0: the policy loses)."""
         return self.utility_before - self.utility_after
 
+    def row(self, i: int) -> dict:
+        """Weight ``i``'s figures as a JSON-ready dict: ``weight``, ``utility_before``, ``utility_after``,
+        ``utility_loss``, ``adversary_values`` and ``adversary_abs_u`` (``{field: value}``)."""
+        return {"weight": self.weights[i].tolist(), "utility_before": float(self.utility_before[i]),
+                "utility_after": float(self.utility_after[i]), "utility_loss": float(self.utility_loss[i]),
+                "adversary_values": dict(zip(self.fields, self.adversary_values[i].tolist())),
+                "adversary_abs_u": dict(zip(self.fields, self.adversary_abs_u[i].tolist()))}
+
 
 def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, *, box: AdversaryBox | None = None,
                          config: ARLConfig = ATTACK_CONFIG, policy_params: Any = None, conditioned: bool = False,

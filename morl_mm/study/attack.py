@@ -60,14 +60,9 @@ def attack_study(result: StudyResult, weights, box: AdversaryBox, key: jax.Array
         attack = best_response_attack(loaded.env, loaded.env_params, loaded.policy, weights, key, box=box,
                                       config=config, episodes=episodes, scales=result.scales, conditioned=learned,
                                       policy_params=loaded.policy.params[0] if learned else None)
-        for i, weight in enumerate(weights):
+        for i in range(len(weights)):
             rows.append({"policy": kind if learned else label, "policy_file": label, "kind": kind,
-                         "algorithm": algorithm, "weight": weight.tolist(),
-                         "utility_before": float(attack.utility_before[i]),
-                         "utility_after": float(attack.utility_after[i]),
-                         "utility_loss": float(attack.utility_loss[i]),
-                         "adversary_values": dict(zip(attack.fields, attack.adversary_values[i].tolist())),
-                         "adversary_abs_u": dict(zip(attack.fields, attack.adversary_abs_u[i].tolist()))})
+                         "algorithm": algorithm, **attack.row(i)})
     return rows
 
 
