@@ -127,19 +127,20 @@ def backtest_json(ds: xr.Dataset) -> dict:
     policies = []
     for i, label in enumerate(ds.policy.values):
         row = ds.isel(policy=i)
-        metrics = {name: _num(row[name].values) for name in METRICS}
-        metrics.update({name: _num(row[name].values) for name in EPISODE_MEANS})
+        metrics = {name: finite_or_none(row[name].values) for name in METRICS}
+        metrics.update({name: finite_or_none(row[name].values) for name in EPISODE_MEANS})
         for name in PER_SIDE:
             for side, value in zip(("bid", "ask"), row[name].values):
-                metrics[f"{name}_{side}"] = _num(value)
+                metrics[f"{name}_{side}"] = finite_or_none(value)
         policies.append({"label": str(label), "kind": str(row["kind"].values),
-                         "objectives": {o: _num(v) for o, v in zip(objectives, row["value"].values)},
-                         "ci": {o: _num(v) for o, v in zip(objectives, row["ci"].values)},
+                         "objectives": {o: finite_or_none(v) for o, v in zip(objectives, row["value"].values)},
+                         "ci": {o: finite_or_none(v) for o, v in zip(objectives, row["ci"].values)},
                          "metrics": metrics})
     keys = ("data", "venue", "instrument", "fill_model", "windows", "dt", "horizon", "replay_seconds", "valid_fraction")
     return {**{k: ds.attrs[k] for k in keys}, "objectives": objectives, "policies": policies}
 
 
-def _num(value) -> float | None:
+def finite_or_none(value) -> float | None:
+    """``value`` as a float, None where it is not finite (JSON has no NaN)."""
     value = float(value)
     return value if np.isfinite(value) else None

@@ -35,6 +35,7 @@ import numpy as np
 
 from morl_mm.atomic import atomic_output
 from morl_mm.env.params import EnvParams
+from morl_mm.evaluation.backtest import finite_or_none
 from morl_mm.evaluation import metrics as mm_metrics
 from morl_mm.live.risk import LIMIT_NAMES
 
@@ -302,7 +303,7 @@ class Monitor:
                "fill_rate_bid": self.fills[0] / seconds if seconds else math.nan,
                "fill_rate_ask": self.fills[1] / seconds if seconds else math.nan,
                "decision_latency_p50_us": p50, "decision_latency_p99_us": p99, "decisions": len(self.latencies)}
-        return {k: _num(v) for k, v in out.items()}
+        return {k: finite_or_none(v) for k, v in out.items()}
 
     def _session_gauges(self) -> None:
         m = self.session_metrics()
@@ -317,7 +318,7 @@ class Monitor:
     def session_objectives(self) -> dict:
         """Mean objective vector over the finished (complete) episodes."""
         complete = [e for e in self.episodes if e["complete"]]
-        return {o: _num(_mean([e["objectives"][o] for e in complete])) for o in self.objectives}
+        return {o: finite_or_none(_mean([e["objectives"][o] for e in complete])) for o in self.objectives}
 
     def _check_alerts(self) -> None:
         n = sum(e["complete"] for e in self.episodes)
@@ -353,11 +354,6 @@ class Monitor:
 def _mean(values) -> float:
     values = [v for v in values if v is not None and np.isfinite(v)]
     return float(np.mean(values)) if values else math.nan
-
-
-def _num(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 # -- the end-of-session report ---------------------------------------------------------------------
