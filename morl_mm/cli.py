@@ -334,9 +334,8 @@ def cmd_venue(args) -> int:
     import threading
 
     from morl_mm.atomic import atomic_output
-    from morl_mm.data.readers import read_capture
-    from morl_mm.data.tape import build_tape
     from morl_mm.env.params import EnvParams
+    from morl_mm.live.source import CaptureSource
     from morl_mm.live.venue import MatchingVenue
 
     try:
@@ -348,9 +347,10 @@ def cmd_venue(args) -> int:
         raise ValueError(f"--port: must be in 0..65535 (0: a free port), got {args.port}")
     if not (math.isfinite(args.dt) and args.dt > 0):
         raise ValueError(f"--dt: must be > 0 seconds (the policy's dt), got {args.dt}")
-    capture = read_capture(args.feed, args.format, skip_bad_lines=args.skip_bad_lines)
-    start_ns, end_ns = _capture_window(capture, args.start, args.end)
-    tape, info = build_tape(capture, args.dt, start_ns=start_ns, end_ns=end_ns)
+    # the tape serve's CaptureSource builds from the same feed, window and dt: one construction for both sides
+    source = CaptureSource(args.feed, args.format, dt=args.dt, speed="max", start=args.start, end=args.end,
+                           skip_bad_lines=args.skip_bad_lines)
+    capture, tape, info = source.capture, source.tape, source.info
     params = EnvParams(tick_size=float(capture.tick_size), maker_fee=float(args.maker_fee))
     matching = MatchingVenue(tape, params, args.fill_model, reference_price=info.reference_price)
     venue = FixVenue(matching, comp_id=args.comp_id, host=args.host, port=args.port or 0,
