@@ -23,7 +23,7 @@ import numpy as np
 
 from morl_mm.env import MarketMakingEnv
 from morl_mm.env.adversary import parse_adversary
-from morl_mm.env.objectives import reference_scales
+from morl_mm.env.scales import reference_scales
 from morl_mm.oracle import solve_many
 from morl_mm.oracle.robust import RobustSolver, robust_coverage_set
 

@@ -317,7 +317,7 @@ def test_reference_scales_match_their_closed_form():
     """Both sides at depth 1/kappa without a binding inventory limit: each side fills with probability
     p = A dt e^-1 per step, so E[pnl] = 2 N p / kappa and E[inventory_risk] = -sigma^2 dt 2p(1-p) N(N+1)/2
     (q is a random walk with step variance 2p(1-p)); quoting_ratio keeps scale 1."""
-    from morl_mm.env.objectives import REFERENCE_EPISODES, reference_scales
+    from morl_mm.env.scales import REFERENCE_EPISODES, reference_scales
 
     env = MarketMakingEnv()
     params = env.make_params(inventory_limit=1e6)

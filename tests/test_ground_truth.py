@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from morl_mm.env import MarketMakingEnv
-from morl_mm.env.objectives import reference_scales
+from morl_mm.env.scales import reference_scales
 from morl_mm.evaluation.rollouts import evaluate_policy
 from morl_mm.oracle import solve
 from morl_mm.policies.classical import (AvellanedaStoikov, CarteaJaimungal, FixedSpread,

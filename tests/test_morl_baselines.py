@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from morl_mm.agents import morl_baselines as mb  # noqa: E402
 from morl_mm.env.gym_adapter import MOMarketMakingEnv, VectorMarketMakingEnv  # noqa: E402
 from morl_mm.env.market import MarketMakingEnv  # noqa: E402
-from morl_mm.env.objectives import reference_scales  # noqa: E402
+from morl_mm.env.scales import reference_scales  # noqa: E402
 from morl_mm.env.params import EnvConfig, make_params  # noqa: E402
 
 TINY = dict(horizon=0.1, inventory_limit=3)  # 20 steps of dt = 0.005

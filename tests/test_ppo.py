@@ -10,7 +10,7 @@ import pytest
 from morl_mm.agents.common import evaluate_front, sample_simplex_weights
 from morl_mm.agents.ppo import PPOConfig, PPOPolicy, make_network, make_train, train_fixed
 from morl_mm.env import MarketMakingEnv, rollout
-from morl_mm.env.objectives import reference_scales
+from morl_mm.env.scales import reference_scales
 from morl_mm.pareto import utilities
 
 TINY = dict(horizon=0.2, inventory_limit=4.0)  # 40 steps, |q| <= 4

@@ -14,7 +14,7 @@ over updates), and ``jax.vmap(train)(rngs)`` trains seeds at once.
   maker's observation and weight and, acting per step (``adversary_mode = "step"``), the quote it is
   about to face; acting per episode (``"episode"``) it draws one ``u`` at the episode's start.
 * Zero-sum: the adversary's reward is minus the market maker's normalised scalarised reward
-  ``sum_i w_i r_i / scale_i`` (scales from :func:`morl_mm.env.objectives.reference_scales`) at the
+  ``sum_i w_i r_i / scale_i`` (scales from :func:`morl_mm.env.scales.reference_scales`) at the
   market maker's sampled weight ``w``. One critic serves both players: the market maker's vector
   critic ``V(s, w)``; the adversary's advantage is minus the market maker's scalarised GAE
   advantage, with a lambda of its own (``adversary_gae_lambda``: its action moves this step's
@@ -59,9 +59,9 @@ from morl_mm.agents.ppo import (PPOConfig, RunnerState, Transition, clipped_surr
                                 gae, log_prob, make_network, make_optimizer, mode_action, normalised, ppo_loss,
                                 run_updates, sample_action, sgd_epochs, track_episodes, value_loss, weight_sampler)
 from morl_mm.env.adversary import AdversarialEnv, AdversaryBox
-from morl_mm.env.objectives import reference_scales
+from morl_mm.env.scales import resolve_scales
 from morl_mm.env.rollout import as_act_fn, rollout
-from morl_mm.pareto.indicators import utilities, validate_scales, validate_weights
+from morl_mm.scalarisation import scalarise, validate_weights
 
 
 # -- hyperparameters (all of them) -----------------------------------------------------------------
@@ -228,7 +228,7 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
     box = config.box
     box.check(env_params, env.config)
     n_obj = env.num_objectives
-    scales = jnp.asarray(validate_scales(scales, n_obj), jnp.float32)
+    scales = jnp.asarray(resolve_scales(env, env_params, scales), jnp.float32)
     conditioned = config.mode == "conditioned"
     per_step = box.mode == "step"
     adversary = make_adversary(config)
@@ -302,7 +302,7 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
             adv_vec, targets = gae(traj.market_maker, last_value, config.gamma, config.gae_lambda)
             judged_lambda = config.adversary_gae_lambda if per_step else 1.0  # per episode: Monte Carlo
             judged = gae(traj.market_maker, last_value, config.gamma, judged_lambda)[0]
-            adversary_adv = -jnp.sum(traj.market_maker.weight * judged, axis=-1)
+            adversary_adv = -scalarise(judged, traj.market_maker.weight)
             # UPDATE NETWORKS: simultaneous PPO steps of both players on the same minibatches
             rng, k_epochs = jax.random.split(runner.rng)
             params, opt_state, (pl, vl, ent, al) = sgd_epochs(loss, optimizer, runner.params, runner.opt_state,
@@ -337,7 +337,6 @@ def make_train(config: ARLConfig, env, env_params, scales=None):
     """
     if not isinstance(config, ARLConfig):
         raise ValueError(f"make_train: needs an ARLConfig, got {type(config).__name__}")
-    scales = reference_scales(env, env_params) if scales is None else scales
     network = make_network(config, env)
     discrete = network.discrete
     obs_dim = env.observation_space().shape[0]
@@ -416,7 +415,7 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
                                      adversary_mode=box.mode)
     config = dataclasses.replace(config, mode="fixed")
     box = config.box
-    scales = reference_scales(env, env_params) if scales is None else np.asarray(scales, np.float64)
+    scales = resolve_scales(env, env_params, scales)
     params_at = (lambda w: (policy_params, w)) if conditioned else (lambda w: policy_params)  # noqa: E731
     act = jax.vmap(lambda obs, state, key, w: as_act_fn(policy, params_at(w))(obs, state, key))
     critic = MLP(tuple(config.hidden), env.num_objectives, config.activation)
@@ -454,6 +453,6 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
     measured = jax.jit(jax.vmap(measure), compiler_options=compiler_options)(adversary_params, jnp.asarray(weights))
     before, after = (np.asarray(x, np.float64) for x in measured)
     values, abs_u = (np.asarray(metrics[k][:, -1], np.float64) for k in ("adversary_values", "adversary_abs_u"))
-    utility = lambda points: np.diag(utilities(points, weights, scales))  # noqa: E731  (row w at weight w)
+    utility = lambda points: scalarise(points, weights, scales)  # noqa: E731  (row w at weight w)
     return AttackResult(weights.astype(np.float64), before, after, utility(before), utility(after), values, abs_u,
                         box.fields, adversary_params, time.perf_counter() - started)

@@ -17,11 +17,11 @@ import numpy as np
 
 from morl_mm.env.params import n_steps as episode_steps
 from morl_mm.env.rollout import ByIdentity, rollout
-from morl_mm.pareto.indicators import validate_weights
+from morl_mm.scalarisation import validate_weights
 
 
 # -- preference weights -----------------------------------------------------------------------------
-# validate_weights (simplex check at the boundary) is the project's one, from morl_mm.pareto.
+# validate_weights (simplex check at the boundary) is the project's one, from morl_mm.scalarisation.
 
 
 def sample_simplex_weights(key: jax.Array, shape: Sequence[int] | int, n_objectives: int,
@@ -33,6 +33,18 @@ def sample_simplex_weights(key: jax.Array, shape: Sequence[int] | int, n_objecti
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     alpha = jnp.full((n_objectives,), concentration, jnp.float32)
     return jax.random.dirichlet(key, alpha, shape)
+
+
+# -- training logs ----------------------------------------------------------------------------------
+def finished_metrics(finished) -> dict:
+    """What both learners log of the episodes that ended in an update (``finished = (raw objective sums,
+    done, scalarised return w . (J / scales) under each env's weight)``, leading axes any): their mean raw
+    returns (``episode_return``), mean normalised scalarised return (``scalarised_return``) and count."""
+    episode_return, done, scalarised = finished
+    n_done = jnp.maximum(done.sum(), 1)
+    return {"episode_return": jnp.sum(episode_return * done[..., None], axis=tuple(range(done.ndim))) / n_done,
+            "scalarised_return": jnp.sum(scalarised * done) / n_done,
+            "episodes": done.sum()}
 
 
 # -- networks ---------------------------------------------------------------------------------------

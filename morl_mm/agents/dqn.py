@@ -49,11 +49,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from morl_mm.agents.common import MLP, conditioned_input, sample_simplex_weights
-from morl_mm.pareto import validate_weights
+from morl_mm.agents.common import MLP, conditioned_input, finished_metrics, sample_simplex_weights
 from morl_mm.env.market import MarketMakingEnv
-from morl_mm.env.objectives import reference_scales
 from morl_mm.env.params import EnvParams
+from morl_mm.env.scales import resolve_scales
+from morl_mm.scalarisation import scalarise, validate_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +168,7 @@ class TrainState(NamedTuple):
     obs: jax.Array  # (num_envs, obs_dim)
     env_state: Any
     weight: jax.Array  # (num_envs, n_objectives): each env's preference for its current episode
-    episode_return: jax.Array  # (num_envs, n_objectives) normalised return so far
+    episode_return: jax.Array  # (num_envs, n_objectives) raw objective sums of the running episodes
     step: jax.Array  # learning-phase iteration
 
 
@@ -193,10 +193,9 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
                          f"action_mode='discrete', got action_mode={env.config.action_mode!r}")
     env.validate(env_params)
     m = env.num_objectives
-    scales = np.asarray(reference_scales(env, env_params) if scales is None else scales, np.float64)
-    if scales.shape != (m,) or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
-        raise ValueError(f"scales: need {m} finite positive values, got {scales.tolist()}")
+    scales = resolve_scales(env, env_params, scales)
     inv_scales = jnp.asarray(1.0 / scales, jnp.float32)
+    log_scales = jnp.asarray(scales, jnp.float32)
 
     n_actions = env.config.n_discrete_actions
     network = QNetwork(n_actions, m, cfg.hidden_sizes)
@@ -214,12 +213,13 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         key_step, key_w = jax.random.split(key)
         next_obs, env_state, reward, done, _ = vmap_step(jax.random.split(key_step, n_envs), ts.env_state, action,
                                                          env_params)
-        reward = reward * inv_scales
-        buffer = buffer_add(ts.buffer, Transition(ts.obs, action, reward, next_obs, done.astype(jnp.float32)))
+        buffer = buffer_add(ts.buffer, Transition(ts.obs, action, reward * inv_scales, next_obs,
+                                                  done.astype(jnp.float32)))
         episode_return = ts.episode_return + reward
-        finished = jnp.sum(episode_return * ts.weight, axis=-1)  # scalarised return of each env's episode
-        weight = jnp.where(done[:, None], sample_simplex_weights(key_w, (n_envs,), m), ts.weight)
-        stats = {"episode_scalarised_return": jnp.sum(jnp.where(done, finished, 0.0)), "episodes": jnp.sum(done)}
+        finished = scalarise(episode_return, ts.weight, log_scales)  # as PPO logs it: raw sums, then w . (J / s)
+        weight = jnp.where(done[:, None], sample_simplex_weights(key_w, (n_envs,), m, cfg.weight_concentration),
+                           ts.weight)
+        stats = finished_metrics((episode_return, done, finished))
         ts = ts._replace(buffer=buffer, obs=next_obs, env_state=env_state, weight=weight,
                          episode_return=jnp.where(done[:, None], 0.0, episode_return))
         return ts, stats
@@ -256,7 +256,7 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         """One gradient step on a replay batch, then Polyak-average the target network."""
         key_batch, key_w = jax.random.split(key)
         batch = buffer_sample(ts.buffer, key_batch, B)
-        weights = sample_simplex_weights(key_w, (K,), m)
+        weights = sample_simplex_weights(key_w, (K,), m, cfg.weight_concentration)
         grads, losses = jax.grad(loss_fn, has_aux=True)(ts.params, ts.target_params, batch, weights, aux_coef)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
@@ -296,7 +296,8 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         obs, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(key_reset, n_envs), env_params)
         ts = TrainState(params=params, target_params=params, opt_state=tx.init(params),
                         buffer=buffer_init(capacity, obs_dim, m), obs=obs, env_state=env_state,
-                        weight=sample_simplex_weights(key_w, (n_envs,), m), episode_return=jnp.zeros((n_envs, m)),
+                        weight=sample_simplex_weights(key_w, (n_envs,), m, cfg.weight_concentration),
+                        episode_return=jnp.zeros((n_envs, m)),
                         step=jnp.zeros((), jnp.int32))
         ts, _ = jax.lax.scan(prefill_iteration, ts, jax.random.split(key_prefill, prefill_iters))
         ts, metrics = jax.lax.scan(learn_iteration, ts, jax.random.split(key_learn, learn_iters))

@@ -7,7 +7,7 @@ Reinforcement Learning"; Xu et al. 2020, "Prediction-Guided Multi-Objective Rein
 Learning for Continuous Robot Control"):
 
 * the critic is vector-valued: one value head per objective, trained on the *normalised* rewards
-  ``r_i / scale_i`` (scales from :func:`morl_mm.env.objectives.reference_scales`);
+  ``r_i / scale_i`` (scales from :func:`morl_mm.env.scales.reference_scales`);
 * GAE runs per objective; the policy's advantage is the scalarised ``sum_i w_i A_i``, normalised
   per minibatch;
 * actor and critic read ``concat(obs, w)``. Mode ``"conditioned"``: every env draws its own weight
@@ -39,9 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from morl_mm.agents.common import MLP, conditioned_input, sample_simplex_weights, validate_weights
-from morl_mm.env.objectives import reference_scales
-from morl_mm.pareto.indicators import validate_scales
+from morl_mm.agents.common import MLP, conditioned_input, finished_metrics, sample_simplex_weights
+from morl_mm.env.scales import resolve_scales
+from morl_mm.scalarisation import scalarise, validate_weights
 
 
 # -- hyperparameters (all of them) -----------------------------------------------------------------
@@ -255,7 +255,7 @@ def track_episodes(episode_return, weight, reward, done, scales, fresh_weight):
     and start the next one at ``fresh_weight``. Returns ``(episode_return, weight, finished)`` with
     ``finished = (sums incl. this step, done, normalised scalarised sums under each env's weight)``."""
     episode_return = episode_return + reward
-    finished = (episode_return, done, jnp.sum(weight * episode_return / scales, axis=-1))
+    finished = (episode_return, done, scalarise(episode_return, weight, scales))
     weight = jnp.where(done[:, None], fresh_weight, weight)
     return jnp.where(done[:, None], 0.0, episode_return), weight, finished
 
@@ -305,7 +305,7 @@ def ppo_loss(network: ActorCritic, config: PPOConfig, params, batch: Transition,
     discrete = network.discrete
     policy_out, value = network.apply(params, conditioned_input(batch.obs, batch.weight))
     logp = log_prob(policy_out, batch.action, discrete)
-    adv = normalised(jnp.sum(batch.weight * adv_vec, axis=-1))
+    adv = normalised(scalarise(adv_vec, batch.weight))
     policy_loss = clipped_surrogate(logp, batch.log_prob, adv, config.clip_eps)
     v_loss = value_loss(value, batch.value, targets, config.clip_eps)
     ent = jnp.mean(entropy(policy_out, discrete))
@@ -341,15 +341,6 @@ def sgd_epochs(loss_fn, optimizer, params, opt_state, data, rng, config: PPOConf
     return params, opt_state, aux
 
 
-def finished_metrics(finished) -> dict:
-    """Mean raw and scalarised returns of the episodes that ended in a rollout, and their count."""
-    episode_return, done, scalarised = finished
-    n_done = jnp.maximum(done.sum(), 1)
-    return {"episode_return": jnp.sum(episode_return * done[..., None], axis=(0, 1)) / n_done,
-            "scalarised_return": jnp.sum(scalarised * done) / n_done,
-            "episodes": done.sum()}
-
-
 def run_updates(update, runner, config: PPOConfig, checkpoint=lambda runner: runner.params):
     """``num_updates`` steps of ``update(runner, None) -> (runner, metrics)`` under one ``lax.scan``.
 
@@ -383,8 +374,7 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
     """
     env.validate(env_params)
     n_obj = env.num_objectives
-    scales = reference_scales(env, env_params) if scales is None else scales
-    scales = jnp.asarray(validate_scales(scales, n_obj), jnp.float32)
+    scales = jnp.asarray(resolve_scales(env, env_params, scales), jnp.float32)
     network = make_network(config, env)
     discrete = network.discrete
     conditioned = config.mode == "conditioned"

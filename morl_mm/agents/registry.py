@@ -131,10 +131,10 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
         output = jax.jit(train)(rng)
         network_params, metrics = output.params, output.metrics
         policy = DQNPolicy.from_train(train)
-        # per learning iteration: the summed return of the episodes that ended in it, and their count
+        # per learning iteration: the mean scalarised return of the episodes that ended in it (as PPO's)
         finished = np.asarray(metrics["episodes"])
         ended = np.flatnonzero(finished > 0)
-        curve = np.asarray(metrics["episode_scalarised_return"], np.float64)[ended] / finished[ended]
+        curve = np.asarray(metrics["scalarised_return"], np.float64)[ended]
         prefill = -(-config.learning_starts // config.num_envs) * config.num_envs
         steps = prefill + (ended + 1) * config.num_envs
         env_steps = int(prefill + len(finished) * config.num_envs)

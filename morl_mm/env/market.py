@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from morl_mm.env.objectives import reward_bounds, reward_vector
 from morl_mm.env.params import EnvConfig, EnvParams, make_params, validate_params
 
 OBS_NAMES = (
@@ -158,8 +159,6 @@ class MarketMakingEnv:
         return spaces.Box(low, high, dtype=np.float32)
 
     def reward_space(self, params: EnvParams | None = None) -> spaces.Box:
-        from morl_mm.env.objectives import reward_bounds
-
         low, high = reward_bounds(self.config.objectives)
         return spaces.Box(low, high, dtype=np.float32)
 
@@ -315,8 +314,6 @@ class MarketMakingEnv:
         ask), the mid's move to ``new_mid``, the reward vector, the new state (``extra_state``: more
         fields to replace, e.g. the regime) and the observation. ``arrival``: a market order hit the
         (bid, ask) side this step."""
-        from morl_mm.env.objectives import reward_vector
-
         f32 = jnp.float32
         q, mid = state.inventory, state.mid
         traded = units[0] + units[1]

@@ -1,4 +1,4 @@
-"""The objective vector. Every component is maximised; its episode sum is the objective value.
+"""The objective vector as one table. Every component is maximised; its episode sum is the objective value.
 
 * ``pnl``: change of mark-to-market wealth cash + q * mid; the last step also pays the
   liquidation penalty alpha * q_T^2, so the episode sum is final minus initial wealth.
@@ -9,91 +9,102 @@
 * ``adverse_selection``: minus the mark-out of this step's fills: units bought times the mid's
   fall, units sold times the mid's rise (only adverse moves count).
 * ``order_management``: minus ``order_change_cost`` per side whose submitted quote changed.
+
+Adding an objective is one :class:`Objective` entry in ``TABLE`` (its reward function reads the
+step's :class:`StepQuantities`); the env, its reward space, the normalisation scales, the units
+of results and the cost-bound selection all read the table. The oracle solves the objectives of
+``morl_mm.oracle.model.EXACT_OBJECTIVES`` only (a new one needs its DP terms there).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING, Callable, Literal, NamedTuple
+
 import jax.numpy as jnp
 import numpy as np
 
-from morl_mm.env.params import EnvParams
-
-UNITS = {  # short, for table headers and axis labels; the module docstring has the definitions
-    "pnl": "price units",
-    "inventory_risk": "price units^2 x time",
-    "quoting_ratio": "fraction of time",
-    "adverse_selection": "price units",
-    "order_management": "price units",
-}
-# objectives that are minus a cost: a principal bounds their magnitude ("inventory risk at most X")
-COSTS = frozenset({"inventory_risk", "adverse_selection", "order_management"})
+if TYPE_CHECKING:  # annotations only: params.py reads this table's names
+    from morl_mm.env.params import EnvParams
 
 
-def reward_vector(objectives, params: EnvParams, *, pnl, inventory, sigma, firm, units, mid_move,
-                  submitted, last_submitted) -> jnp.ndarray:
-    """The step's reward vector, ordered as ``objectives`` (a static tuple)."""
-    parts = {}
-    for name in objectives:
-        if name == "pnl":
-            parts[name] = pnl
-        elif name == "inventory_risk":
-            parts[name] = -((inventory * sigma) ** 2) * params.dt
-        elif name == "quoting_ratio":
-            parts[name] = 0.5 * (firm[0] + firm[1]) / params.n_steps
-        elif name == "adverse_selection":
-            parts[name] = -(units[0] * jnp.maximum(-mid_move, 0.0) + units[1] * jnp.maximum(mid_move, 0.0))
-        elif name == "order_management":
-            on_changed = submitted[2:4] != last_submitted[2:4]
-            both_on = (submitted[2:4] > 0) & (last_submitted[2:4] > 0)
-            moved = (jnp.abs(submitted[0:2] - last_submitted[0:2]) > 1e-6) | (submitted[4:6] != last_submitted[4:6])
-            changes = jnp.sum((on_changed | (both_on & moved)).astype(jnp.float32))
-            parts[name] = -params.order_change_cost * changes
-        else:  # unreachable: EnvConfig validates names
-            raise ValueError(f"unknown objective {name!r}")
-    return jnp.stack([jnp.asarray(parts[n], jnp.float32) for n in objectives])
+class StepQuantities(NamedTuple):
+    """What one env step hands to the reward functions (``MarketMakingEnv.settle``)."""
+
+    pnl: jnp.ndarray  # change of mark-to-market wealth, liquidation included on the last step
+    inventory: jnp.ndarray  # inventory held over the step
+    sigma: jnp.ndarray  # volatility of the step's regime
+    firm: jnp.ndarray  # (2,) bid / ask quoted within the competitive distance
+    units: jnp.ndarray  # (2,) units bought on the bid / sold on the ask
+    mid_move: jnp.ndarray  # new mid - old mid
+    submitted: jnp.ndarray  # the quote submitted this step (depths, on flags, lots)
+    last_submitted: jnp.ndarray  # the quote submitted on the previous step
+
+
+def _inventory_risk(params: EnvParams, s: StepQuantities) -> jnp.ndarray:
+    return -((s.inventory * s.sigma) ** 2) * params.dt
+
+
+def _quoting_ratio(params: EnvParams, s: StepQuantities) -> jnp.ndarray:
+    return 0.5 * (s.firm[0] + s.firm[1]) / params.n_steps
+
+
+def _adverse_selection(params: EnvParams, s: StepQuantities) -> jnp.ndarray:
+    return -(s.units[0] * jnp.maximum(-s.mid_move, 0.0) + s.units[1] * jnp.maximum(s.mid_move, 0.0))
+
+
+def _order_management(params: EnvParams, s: StepQuantities) -> jnp.ndarray:
+    submitted, last = s.submitted, s.last_submitted
+    on_changed = submitted[2:4] != last[2:4]
+    both_on = (submitted[2:4] > 0) & (last[2:4] > 0)
+    moved = (jnp.abs(submitted[0:2] - last[0:2]) > 1e-6) | (submitted[4:6] != last[4:6])
+    changes = jnp.sum((on_changed | (both_on & moved)).astype(jnp.float32))
+    return -params.order_change_cost * changes
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """One objective: its name, unit, per-step reward bounds, normalisation rule and reward function."""
+
+    name: str
+    unit: str  # physical unit, short, for table headers and axis labels
+    low: float  # per-step reward bounds (the env's reward_space; +-inf where the model has none)
+    high: float
+    # normalisation (morl_mm.env.scales.reference_scales): "reference" = |expected episode value| of the
+    # reference quoter (1 where that is ~0); "one" = scale 1 (the objective is a fraction already)
+    scale_rule: Literal["reference", "one"]
+    reward: Callable[[EnvParams, StepQuantities], jnp.ndarray]  # the step's reward (jittable)
+
+    @property
+    def is_cost(self) -> bool:
+        """Minus a cost (high bound 0): a principal bounds its magnitude ("inventory risk at most X")."""
+        return self.high == 0.0
+
+
+TABLE = (
+    Objective("pnl", "price units", -np.inf, np.inf, "reference", lambda params, s: s.pnl),
+    Objective("inventory_risk", "price units^2 x time", -np.inf, 0.0, "reference", _inventory_risk),
+    Objective("quoting_ratio", "fraction of time", 0.0, 1.0, "one", _quoting_ratio),
+    Objective("adverse_selection", "price units", -np.inf, 0.0, "reference", _adverse_selection),
+    Objective("order_management", "price units", -np.inf, 0.0, "reference", _order_management),
+)
+"""Every objective the env can return, in the order they may be requested."""
+
+BY_NAME = {o.name: o for o in TABLE}
+OBJECTIVES = tuple(BY_NAME)
+DEFAULT_OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio")
+UNITS = {o.name: o.unit for o in TABLE}  # the module docstring has the definitions
+COSTS = frozenset(o.name for o in TABLE if o.is_cost)
+
+
+def reward_vector(objectives, params: EnvParams, **quantities) -> jnp.ndarray:
+    """The step's reward vector, ordered as ``objectives`` (a static tuple); ``quantities``: the fields
+    of :class:`StepQuantities` by name."""
+    step = StepQuantities(**quantities)
+    return jnp.stack([jnp.asarray(BY_NAME[n].reward(params, step), jnp.float32) for n in objectives])
 
 
 def reward_bounds(objectives) -> tuple[np.ndarray, np.ndarray]:
     """Per-step reward bounds for ``reward_space`` (unbounded where the model has no bound)."""
-    low = {"pnl": -np.inf, "inventory_risk": -np.inf, "quoting_ratio": 0.0, "adverse_selection": -np.inf,
-           "order_management": -np.inf}
-    high = {"pnl": np.inf, "inventory_risk": 0.0, "quoting_ratio": 1.0, "adverse_selection": 0.0,
-            "order_management": 0.0}
-    return (np.array([low[o] for o in objectives], np.float32), np.array([high[o] for o in objectives], np.float32))
-
-
-REFERENCE_SEED = 0
-REFERENCE_EPISODES = 2048
-
-
-def reference_scales(env, params: EnvParams, episodes: int = REFERENCE_EPISODES) -> np.ndarray:
-    """Per-objective scales that make a preference weight mean something.
-
-    A principal's weights apply to *normalised* objectives J_i / scale_i. The scale of each
-    objective is the magnitude of its expected episode value under the reference quoter of the
-    model: both sides quoted at depth 1/kappa (the depth that maximises the expected spread
-    income delta * exp(-kappa * delta)), i.e. the naive market maker, whose normalised vector is
-    then about (+1, -1, 1). ``quoting_ratio`` keeps scale 1 (it is a fraction already); an
-    objective whose reference value is ~0 gets scale 1. Estimated by Monte Carlo with a fixed key
-    (``REFERENCE_SEED``), so the same model always gives the same scales; store them with results.
-    """
-    import jax
-
-    from morl_mm.env.rollout import rollout
-
-    cfg = env.config
-    depth = 1.0 / float(params.kappa)
-    if cfg.action_mode == "discrete":
-        grid = np.asarray(cfg.depth_grid)
-        i = int(np.argmin(np.abs(grid - depth)))
-        action = jnp.asarray(i * (cfg.n_depths + 1) + i, jnp.int32)
-    else:
-        action = jnp.asarray([depth, depth, 1.0, 1.0] + [1.0, 1.0] * (cfg.max_lots > 1), jnp.float32)
-    keys = jax.random.split(jax.random.key(REFERENCE_SEED), episodes)
-    returns = jax.jit(jax.vmap(lambda k: rollout(env, lambda o, s, kk: action, k, params).reward.sum(0)))(keys)
-    mean = np.abs(np.asarray(returns, np.float64).mean(axis=0))
-    scales = np.where(mean > 1e-8, mean, 1.0)
-    for i, name in enumerate(cfg.objectives):
-        if name == "quoting_ratio":
-            scales[i] = 1.0
-    return scales
+    return (np.array([BY_NAME[o].low for o in objectives], np.float32),
+            np.array([BY_NAME[o].high for o in objectives], np.float32))

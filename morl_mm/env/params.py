@@ -23,10 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio", "adverse_selection", "order_management")
-"""Every objective the env can return, in the order they may be requested."""
-
-DEFAULT_OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio")
+from morl_mm.env.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
 
 DEFAULT_DEPTH_GRID = (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
 """Depths (price units from the mid) of the discrete action mode; 1/k = 0.67 sits inside."""

@@ -2,7 +2,7 @@
 
 ``solve`` maximises the expected scalarised return sum_i w_i J_i / scale_i (the project's
 convention: weights on the simplex apply to objectives normalised by
-``morl_mm.env.objectives.reference_scales``) over every policy of the discretised model; see
+``morl_mm.env.scales.reference_scales``) over every policy of the discretised model; see
 :mod:`morl_mm.oracle.model` for when that is exact. The backward pass carries the *vector* value
 of the greedy policy, so the expected objective vector of the optimum comes out of the same pass
 (the exact policy evaluation of the optimal table). ``evaluate`` runs the same pass for a given
@@ -25,8 +25,9 @@ import numpy as np
 
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
+from morl_mm.env.scales import resolve_scales
 from morl_mm.oracle.model import DiscreteModel, build_model
-from morl_mm.pareto.indicators import validate_weights
+from morl_mm.scalarisation import scalarise, validate_weights
 
 
 
@@ -56,7 +57,7 @@ class OracleSolution(NamedTuple):
     @property
     def scalarised_value(self) -> float:
         """Expected scalarised return of the optimum from the initial state."""
-        return float(np.dot(self.weights / self.scales, self.objective_values))
+        return float(scalarise(self.objective_values, self.weights, self.scales))
 
 
 def table_quotes(action_table, depth_grid) -> tuple[np.ndarray, np.ndarray]:
@@ -66,19 +67,6 @@ def table_quotes(action_table, depth_grid) -> tuple[np.ndarray, np.ndarray]:
     sides = np.stack([table // (m + 1), table % (m + 1)], axis=-1)
     on = sides < m
     return np.where(on, grid[np.minimum(sides, m - 1)], np.nan), on
-
-
-def resolve_scales(env: MarketMakingEnv, params: EnvParams, scales=None) -> np.ndarray:
-    """The given scales (checked: finite, > 0) or the model's ``reference_scales``."""
-    if scales is None:
-        from morl_mm.env.objectives import reference_scales
-
-        scales = reference_scales(env, params)
-    s = np.asarray(scales, np.float64)
-    if s.shape != (env.num_objectives,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"scales: need {env.num_objectives} finite positive numbers, "
-                         f"got {np.asarray(scales).tolist()}")
-    return s
 
 
 # -- the backward pass (pure JAX) ---------------------------------------------------------------------

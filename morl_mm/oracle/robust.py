@@ -62,7 +62,8 @@ from morl_mm.oracle.ccs import DEFAULT_TOLERANCE, CoverageSet, _coverage_set, di
 from morl_mm.oracle.dp import (OracleSolution, _device_model, _joint_values, _scalarise, _step_parts, _value_of,
                                _withdraw_blocked, checked_table, resolve_scales)
 from morl_mm.oracle.model import build_model, side_arrays
-from morl_mm.pareto.indicators import simplex_weights, validate_weights
+from morl_mm.pareto.indicators import simplex_weights
+from morl_mm.scalarisation import validate_weights
 
 
 class RobustSolution(NamedTuple):

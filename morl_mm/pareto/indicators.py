@@ -25,7 +25,10 @@ import math
 import moocore
 import numpy as np
 
-WEIGHT_ATOL = 1e-6  # tolerance on sum(w) == 1 and w >= 0 (float32 weights sum to 1 within ~1e-7)
+from morl_mm.scalarisation import WEIGHT_ATOL, scalarise, validate_scales, validate_weights
+
+__all__ = ["WEIGHT_ATOL", "validate_scales", "validate_weights"]  # re-exported: the pareto API's checks
+
 
 
 # -- input checks -------------------------------------------------------------------------------------
@@ -43,41 +46,6 @@ def as_points(points, name: str = "points", n_objectives: int | None = None) -> 
         raise ValueError(f"{name}: values must be finite, got {array[bad.any(axis=1)].tolist()} "
                          f"at rows {np.flatnonzero(bad.any(axis=1)).tolist()}")
     return array
-
-
-def validate_scales(scales, n_objectives: int) -> np.ndarray:
-    """``scales`` as a float64 array ``(n_objectives,)`` of finite positive values."""
-    array = np.asarray(scales, dtype=np.float64)
-    if array.shape != (n_objectives,):
-        raise ValueError(f"scales: expected shape ({n_objectives},), got {array.shape}")
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"scales: must be finite and > 0, got {array.tolist()}")
-    return array
-
-
-def validate_weights(weights, n_objectives: int, atol: float = WEIGHT_ATOL) -> np.ndarray:
-    """Weights ``(n_objectives,)`` or ``(k, n_objectives)`` on the simplex, as float64.
-
-    Each must be finite, >= 0 and sum to 1 within ``atol``; ``ValueError`` naming the bad weight
-    otherwise. Tiny negative rounding errors (within ``atol``) are clipped to 0.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim not in (1, 2) or w.shape[-1] != n_objectives:
-        raise ValueError(f"weights: expected shape ({n_objectives},) or (k, {n_objectives}), got {w.shape}")
-    rows = np.atleast_2d(w)
-    if rows.shape[0] == 0:
-        raise ValueError("weights: got an empty set of weights")
-    bad = ~np.all(np.isfinite(rows), axis=1)
-    if bad.any():
-        raise ValueError(f"weights: must be finite, got {rows[bad].tolist()}")
-    bad = np.any(rows < -atol, axis=1)
-    if bad.any():
-        raise ValueError(f"weights: must be >= 0 (on the simplex), got {rows[bad].tolist()}")
-    bad = np.abs(rows.sum(axis=1) - 1.0) > atol
-    if bad.any():
-        raise ValueError(f"weights: must sum to 1 (on the simplex), got {rows[bad].tolist()} "
-                         f"with sums {rows[bad].sum(axis=1).tolist()}")
-    return np.clip(w, 0.0, None)
 
 
 def _front_and_reference(front, reference_front) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +176,9 @@ def utilities(points, weights, scales) -> np.ndarray:
     (``(n,)`` for one weight vector)."""
     array = as_points(points)
     w = validate_weights(weights, array.shape[1])
-    return w @ _normalise(array, scales).T
+    s = None if scales is None else validate_scales(scales, array.shape[1])
+    values = scalarise(array[None], np.atleast_2d(w)[:, None], s)  # (k, n)
+    return values if w.ndim == 2 else values[0]
 
 
 def expected_utility(front, weights, scales) -> float:

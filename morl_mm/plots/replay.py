@@ -19,6 +19,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from morl_mm.pareto.indicators import nondominated_mask  # noqa: E402
+from morl_mm.scalarisation import scalarise  # noqa: E402
 from morl_mm.plots.data import axis_label, check_scenario, kinds, objectives, scales  # noqa: E402
 
 REPLAY = "replay"
@@ -49,7 +50,7 @@ def table_policies(ds: xr.Dataset, weights=TABLE_WEIGHTS, scenario: str = "base"
         members = np.flatnonzero(k == kind)
         for w in weights:
             w = np.asarray(w, float)[: values.shape[1]]
-            best = members[np.argmax((values[members] / scale) @ w)]
+            best = members[np.argmax(scalarise(values[members], w, scale))]
             if labels[best] not in chosen:
                 chosen.append(labels[best])
     return chosen

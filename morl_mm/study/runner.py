@@ -27,7 +27,7 @@ from morl_mm.data.calibration import calibrate
 from morl_mm.data.capture import Capture
 from morl_mm.data.readers import read_capture
 from morl_mm.env.market import MarketMakingEnv
-from morl_mm.env.objectives import reference_scales
+from morl_mm.env.scales import reference_scales
 from morl_mm.env.schedule import ScheduledEnv, model_params, pad_segments, schedule_params
 from morl_mm.evaluation.backtest import Replay
 from morl_mm.evaluation.dataset import metrics_dataset
