@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from morl_mm.data import read_capture
-from morl_mm.data.readers import read_bytes
+from morl_mm.data.files import read_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MORL_MM_DATA") or ROOT.parent / "shared" / "data")

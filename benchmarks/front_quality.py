@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from morl_mm.agents.common import evaluate_front
-from morl_mm.agents.registry import BUDGET_KEYS, train_learner
+from morl_mm.agents.registry import BUDGET_KEY, train_learner
 from morl_mm.evaluation.rollouts import evaluate_policy
 from morl_mm.oracle import convex_coverage_set
 from morl_mm.pareto import eum_ratio, hv_reference_point, hypervolume, igd, simplex_weights
@@ -88,12 +88,12 @@ def main(argv=None) -> int:
     for spec in config.learners:
         if args.learners and spec.name not in args.learners:
             continue
-        budget = spec.hyperparameters.get(BUDGET_KEYS[spec.algorithm])
+        budget = spec.hyperparameters.get(BUDGET_KEY)
         curve = []
         for fraction in sorted(args.fractions):
             hp = dict(spec.hyperparameters)
             if budget is not None:
-                hp[BUDGET_KEYS[spec.algorithm]] = int(budget * fraction)
+                hp[BUDGET_KEY] = int(budget * fraction)
             trained = train_learner(spec.algorithm, hp, env, params, scales, config.seed)
             returns = evaluate_front(env, params, trained.policy, trained.network_params, weights, args.episodes,
                                      jax.random.key(123))

@@ -7,6 +7,8 @@ accepts ``"morl_mm:morl_mm/MarketMaking-v0"`` (the ``module:id`` form imports th
 
 from __future__ import annotations
 
+import gymnasium
+
 ENV_ID = "morl_mm/MarketMaking-v0"
 
 
@@ -18,8 +20,6 @@ def register_envs() -> None:
     ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` builds a
     :class:`morl_mm.env.gym_adapter.VectorMarketMakingEnv`.
     """
-    import gymnasium
-
     if ENV_ID in gymnasium.envs.registry:
         return
     gymnasium.register(

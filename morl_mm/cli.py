@@ -52,7 +52,9 @@ def _entry_json(result, entry, scenario: str) -> dict:
 
 # -- subcommands ------------------------------------------------------------------------------------
 def cmd_run(args) -> int:
+    from morl_mm.plots import render_study
     from morl_mm.study import load_config, run_study
+    from morl_mm.study.robust_front import load_robust
 
     config = load_config(args.config)
     if args.data:
@@ -61,7 +63,9 @@ def cmd_run(args) -> int:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, file=str(Path(args.data).resolve())))
     out = Path(args.out) if args.out else Path("results") / config.name
     try:
-        ds = run_study(config, out, progress=not args.quiet, render=not args.no_render)
+        ds = run_study(config, out, progress=not args.quiet)
+        if not args.no_render:
+            render_study(ds, out, load_robust(out) if config.robust is not None else None)
     except KeyboardInterrupt:
         done = sorted(p.stem for p in (out / "parts").glob("*.nc"))
         print(f"\nmorl-mm run: interrupted; {len(done)} finished unit(s) kept in {out / 'parts'} "
@@ -210,6 +214,7 @@ def cmd_robustness(args) -> int:
 
 
 def cmd_retrain(args) -> int:
+    from morl_mm.plots import render_study
     from morl_mm.study import load_result
     from morl_mm.study.retrain import retrain, retrain_summary
 
@@ -218,8 +223,9 @@ def cmd_retrain(args) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         ds = retrain(result, args.scenario, args.out, env_steps=args.env_steps, learner=args.learner, seed=args.seed,
                      checkpoints=args.checkpoints, scratch=args.scratch, progress=not args.quiet,
-                     render=not args.no_render, shrink=args.shrink, perturb=args.perturb,
-                     reset_critic=args.reset_critic)
+                     shrink=args.shrink, perturb=args.perturb, reset_critic=args.reset_critic)
+        if not args.no_render:
+            render_study(ds, args.out)
     summary = retrain_summary(ds)
     if args.json:
         print(json.dumps(summary, indent=1))

@@ -28,8 +28,8 @@ def test_adversarial_ppo_trains_in_one_jit_over_two_seeds_and_exports_a_ppo_poli
     env = MarketMakingEnv(action_mode="discrete")
     params = env.make_params(**TINY)
     # per episode here (the attack below acts per step): one draw of (drift, kappa) at each episode's start
-    config = ARLConfig(num_envs=16, num_steps=40, total_timesteps=16 * 40 * 4, num_minibatches=4, hidden=(16, 16),
-                       adversary_hidden=(16, 16), adversary={"drift": (-2.0, 2.0), "kappa": (1.2, 1.8)},
+    config = ARLConfig(num_envs=16, num_steps=40, total_timesteps=16 * 40 * 4, num_minibatches=4, hidden_sizes=(16, 16),
+                       adversary_hidden_sizes=(16, 16), adversary={"drift": (-2.0, 2.0), "kappa": (1.2, 1.8)},
                        adversary_mode="episode", num_checkpoints=2)
     train = make_train(config, env, params, SCALES)
     seeds = jnp.stack([jax.random.key(0), jax.random.key(1)])
@@ -67,8 +67,8 @@ def test_attack_on_a_long_inventory_drives_the_drift_to_its_low_bound():
     params = env.make_params(**TINY, initial_inventory=3.0)
     off = quote_to_action(env.config, 0.0, 0.0, False, False)
     weights = np.array([[0.8, 0.1, 0.1]])
-    config = ARLConfig(num_envs=32, num_steps=40, total_timesteps=32 * 40 * 20, num_minibatches=4, hidden=(16, 16),
-                       adversary_hidden=(16, 16), adversary_lr=3e-3, adversary={"drift": (-2.0, 2.0)},
+    config = ARLConfig(num_envs=32, num_steps=40, total_timesteps=32 * 40 * 20, num_minibatches=4, hidden_sizes=(16, 16),
+                       adversary_hidden_sizes=(16, 16), adversary_learning_rate=3e-3, adversary={"drift": (-2.0, 2.0)},
                        adversary_mode="step")
     result = best_response_attack(env, params, lambda obs, state, key: off, weights, jax.random.key(0),
                                   config=config, episodes=64, scales=SCALES, compiler_options=FAST)
@@ -94,7 +94,7 @@ algorithm = "ppo_adversarial"
 adversary = { drift = [-2.0, 2.0], kappa = [1.2, 1.8] }
 adversary_mode = "episode"
 num_envs = 16
-adversary_lr = 0.003
+adversary_learning_rate = 0.003
 """
 
 
@@ -108,7 +108,7 @@ def test_study_learner_config_round_trip():
     spec = parse(STUDY).learners[0]
     assert spec.algorithm == "ppo_adversarial" and spec.is_native
     config = learner_config(spec.algorithm, spec.hyperparameters)
-    assert isinstance(config, ARLConfig) and config.num_envs == 16 and config.adversary_lr == 0.003
+    assert isinstance(config, ARLConfig) and config.num_envs == 16 and config.adversary_learning_rate == 0.003
     assert config.box.fields == ("drift", "kappa") and config.box.mode == "episode"
     assert config.box.low.tolist() == [-2.0, 1.2] and config.box.high.tolist() == [2.0, 1.8]
     # the stored hyperparameters (JSON) rebuild the same config

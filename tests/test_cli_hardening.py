@@ -59,7 +59,7 @@ def small(tmp_path_factory):
     try:
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
-            run_study(load_config(root / "small.toml"), out, progress=True, render=False)
+            run_study(load_config(root / "small.toml"), out, progress=True)
     finally:
         os.umask(old)
     return root / "small.toml", out, err.getvalue()

@@ -22,7 +22,7 @@ VALID = {
     "classical": [{"kind": "avellaneda_stoikov", "gamma": 0.1}, {"kind": "fixed_spread", "half_spread": 0.7},
                   {"kind": "linear_skew", "half_spread": 0.7, "skew": 0.1}],
     "learners": {"ppo": {"algorithm": "ppo", "num_envs": 16, "num_steps": 40, "total_timesteps": 6400,
-                         "num_minibatches": 4, "lr": 0.001, "hidden": [32, 32], "seeds": [0, 1], "group": "g"},
+                         "num_minibatches": 4, "learning_rate": 0.001, "hidden_sizes": [32, 32], "seeds": [0, 1], "group": "g"},
                  "q": {"algorithm": "dqn", "env_steps": 5000, "hidden_sizes": [32], "learning_rate": 0.001}},
     "evaluation": {"episodes": 8, "seeds": [0, 1], "weights_per_axis": 3},
     "scenarios": {"calm": {"sigma": 1.0}, "toxic": {"adverse_impact": 0.05}},

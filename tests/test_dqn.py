@@ -11,8 +11,8 @@ from morl_mm.env import MarketMakingEnv, rollout
 
 # a tiny model: 40 steps, inventory within +-4 lots
 TINY = dict(horizon=0.2, inventory_limit=4.0)
-CONFIG = DQNConfig(total_env_steps=40_000, num_envs=8, learning_starts=2048, buffer_size=20_000, batch_size=64,
-                   num_weights=4, updates_per_step=2, learning_rate=1e-3, target_tau=0.01, hidden_sizes=(64, 64),
+CONFIG = DQNConfig(total_timesteps=40_000, num_envs=8, learning_starts=2048, buffer_size=20_000, batch_size=64,
+                   num_weights=4, updates_per_step=2, learning_rate=1e-3, tau=0.01, hidden_sizes=(64, 64),
                    aux_loss_final=0.0, envelope=False, gamma=0.97)
 PROFIT_HEAVY = np.array([0.8, 0.1, 0.1], np.float32)
 RISK_HEAVY = np.array([0.1, 0.8, 0.1], np.float32)
@@ -66,7 +66,7 @@ def test_beats_random_and_follows_the_weights(tiny, trained):
 
 def test_same_seed_same_result(tiny):
     env, params = tiny
-    small = DQNConfig(total_env_steps=512, num_envs=8, learning_starts=128, buffer_size=512, batch_size=32,
+    small = DQNConfig(total_timesteps=512, num_envs=8, learning_starts=128, buffer_size=512, batch_size=32,
                       num_weights=2, hidden_sizes=(16,))
     train = jax.jit(make_train(small, env, params, scales=np.array([10.0, 4.0, 1.0])))
     first, again, other = train(jax.random.key(7)), train(jax.random.key(7)), train(jax.random.key(8))

@@ -195,6 +195,6 @@ def test_ppo_budget_rounds_to_whole_updates():
     hp = with_env_steps("ppo", {"num_envs": 16, "num_steps": 20}, 6_000)
     assert hp["total_timesteps"] == 6_080  # 19 updates of 320 steps
     assert with_env_steps("ppo", {"num_envs": 16, "num_steps": 20, "num_checkpoints": 4}, 100)["total_timesteps"] == 1280
-    assert with_env_steps("dqn", {}, 777)["total_env_steps"] == 777
+    assert with_env_steps("dqn", {}, 777)["total_timesteps"] == 777
     with pytest.raises(ValueError, match="env_steps"):
         with_env_steps("dqn", {}, 0)

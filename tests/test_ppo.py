@@ -45,7 +45,7 @@ def mean_abs_inventory(env, params, policy, network_params, weight, key):
 def conditioned_discrete():
     """One weight-conditioned discrete run, trained twice with the same seed in one vmapped call."""
     env, params, scales = tiny("discrete")
-    config = PPOConfig(num_envs=64, num_steps=40, total_timesteps=64 * 40 * 100, num_minibatches=4, lr=3e-3,
+    config = PPOConfig(num_envs=64, num_steps=40, total_timesteps=64 * 40 * 100, num_minibatches=4, learning_rate=3e-3,
                        weight_concentration=0.5)
     train = make_train(config, env, params, scales)
     seeds = jnp.stack([jax.random.key(0), jax.random.key(0)])
@@ -106,7 +106,7 @@ def test_training_curve_rises(conditioned_discrete):
 def fixed_continuous():
     """K = 2 independent continuous-action policies at a pnl-heavy and a risk-heavy weight."""
     env, params, scales = tiny("continuous")
-    config = PPOConfig(num_envs=64, num_steps=40, total_timesteps=64 * 40 * 60, num_minibatches=4, lr=3e-3)
+    config = PPOConfig(num_envs=64, num_steps=40, total_timesteps=64 * 40 * 60, num_minibatches=4, learning_rate=3e-3)
     network_params, metrics = train_fixed(config, env, params, np.stack([PNL_HEAVY, RISK_HEAVY]), jax.random.key(0),
                                           scales)
     return env, params, scales, config, network_params, metrics
@@ -165,7 +165,7 @@ def test_factorised_head_is_a_bid_times_ask_product():
     assert joint.max() > 2.0 / side**2  # not the uniform start, so the check above means something
 
 
-@pytest.mark.parametrize("field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"), ("lr", 0.0)])
+@pytest.mark.parametrize("field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"), ("learning_rate", 0.0)])
 def test_bad_config_raises(field, value):
     with pytest.raises(ValueError, match=field if field != "num_minibatches" else "num_minibatches"):
         PPOConfig(**{field: value})

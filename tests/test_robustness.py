@@ -41,7 +41,7 @@ num_steps = 20
 total_timesteps = 160
 num_minibatches = 1
 update_epochs = 1
-hidden = [16]
+hidden_sizes = [16]
 
 [evaluation]
 episodes = 16

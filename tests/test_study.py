@@ -198,7 +198,7 @@ BASE = "[env]\naction_mode = 'continuous'\n"  # a continuous-mode study
     ("[env.params]\nsigma = true", "sigma"),
     ("[env.params]\nmid0 = 1e300", "mid0"),  # finite, but not in the env's float32
     ("[learners.ppo]\nnum_envs = 'a'", "num_envs"),
-    ("[learners.ppo]\nlr = nan", "lr"),
+    ("[learners.ppo]\nlearning_rate = nan", "learning_rate"),
     ("[learners.ppo]\ngroup = 3", "group"),
     ("[oracle]\nenabled = 1", "enabled"),
     ("[scenarios]\ncalm = 3", "scenarios.calm"),

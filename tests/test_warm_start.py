@@ -13,7 +13,7 @@ from morl_mm.study.retrain import DEFAULT_PERTURB, DEFAULT_RESET_CRITIC, DEFAULT
 
 def _two_inits():
     env = MarketMakingEnv(action_mode="discrete")
-    network = make_network(PPOConfig(hidden=(8,)), env)
+    network = make_network(PPOConfig(hidden_sizes=(8,)), env)
     x = jnp.zeros((env.observation_space().shape[0] + env.num_objectives,))
     return env, network, network.init(jax.random.key(1), x), network.init(jax.random.key(2), x)
 
@@ -39,7 +39,7 @@ def test_shrink_perturb_follows_the_documented_formula_and_resets_only_the_criti
 
 def test_a_run_starts_from_the_transformed_warm_start():
     env, network, trained, _ = _two_inits()
-    config = PPOConfig(hidden=(8,), warm_shrink=0.5, warm_perturb=0.1, warm_reset_critic=True)
+    config = PPOConfig(hidden_sizes=(8,), warm_shrink=0.5, warm_perturb=0.1, warm_reset_critic=True)
     key, width = jax.random.key(3), env.observation_space().shape[0] + env.num_objectives
     fresh = start_params(config, network, key, width)  # what make_train starts from without a warm start
     want = shrink_perturb(trained, fresh, 0.5, 0.1, True)

@@ -55,6 +55,7 @@ import numpy as np
 import optax
 
 from morl_mm.agents.common import MLP, conditioned_input
+from morl_mm.agents.ppo import RENAMED_KEYS as PPO_RENAMED_KEYS
 from morl_mm.agents.ppo import (PPOConfig, RunnerState, Transition, clipped_surrogate, entropy, finished_metrics,
                                 gae, log_prob, make_network, make_optimizer, mode_action, normalised, ppo_loss,
                                 run_updates, sample_action, sgd_epochs, track_episodes, value_loss, weight_sampler)
@@ -65,23 +66,31 @@ from morl_mm.scalarisation import scalarise, validate_weights
 
 
 # -- hyperparameters (all of them) -----------------------------------------------------------------
+RENAMED_KEYS = {**PPO_RENAMED_KEYS, "adversary_lr": "adversary_learning_rate", "adversary_hidden": "adversary_hidden_sizes"}
+"""Former ARLConfig names -> the names that replace them (old study files and policies still load)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ARLConfig(PPOConfig):
     """The market maker's PPO hyperparameters (every :class:`PPOConfig` field, same names and
     defaults) and the adversary's."""
 
-    # the box the adversary controls: {field: (lo, hi)} over drift, arrival_rate, kappa, sigma
-    # (morl_mm.env.adversary); drift [-2, 2] moves the default model's mid by up to one sigma over the episode
     adversary: dict = dataclasses.field(default_factory=lambda: {"drift": (-2.0, 2.0)})
-    # "step": a new u before every step, after seeing the quote; "episode": one u per episode, at its start
+    """The box the adversary controls: {field: (lo, hi)} over drift, arrival_rate, kappa, sigma
+    (morl_mm.env.adversary); drift [-2, 2] moves the default model's mid by up to one sigma over the episode."""
     adversary_mode: Literal["step", "episode"] = "step"
-    adversary_lr: float = 1e-3
-    adversary_hidden: tuple[int, ...] = (64, 64)
+    """Either "step" (a new u before every step, after seeing the quote) or "episode" (one u per episode, at its start)."""
+    adversary_learning_rate: float = 1e-3
+    """The adversary's Adam step size (annealed as the market maker's)."""
+    adversary_hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the adversary's hidden layers."""
     adversary_ent_coef: float = 0.0
-    # GAE lambda of the adversary's advantage per step: its action moves this step's market, so short
-    # credit assignment suffices and is far less noisy than the market maker's 0.95
+    """The adversary's entropy bonus."""
     adversary_gae_lambda: float = 0.5
-    adversary_init_log_std: float = 0.0  # initial std 1 of u: the first adversary covers its whole box
+    """GAE lambda of the adversary's advantage per step: its action moves this step's market, so short
+    credit assignment suffices and is far less noisy than the market maker's 0.95."""
+    adversary_init_log_std: float = 0.0
+    """Initial log std of u (std 1: the first adversary covers its whole box)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -95,8 +104,8 @@ class ARLConfig(PPOConfig):
                 raise ValueError(f"ARLConfig.adversary: {name} needs [lo, hi] (two numbers), got {bounds!r}")
         box = AdversaryBox(dict(self.adversary), self.adversary_mode)  # ValueError naming a bad field or bound
         object.__setattr__(self, "adversary", {name: (lo, hi) for name, lo, hi in box.bounds})
-        if not float(self.adversary_lr) > 0:
-            raise ValueError(f"ARLConfig.adversary_lr: must be > 0, got {self.adversary_lr}")
+        if not float(self.adversary_learning_rate) > 0:
+            raise ValueError(f"ARLConfig.adversary_learning_rate: must be > 0, got {self.adversary_learning_rate}")
         if not 0.0 <= float(self.adversary_gae_lambda) <= 1.0:
             raise ValueError(f"ARLConfig.adversary_gae_lambda: must lie in [0, 1], got {self.adversary_gae_lambda}")
         if not float(self.adversary_ent_coef) >= 0:
@@ -119,20 +128,20 @@ class Adversary(nn.Module):
     ``(mean, log_std)`` with a state-independent ``log_std``; the mean starts near 0, the box's centre."""
 
     action_dim: int
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    init_log_std: float = 0.0
+    hidden_sizes: tuple[int, ...]  # from ARLConfig (make_adversary): no defaults here
+    activation: str
+    init_log_std: float
 
     @nn.compact
     def __call__(self, x):
-        mean = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01)(x)
+        mean = MLP(self.hidden_sizes, self.action_dim, self.activation, out_scale=0.01)(x)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,))
         return mean, jnp.broadcast_to(log_std, mean.shape)
 
 
 def make_adversary(config: ARLConfig) -> Adversary:
     """The adversary network of a config (its box's dimension, hidden layers, initial spread)."""
-    return Adversary(config.box.dim, tuple(config.adversary_hidden), config.activation, config.adversary_init_log_std)
+    return Adversary(config.box.dim, tuple(config.adversary_hidden_sizes), config.activation, config.adversary_init_log_std)
 
 
 QUOTE_FEATURES = 4  # bid depth, ask depth (over the competitive distance, 0 when off), bid on, ask on
@@ -232,7 +241,7 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
     conditioned = config.mode == "conditioned"
     per_step = box.mode == "step"
     adversary = make_adversary(config)
-    optimizer = _pair(market_maker.optimizer, make_optimizer(config, config.adversary_lr))
+    optimizer = _pair(market_maker.optimizer, make_optimizer(config, config.adversary_learning_rate))
     draw_weights = weight_sampler(config, n_obj)
     vmap_reset = jax.vmap(env.reset, in_axes=(0, None))
     vmap_quote = jax.vmap(quote_features, in_axes=(None, 0, 0, None))
@@ -249,7 +258,7 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
         """Clipped surrogate of the adversary (advantage ``adv``, where it decided) - entropy bonus."""
         policy_out = adversary.apply(params, move.input)
         logp = log_prob(policy_out, move.action, False)
-        surrogate = clipped_surrogate(logp, move.log_prob, normalised(adv, move.decides), config.clip_eps,
+        surrogate = clipped_surrogate(logp, move.log_prob, normalised(adv, move.decides), config.clip_coef,
                                       move.decides)
         ent = jnp.mean(entropy(policy_out, False))
         return surrogate - config.adversary_ent_coef * ent, surrogate
@@ -358,7 +367,7 @@ def make_train(config: ARLConfig, env, env_params, scales=None):
 
 # -- the best-response attack on a fixed policy -------------------------------------------------------
 ATTACK_CONFIG = ARLConfig(mode="fixed", num_envs=128, num_steps=200, total_timesteps=128 * 200 * 40,
-                          num_minibatches=16, adversary_lr=3e-3)
+                          num_minibatches=16, adversary_learning_rate=3e-3)
 """The attack's default budget: 40 updates of 128 envs x 200 steps (about 1M env steps per weight)."""
 
 
@@ -418,7 +427,7 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
     scales = resolve_scales(env, env_params, scales)
     params_at = (lambda w: (policy_params, w)) if conditioned else (lambda w: policy_params)  # noqa: E731
     act = jax.vmap(lambda obs, state, key, w: as_act_fn(policy, params_at(w))(obs, state, key))
-    critic = MLP(tuple(config.hidden), env.num_objectives, config.activation)
+    critic = MLP(tuple(config.hidden_sizes), env.num_objectives, config.activation)
     obs_dim = env.observation_space().shape[0]
 
     def fixed_act(params, obs, weight, state, key):
@@ -428,7 +437,7 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
     def critic_loss(params, batch: Transition, adv_vec, targets):
         del adv_vec  # the fixed policy does not learn
         v_loss = value_loss(critic.apply(params, conditioned_input(batch.obs, batch.weight)), batch.value, targets,
-                            config.clip_eps)
+                            config.clip_coef)
         return config.vf_coef * v_loss, (jnp.zeros(()), v_loss, jnp.zeros(()))
 
     market_maker = MarketMaker(

@@ -8,6 +8,7 @@ A weight-conditioned policy takes ``params = (network_params, w)`` and reads ``c
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -18,6 +19,22 @@ import numpy as np
 from morl_mm.env.params import n_steps as episode_steps
 from morl_mm.env.rollout import ByIdentity, rollout
 from morl_mm.scalarisation import validate_weights
+
+
+# -- hyperparameter names ---------------------------------------------------------------------------
+def upgrade_keys(hyperparameters: dict, renamed: dict[str, str], where: str) -> dict:
+    """``hyperparameters`` with every former name in ``renamed`` (old -> new) replaced by its new one, each
+    with a one-line ``FutureWarning`` naming the new key (``where``: what the keys belong to, e.g.
+    "learners.dqn"); ``ValueError`` when a key is given under both names."""
+    out = dict(hyperparameters)
+    for old, new in renamed.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise ValueError(f"{where}: {old!r} is the former name of {new!r}; give {new!r} only")
+        warnings.warn(f"{where}.{old} is deprecated: use {new} (same meaning)", FutureWarning, stacklevel=3)
+        out[new] = out.pop(old)
+    return out
 
 
 # -- preference weights -----------------------------------------------------------------------------
@@ -58,7 +75,7 @@ class MLP(nn.Module):
     ``out_bias`` is the head's initial bias (e.g. a sensible initial quote depth).
     """
 
-    hidden: Sequence[int]
+    hidden_sizes: Sequence[int]
     out_dim: int
     activation: str = "tanh"
     out_scale: float = 1.0
@@ -67,7 +84,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
-        for width in self.hidden:
+        for width in self.hidden_sizes:
             x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
         bias = self.out_bias
         bias_init = nn.initializers.zeros if bias is None else (lambda *_: jnp.asarray(bias, jnp.float32))

@@ -34,7 +34,7 @@ seed, 250k env steps). The bias it adds is myopia beyond ~100 steps.
 Training is PureJaxRL-style: ``make_train(config, env, env_params)`` returns ``train(rng)``, one
 ``lax.scan`` under one ``jit`` (``jax.vmap(train)(rngs)`` trains several seeds). ``num_envs``
 envs step in lock-step (``jax.vmap(env.step)``, which auto-resets); each env draws its preference
-from Dirichlet(1) at the start of every episode; the replay buffer is a ring of fixed-size arrays
+from Dirichlet(``weight_concentration``, default 1) at the start of every episode; the replay buffer is a ring of fixed-size arrays
 in the scan carry.
 """
 
@@ -49,52 +49,85 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from morl_mm.agents.common import MLP, conditioned_input, finished_metrics, sample_simplex_weights
+from morl_mm.agents.common import MLP, conditioned_input, finished_metrics, sample_simplex_weights, upgrade_keys
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.env.scales import resolve_scales
 from morl_mm.scalarisation import scalarise, validate_weights
 
 
+RENAMED_KEYS = {"total_env_steps": "total_timesteps", "target_tau": "tau", "epsilon_start": "start_e",
+                "epsilon_end": "end_e", "epsilon_decay_fraction": "exploration_fraction"}
+"""Former DQNConfig names -> the CleanRL names that replace them (old study files and policies still load)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DQNConfig:
-    """Every hyperparameter of the learner (validated on construction)."""
+    """Every hyperparameter of the learner, with its default (validated on construction).
 
-    total_env_steps: int = 250_000  # env transitions collected, summed over the vectorised envs
-    num_envs: int = 16  # envs stepped in lock-step
-    learning_starts: int = 8_192  # transitions of uniformly random actions before learning
-    buffer_size: int = 200_000  # replay capacity (rounded down to a multiple of num_envs)
-    batch_size: int = 128  # transitions per gradient step
-    num_weights: int = 4  # K: preferences each batch is relabelled with (and the envelope's w' set)
-    updates_per_step: int = 2  # gradient steps per vectorised env step
+    Names follow CleanRL's ``dqn.py`` (``total_timesteps``, ``num_envs``, ``learning_starts``,
+    ``buffer_size``, ``batch_size``, ``learning_rate``, ``gamma``, ``tau``, ``start_e``, ``end_e``,
+    ``exploration_fraction``) and :class:`~morl_mm.agents.ppo.PPOConfig` (``hidden_sizes``,
+    ``max_grad_norm``, ``weight_concentration``); the keys of ``RENAMED_KEYS`` still load, with a warning.
+    """
+
+    total_timesteps: int = 250_000
+    """Env transitions collected, summed over the vectorised envs."""
+    num_envs: int = 16
+    """Envs stepped in lock-step."""
+    learning_starts: int = 8_192
+    """Transitions of uniformly random actions before learning."""
+    buffer_size: int = 200_000
+    """Replay capacity (rounded down to a multiple of num_envs)."""
+    batch_size: int = 128
+    """Transitions per gradient step."""
+    num_weights: int = 4
+    """K: preferences each batch is relabelled with (and the envelope's w' set)."""
+    updates_per_step: int = 2
+    """Gradient steps per vectorised env step."""
     learning_rate: float = 1e-3
+    """Adam step size."""
     max_grad_norm: float = 10.0
-    gamma: float = 0.99  # slightly below the exact 1 (see module docstring)
-    # Polyak rate of the target network per gradient step. 0.005, not 0.05: a slower target steadies the
-    # bootstrapped vector Q (default model, HV ratio at 100k / 200k env steps: 0.49 / 0.29 -> 0.80 / 0.67)
-    target_tau: float = 0.005
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    epsilon_decay_fraction: float = 0.5  # share of the learning phase over which epsilon decays linearly
-    aux_loss_final: float = 0.0  # lam at the end of training (0 = vector loss only)
+    """Global gradient-norm clip."""
+    gamma: float = 0.99
+    """Discount, slightly below the exact 1 (see the module docstring)."""
+    tau: float = 0.005
+    """Polyak rate of the target network per gradient step. 0.005, not 0.05: a slower target steadies the
+    bootstrapped vector Q (default model, HV ratio at 100k / 200k env steps: 0.49 / 0.29 -> 0.80 / 0.67)."""
+    start_e: float = 1.0
+    """Initial epsilon of the epsilon-greedy exploration."""
+    end_e: float = 0.05
+    """Final epsilon."""
+    exploration_fraction: float = 0.5
+    """Share of the learning phase over which epsilon decays linearly from start_e to end_e."""
+    aux_loss_final: float = 0.0
+    """lam at the end of training (0 = vector loss only; see the module docstring)."""
     hidden_sizes: tuple[int, ...] = (128, 128)
-    envelope: bool = False  # max over the K relabelling preferences w' too (see module docstring)
-    double_q: bool = True  # the online network picks the envelope's (w', a), the target values it
+    """Widths of the Q network's hidden layers."""
+    envelope: bool = False
+    """Max over the K relabelling preferences w' too: the paper's envelope operator (see the module docstring)."""
+    double_q: bool = True
+    """The online network picks the envelope's (w', a), the target network values it."""
+    weight_concentration: float = 1.0
+    """Dirichlet concentration of the preference draws (each env's per episode, the K relabelling ones):
+    1 = uniform on the simplex; < 1 favours the corners and edges (PPO's default is 0.3)."""
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        for name in ("total_env_steps", "num_envs", "buffer_size", "batch_size", "num_weights", "updates_per_step"):
+        for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "num_weights", "updates_per_step"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"DQNConfig.{name}: must be >= 1, got {getattr(self, name)}")
         if self.learning_starts < self.batch_size:
             raise ValueError(f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size}, got {self.learning_starts}")
         if self.buffer_size < max(self.learning_starts, self.num_envs):
             raise ValueError(f"DQNConfig.buffer_size: must hold learning_starts={self.learning_starts}, got {self.buffer_size}")
-        if self.total_env_steps <= self.learning_starts + self.num_envs:
-            raise ValueError(f"DQNConfig.total_env_steps: must exceed learning_starts + num_envs, got {self.total_env_steps}")
-        for name in ("gamma", "target_tau", "epsilon_start", "epsilon_end", "epsilon_decay_fraction", "aux_loss_final"):
+        if self.total_timesteps <= self.learning_starts + self.num_envs:
+            raise ValueError(f"DQNConfig.total_timesteps: must exceed learning_starts + num_envs, got {self.total_timesteps}")
+        for name in ("gamma", "tau", "start_e", "end_e", "exploration_fraction", "aux_loss_final"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"DQNConfig.{name}: must lie in [0, 1], got {getattr(self, name)}")
+        if not float(self.weight_concentration) > 0:
+            raise ValueError(f"DQNConfig.weight_concentration: must be > 0, got {self.weight_concentration}")
         if not (self.learning_rate > 0 and self.max_grad_norm > 0):
             raise ValueError(f"DQNConfig: learning_rate and max_grad_norm must be > 0, got {self.learning_rate}, {self.max_grad_norm}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
@@ -106,7 +139,7 @@ class QNetwork(nn.Module):
 
     n_actions: int
     n_objectives: int
-    hidden_sizes: tuple[int, ...] = (256, 256)
+    hidden_sizes: tuple[int, ...]  # from DQNConfig.hidden_sizes (make_train): no default here
 
     @nn.compact
     def __call__(self, obs: jax.Array, weight: jax.Array) -> jax.Array:
@@ -187,7 +220,7 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     env_params)``, computed here, outside jit). Raises ``ValueError`` for a continuous-mode env,
     bad config or bad scales.
     """
-    cfg = config if isinstance(config, DQNConfig) else DQNConfig(**(config or {}))
+    cfg = config if isinstance(config, DQNConfig) else DQNConfig(**upgrade_keys(config or {}, RENAMED_KEYS, "DQNConfig"))
     if env.config.action_mode != "discrete":
         raise ValueError(f"Envelope DQN needs a discrete action space: build the env with "
                          f"action_mode='discrete', got action_mode={env.config.action_mode!r}")
@@ -203,7 +236,7 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     n_envs, K, B = cfg.num_envs, cfg.num_weights, cfg.batch_size
     capacity = (cfg.buffer_size // n_envs) * n_envs
     prefill_iters = -(-cfg.learning_starts // n_envs)
-    learn_iters = (cfg.total_env_steps - prefill_iters * n_envs) // n_envs
+    learn_iters = (cfg.total_timesteps - prefill_iters * n_envs) // n_envs
     num_updates = learn_iters * cfg.updates_per_step
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -260,7 +293,7 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         grads, losses = jax.grad(loss_fn, has_aux=True)(ts.params, ts.target_params, batch, weights, aux_coef)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
-        target_params = optax.incremental_update(params, ts.target_params, cfg.target_tau)
+        target_params = optax.incremental_update(params, ts.target_params, cfg.tau)
         return ts._replace(params=params, target_params=target_params, opt_state=opt_state), losses
 
     def act(params, obs, weight, epsilon, key):
@@ -280,8 +313,8 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     def learn_iteration(ts: TrainState, key):
         key_act, key_step, key_update = jax.random.split(key, 3)
         progress = ts.step / jnp.maximum(learn_iters, 1)
-        epsilon = cfg.epsilon_start + (cfg.epsilon_end - cfg.epsilon_start) * jnp.minimum(
-            progress / max(cfg.epsilon_decay_fraction, 1e-9), 1.0)
+        epsilon = cfg.start_e + (cfg.end_e - cfg.start_e) * jnp.minimum(
+            progress / max(cfg.exploration_fraction, 1e-9), 1.0)
         aux_coef = cfg.aux_loss_final * progress
         action = act(ts.params, ts.obs, ts.weight, epsilon, key_act)
         ts, stats = env_step(ts, action, key_step)

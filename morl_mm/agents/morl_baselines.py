@@ -55,15 +55,15 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from morl_mm.agents.catalogue import BASELINE_ALGORITHMS
 from morl_mm.env.gym_adapter import ENV_ID, MOMarketMakingEnv, VectorMarketMakingEnv, split_overrides
 from morl_mm.env.market import OBS_NAMES, MarketMakingEnv
 from morl_mm.env.scales import reference_scales
 from morl_mm.env.params import n_steps as episode_steps
 from morl_mm.pareto import ParetoSet, equally_spaced_weights, validate_weights
 
-ALGORITHMS = {"gpi_ls": "discrete", "gpi_pd": "discrete", "envelope": "discrete", "pcn": "discrete",
-              "capql": "continuous", "pgmorl": "continuous", "morld": "continuous"}
-"""Every adapter and the action mode of the env it trains on."""
+ALGORITHMS = BASELINE_ALGORITHMS
+"""Every adapter and the action mode of the env it trains on (the table lives in morl_mm.agents.catalogue)."""
 
 INSTALL_HINT = "pip install 'morl-mm[baselines]'"
 DEFAULT_EVAL_WEIGHTS = 15  # the Das-Dennis lattice with 4 divisions for 3 objectives

@@ -45,47 +45,77 @@ from morl_mm.scalarisation import scalarise, validate_weights
 
 
 # -- hyperparameters (all of them) -----------------------------------------------------------------
+RENAMED_KEYS = {"lr": "learning_rate", "hidden": "hidden_sizes", "clip_eps": "clip_coef"}
+"""Former PPOConfig names -> the CleanRL names that replace them (old study files and policies still load)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
+    """Every hyperparameter of the learner, with its default (validated on construction).
+
+    Names follow CleanRL's ``ppo.py`` (``learning_rate``, ``total_timesteps``, ``num_envs``,
+    ``num_steps``, ``num_minibatches``, ``update_epochs``, ``gamma``, ``gae_lambda``, ``clip_coef``,
+    ``ent_coef``, ``vf_coef``, ``max_grad_norm``, ``anneal_lr``) plus ``hidden_sizes`` as in
+    :class:`~morl_mm.agents.dqn.DQNConfig`; the keys of ``RENAMED_KEYS`` still load, with a warning.
+    """
+
     mode: Literal["conditioned", "fixed"] = "conditioned"
-    num_envs: int = 256  # parallel envs (vmapped)
-    num_steps: int = 200  # rollout length per env and update (default: one 200-step episode)
-    total_timesteps: int = 12_288_000  # env steps over the whole run (240 updates; 2.6-3.9 min on 2 shared CPU cores)
+    """Either "conditioned" (one network for every weight, Dirichlet draws per episode) or "fixed" (one weight per run)."""
+    num_envs: int = 256
+    """Parallel envs (vmapped)."""
+    num_steps: int = 200
+    """Rollout length per env and update (default: one 200-step episode)."""
+    total_timesteps: int = 12_288_000
+    """Env steps over the whole run (240 updates; 2.6-3.9 min on 2 shared CPU cores)."""
     update_epochs: int = 4
-    # 32 minibatches of 1600 (not 8 of 6400): 4x the gradient steps for the same compute; with the default
-    # model's noisy pnl this was the largest single gain (HV ratio 0.959 -> 0.974 at 6.1M env steps)
+    """Passes of minibatch SGD over each rollout."""
     num_minibatches: int = 32
-    lr: float = 1e-3
+    """Minibatches per epoch: 32 of 1600 (not 8 of 6400) are 4x the gradient steps for the same compute; with
+    the default model's noisy pnl this was the largest single gain (HV ratio 0.959 -> 0.974 at 6.1M env steps)."""
+    learning_rate: float = 1e-3
+    """Adam step size (annealed linearly to 0 with ``anneal_lr``)."""
     anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over the updates."""
     max_grad_norm: float = 0.5
-    gamma: float = 1.0  # the objectives are undiscounted episode sums; time remaining is observed
+    """Global gradient-norm clip."""
+    gamma: float = 1.0
+    """Discount: the objectives are undiscounted episode sums; time remaining is observed."""
     gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    # studies/default.toml (discrete) uses 0.01: exploration that finds the pnl-risk edge of the front, where
-    # widening the quote on one side (not tightening the other) controls inventory (HV ratio 0.980 -> 0.984)
+    """GAE lambda of every objective's advantage."""
+    clip_coef: float = 0.2
+    """PPO's surrogate clipping coefficient (also clips the value loss)."""
     ent_coef: float = 0.003
+    """Entropy bonus. studies/default.toml (discrete) sets 0.01: exploration that finds the pnl-risk edge of the
+    front, where widening the quote on one side (not tightening the other) controls inventory (HV ratio 0.980 ->
+    0.984); 0.003 stays the default of the continuous mode."""
     vf_coef: float = 0.5
-    hidden: tuple[int, ...] = (64, 64)
+    """Weight of the value loss."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the hidden layers of the actor and of the critic."""
     activation: str = "tanh"
-    init_log_std: float = -0.5  # continuous mode: initial std exp(-0.5) = 0.6 price units
-    init_depth: float = 0.7  # continuous mode: initial mean quote depth (about 1/kappa)
-    # Dirichlet concentration of the conditioned mode's weights: 1 = uniform on the simplex; < 1 puts
-    # more weights near the corners and edges, where the front's extremes are (HV ratio at 6.1M env steps,
-    # 8 minibatches: 1 -> 0.950, 0.5 -> 0.962; 32 minibatches: 0.5 -> 0.974, 0.3 -> 0.978, 0.2 -> 0.977)
+    """Hidden activation (tanh, relu, gelu or silu)."""
+    init_log_std: float = -0.5
+    """Continuous mode: initial log std of the Gaussian (std exp(-0.5) = 0.6 price units)."""
+    init_depth: float = 0.7
+    """Continuous mode: initial mean quote depth (about 1/kappa)."""
     weight_concentration: float = 0.3
-    num_checkpoints: int = 1  # >1: also return the params after each of this many equal chunks of updates
-    # discrete mode: one categorical per side (bid, ask) instead of one over the (G + 1)^2 joint actions;
-    # a small, consistent gain (HV ratio at 6.1M env steps, joint -> factorised, three configurations:
-    # 0.959 -> 0.963, 0.974 -> 0.975, 0.978 -> 0.980; each within one run's seed noise on its own)
+    """Dirichlet concentration of the conditioned mode's weights: 1 = uniform on the simplex; < 1 puts more
+    weights near the corners and edges, where the front's extremes are (HV ratio at 6.1M env steps, 8
+    minibatches: 1 -> 0.950, 0.5 -> 0.962; 32 minibatches: 0.5 -> 0.974, 0.3 -> 0.978, 0.2 -> 0.977)."""
+    num_checkpoints: int = 1
+    """> 1: also return the params after each of this many equal chunks of updates."""
     factorised: bool = True
-    # warm start only (make_train's init_params): shrink-and-perturb (Ash & Adams 2020, "On Warm-Starting
-    # Neural Network Training"), theta <- warm_shrink * theta + warm_perturb * theta_fresh with theta_fresh a
-    # fresh initialisation of the network (noise from its own init distribution); warm_reset_critic: the
-    # critic (value heads) restarts from theta_fresh, to re-fit the new regime's value scale. The defaults
-    # continue the network unchanged.
+    """Discrete mode: one categorical per side (bid, ask) instead of one over the (G + 1)^2 joint actions; a
+    small, consistent gain (HV ratio at 6.1M env steps, joint -> factorised, three configurations: 0.959 ->
+    0.963, 0.974 -> 0.975, 0.978 -> 0.980; each within one run's seed noise on its own)."""
     warm_shrink: float = 1.0
+    """Warm start only (make_train's init_params): shrink-and-perturb (Ash & Adams 2020, "On Warm-Starting
+    Neural Network Training"), theta <- warm_shrink * theta + warm_perturb * theta_fresh with theta_fresh a
+    fresh initialisation of the network (noise from its own init distribution). 1: unchanged."""
     warm_perturb: float = 0.0
+    """Warm start only: the weight of theta_fresh above. 0: unchanged."""
     warm_reset_critic: bool = False
+    """Warm start only: the critic (value heads) restarts from theta_fresh, to re-fit the new regime's value scale."""
 
     def __post_init__(self):
         cls = type(self).__name__  # PPOConfig, or a learner's config that extends it
@@ -103,7 +133,7 @@ class PPOConfig:
         if self.total_timesteps < self.num_envs * self.num_steps:
             raise ValueError(f"{cls}.total_timesteps: must be >= num_envs * num_steps = "
                              f"{self.num_envs * self.num_steps}, got {self.total_timesteps}")
-        for name in ("lr", "max_grad_norm", "clip_eps", "weight_concentration"):
+        for name in ("learning_rate", "max_grad_norm", "clip_coef", "weight_concentration"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{cls}.{name}: must be > 0, got {getattr(self, name)}")
         for name in ("gamma", "gae_lambda"):
@@ -136,28 +166,28 @@ class ActorCritic(nn.Module):
     action_dim: int
     n_objectives: int
     discrete: bool
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    init_log_std: float = -0.5
-    init_depth: float = 0.7
+    hidden_sizes: tuple[int, ...]  # every layer setting comes from PPOConfig (make_network): no defaults here
+    activation: str
+    init_log_std: float
+    init_depth: float
     side_actions: int = 0  # > 0: discrete, factorised into two per-side categoricals of this size
 
     @nn.compact
     def __call__(self, x):
-        values = MLP(self.hidden, self.n_objectives, self.activation, out_scale=1.0)(x)
+        values = MLP(self.hidden_sizes, self.n_objectives, self.activation, out_scale=1.0)(x)
         if self.discrete and self.side_actions:
             # the joint logits of a bid x ask product distribution: log p(i, j) = log p_bid(i) + log p_ask(j),
             # so sampling, log-prob, entropy and argmax below stay those of one categorical
             n = self.side_actions
-            sides = MLP(self.hidden, 2 * n, self.activation, out_scale=0.01)(x).reshape(x.shape[:-1] + (2, n))
+            sides = MLP(self.hidden_sizes, 2 * n, self.activation, out_scale=0.01)(x).reshape(x.shape[:-1] + (2, n))
             logp = jax.nn.log_softmax(sides, axis=-1)
             joint = logp[..., 0, :, None] + logp[..., 1, None, :]
             return joint.reshape(x.shape[:-1] + (n * n,)), values
         if self.discrete:
-            return MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01)(x), values
+            return MLP(self.hidden_sizes, self.action_dim, self.activation, out_scale=0.01)(x), values
         # start quoting both sides (flag mean 0.5 > 0) at about the reference depth
         bias = (self.init_depth, self.init_depth) + (0.5,) * (self.action_dim - 2)
-        mean = MLP(self.hidden, self.action_dim, self.activation, out_scale=0.01, out_bias=bias)(x)
+        mean = MLP(self.hidden_sizes, self.action_dim, self.activation, out_scale=0.01, out_bias=bias)(x)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,))
         return (mean, jnp.broadcast_to(log_std, mean.shape)), values
 
@@ -198,7 +228,7 @@ def make_network(config: PPOConfig, env) -> ActorCritic:
     discrete = env.config.action_mode == "discrete"
     action_dim = env.config.n_discrete_actions if discrete else int(np.prod(env.action_space().shape))
     side_actions = env.config.n_depths + 1 if discrete and config.factorised else 0
-    return ActorCritic(action_dim, env.num_objectives, discrete, tuple(config.hidden), config.activation,
+    return ActorCritic(action_dim, env.num_objectives, discrete, tuple(config.hidden_sizes), config.activation,
                        config.init_log_std, config.init_depth, side_actions)
 
 
@@ -227,8 +257,8 @@ class RunnerState(NamedTuple):
 
 def make_optimizer(config: PPOConfig, lr: float | None = None) -> optax.GradientTransformation:
     """Adam after global-norm clipping at ``max_grad_norm``; with ``anneal_lr`` the learning rate
-    (``lr``, default ``config.lr``) falls linearly to 0 over the ``num_updates`` updates."""
-    lr = config.lr if lr is None else lr
+    (``lr``, default ``config.learning_rate``) falls linearly to 0 over the ``num_updates`` updates."""
+    lr = config.learning_rate if lr is None else lr
 
     def lr_schedule(count):
         frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / config.num_updates
@@ -284,19 +314,19 @@ def normalised(adv, mask=None):
     return mask * (adv - mean) / (std + 1e-8)
 
 
-def clipped_surrogate(logp, old_logp, adv, clip_eps: float, mask=None):
+def clipped_surrogate(logp, old_logp, adv, clip_coef: float, mask=None):
     """PPO's clipped policy loss -E[min(rho A, clip(rho, 1 - eps, 1 + eps) A)], rho = pi / pi_old
     (the mean over the samples where ``mask`` is 1, if given)."""
     ratio = jnp.exp(logp - old_logp)
-    surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_coef, 1 + clip_coef) * adv)
     if mask is None:
         return -jnp.mean(surrogate)
     return -jnp.sum(mask * surrogate) / jnp.maximum(mask.sum(), 1.0)
 
 
-def value_loss(value, old_value, targets, clip_eps: float):
+def value_loss(value, old_value, targets, clip_coef: float):
     """The clipped value loss 0.5 E[max((V - R)^2, (V_clip - R)^2)], V_clip within eps of the old V."""
-    value_clipped = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
+    value_clipped = old_value + jnp.clip(value - old_value, -clip_coef, clip_coef)
     return 0.5 * jnp.mean(jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2))
 
 
@@ -306,8 +336,8 @@ def ppo_loss(network: ActorCritic, config: PPOConfig, params, batch: Transition,
     policy_out, value = network.apply(params, conditioned_input(batch.obs, batch.weight))
     logp = log_prob(policy_out, batch.action, discrete)
     adv = normalised(scalarise(adv_vec, batch.weight))
-    policy_loss = clipped_surrogate(logp, batch.log_prob, adv, config.clip_eps)
-    v_loss = value_loss(value, batch.value, targets, config.clip_eps)
+    policy_loss = clipped_surrogate(logp, batch.log_prob, adv, config.clip_coef)
+    v_loss = value_loss(value, batch.value, targets, config.clip_coef)
     ent = jnp.mean(entropy(policy_out, discrete))
     total = policy_loss + config.vf_coef * v_loss - config.ent_coef * ent
     return total, (policy_loss, v_loss, ent)
@@ -455,7 +485,7 @@ def start_params(config: PPOConfig, network: ActorCritic, key: jax.Array, input_
 
 def warm_start_params(network: ActorCritic, params, input_dim: int):
     """``params`` as float32 arrays, checked to have the layers of ``network`` (``ValueError`` naming the
-    first difference: another ``hidden``, ``factorised`` or action mode, other objectives)."""
+    first difference: another ``hidden_sizes``, ``factorised`` or action mode, other objectives)."""
     expected = jax.eval_shape(lambda: network.init(jax.random.key(0), jnp.zeros((input_dim,))))
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), params)
     paths = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
@@ -465,7 +495,7 @@ def warm_start_params(network: ActorCritic, params, input_dim: int):
         if want is None or got is None or tuple(want.shape) != tuple(got.shape):
             raise ValueError(f"warm start: the network's layer {jax.tree_util.keystr(path)} is "
                              f"{None if got is None else tuple(got.shape)}, this learner's is "
-                             f"{None if want is None else tuple(want.shape)} (hidden, factorised, action mode and "
+                             f"{None if want is None else tuple(want.shape)} (hidden_sizes, factorised, action mode and "
                              f"objectives must match)")
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(expected), [given[p] for p in paths])
 

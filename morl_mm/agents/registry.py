@@ -13,14 +13,21 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from morl_mm.agents import arl, dqn, ppo
+from morl_mm.agents.arl import ARLConfig
+from morl_mm.agents.catalogue import NATIVE_ALGORITHMS, ON_POLICY
+from morl_mm.agents.common import upgrade_keys
+from morl_mm.agents.dqn import DQNConfig, DQNPolicy
+from morl_mm.agents.ppo import PPOConfig, PPOPolicy
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 
-ALGORITHMS = ("ppo", "dqn", "ppo_adversarial")
-BUDGET_KEYS = {"ppo": "total_timesteps", "dqn": "total_env_steps", "ppo_adversarial": "total_timesteps"}
-"""The hyperparameter that sets each native learner's training budget in env steps."""
-ON_POLICY = ("ppo", "ppo_adversarial")
-"""Learners that train in whole updates of ``num_envs * num_steps`` env steps (PPO's config)."""
+ALGORITHMS = NATIVE_ALGORITHMS
+BUDGET_KEY = "total_timesteps"
+"""The hyperparameter that sets every native learner's training budget in env steps."""
+CONFIGS = {"ppo": PPOConfig, "dqn": DQNConfig, "ppo_adversarial": ARLConfig}
+RENAMED_KEYS = {"ppo": ppo.RENAMED_KEYS, "dqn": dqn.RENAMED_KEYS, "ppo_adversarial": arl.RENAMED_KEYS}
+"""Former hyperparameter names of each learner -> their CleanRL names (accepted with a FutureWarning)."""
 
 
 class TrainedLearner(NamedTuple):
@@ -38,15 +45,13 @@ class TrainedLearner(NamedTuple):
 
 def config_class(algorithm: str) -> type:
     """The hyperparameter dataclass of a native learner."""
-    from morl_mm.agents.arl import ARLConfig
-    from morl_mm.agents.dqn import DQNConfig
-    from morl_mm.agents.ppo import PPOConfig
-
-    return {"ppo": PPOConfig, "dqn": DQNConfig, "ppo_adversarial": ARLConfig}[algorithm]
+    return CONFIGS[algorithm]
 
 
 def learner_config(algorithm: str, hyperparameters: dict):
+    """The validated config of ``algorithm`` from ``hyperparameters`` (former names upgraded, with a warning)."""
     cls = config_class(algorithm)
+    hyperparameters = upgrade_keys(hyperparameters, RENAMED_KEYS[algorithm], algorithm)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(hyperparameters) - fields)
     if unknown:
@@ -65,14 +70,14 @@ def with_env_steps(algorithm: str, hyperparameters: dict, env_steps: int) -> dic
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if isinstance(env_steps, bool) or int(env_steps) != env_steps or env_steps < 1:
         raise ValueError(f"env_steps: must be a positive int, got {env_steps!r}")
-    hp = dict(hyperparameters)
+    hp = upgrade_keys(hyperparameters, RENAMED_KEYS[algorithm], algorithm)
     if algorithm in ON_POLICY:
         fields = config_class(algorithm).__dataclass_fields__
         value = lambda name: int(hp.get(name, fields[name].default))  # noqa: E731
         chunk = value("num_envs") * value("num_steps") * value("num_checkpoints")
-        hp[BUDGET_KEYS[algorithm]] = max(1, round(int(env_steps) / chunk)) * chunk
+        hp[BUDGET_KEY] = max(1, round(int(env_steps) / chunk)) * chunk
     else:
-        hp[BUDGET_KEYS["dqn"]] = int(env_steps)
+        hp[BUDGET_KEY] = int(env_steps)
     return hp
 
 
@@ -96,9 +101,6 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
     rng = jax.random.key(seed)
     checkpoints, checkpoint_steps = None, None
     if algorithm in ON_POLICY:
-        from morl_mm.agents import arl, ppo
-        from morl_mm.agents.ppo import PPOPolicy
-
         if config.mode != "conditioned":
             raise ValueError(f"a study trains the weight-conditioned {algorithm} (mode = 'conditioned')")
         train = (arl.make_train(config, env, env_params, scales) if algorithm == "ppo_adversarial"
@@ -125,9 +127,7 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
         steps = per_update * np.arange(1, len(curve) + 1)
         env_steps = per_update * config.num_updates
     else:
-        from morl_mm.agents.dqn import DQNPolicy, make_train
-
-        train = make_train(config, env, env_params, scales)
+        train = dqn.make_train(config, env, env_params, scales)
         output = jax.jit(train)(rng)
         network_params, metrics = output.params, output.metrics
         policy = DQNPolicy.from_train(train)
@@ -156,10 +156,6 @@ def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, 
     """The runnable policy of a saved network at ``weight`` (params set)."""
     config = learner_config(algorithm, hyperparameters)
     if algorithm in ON_POLICY:
-        from morl_mm.agents.ppo import PPOPolicy
-
         return PPOPolicy.from_config(config, env, network_params, weight)
-    from morl_mm.agents.dqn import DQNPolicy, make_train
-
-    return DQNPolicy.from_train(make_train(config, env, env_params, np.ones(env.num_objectives)), network_params,
+    return DQNPolicy.from_train(dqn.make_train(config, env, env_params, np.ones(env.num_objectives)), network_params,
                                 weight)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from morl_mm.data.capture import Book, Capture, CaptureError, Trades, infer_tick_size
-from morl_mm.data.readers import BAD_LINE_ERRORS, BadLines, read_bytes
+from morl_mm.data.files import BAD_LINE_ERRORS, BadLines, read_bytes
 
 _MS = 1_000_000
 

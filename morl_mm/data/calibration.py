@@ -47,6 +47,7 @@ from scipy import optimize, stats
 
 from morl_mm.data import features as F
 from morl_mm.data.capture import Capture
+from morl_mm.env.params import EnvConfig, make_params
 
 NS = 1_000_000_000
 ROUND_DTS = tuple(sorted({m * 10.0**e for m in (1, 2, 5) for e in range(-6, 3)}, reverse=True))
@@ -68,14 +69,10 @@ class Calibration:
 
     def config(self, **fields):
         """An :class:`EnvConfig` matching the calibration (``n_regimes``), other fields as given."""
-        from morl_mm.env.params import EnvConfig
-
         return EnvConfig(n_regimes=self.n_regimes, **fields)
 
     def make_params(self, config=None, **overrides):
         """Validated :class:`EnvParams` (``make_params(config, **self.params, **overrides)``)."""
-        from morl_mm.env.params import make_params
-
         return make_params(config or self.config(), **{**self.params, **overrides})
 
     def to_json(self) -> dict:

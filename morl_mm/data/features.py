@@ -12,6 +12,7 @@ empty); ``valid`` rows are the only ones trusted (:class:`morl_mm.data.capture.B
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
 NS = 1_000_000_000
 
@@ -210,8 +211,6 @@ def features(capture, dt_s: float = 1.0, *, vol_window_s: float = 60.0, flow_win
     trade features are trailing-window sums ending at each grid time. Dimension ``time`` holds the
     grid timestamps (int64 ns since the epoch); each variable carries ``units`` and ``description``.
     """
-    import xarray as xr
-
     book, trades = capture.book, capture.trades
     grid = time_grid(capture.start_ns, capture.end_ns, dt_s)
 

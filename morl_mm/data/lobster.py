@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from morl_mm.data.capture import Book, Capture, CaptureError, Trades, infer_tick_size
-from morl_mm.data.readers import BadLines, read_bytes, read_zip_member, strip_compression, zip_names
+from morl_mm.data.files import BadLines, read_bytes, read_zip_member, strip_compression, zip_names
 
 MESSAGE_RE = re.compile(
     r"^(?P<ticker>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_message_(?P<level>\d+)\.csv$")

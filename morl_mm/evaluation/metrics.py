@@ -48,6 +48,7 @@ import numpy as np
 
 from morl_mm.env.params import EnvParams
 from morl_mm.env.rollout import Trajectory
+from morl_mm.evaluation.rollouts import scenario_count
 
 SIDES = ("bid", "ask")
 SIDE_SIGN = (-1.0, 1.0)  # the market maker buys on the bid, sells on the ask
@@ -154,8 +155,6 @@ def _batch_metrics(traj, params, markout_steps, batched_params):
 def batch_metrics(traj: Trajectory, params: EnvParams, markout_steps: int = DEFAULT_MARKOUT_STEPS) -> EpisodeMetrics:
     """:func:`episode_metrics` of a batch ``(episodes, T)``, or ``(S, episodes, T)`` with ``params``
     a scenario batch of size S (as :func:`~morl_mm.evaluation.rollouts.evaluate_policy` returns)."""
-    from morl_mm.evaluation.rollouts import scenario_count
-
     if isinstance(markout_steps, bool) or not isinstance(markout_steps, (int, np.integer)) or markout_steps < 0:
         raise ValueError(f"markout_steps must be an int >= 0, got {markout_steps!r}")
     count = scenario_count(params)

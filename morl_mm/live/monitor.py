@@ -38,6 +38,8 @@ from morl_mm.env.params import EnvParams
 from morl_mm.evaluation.backtest import finite_or_none
 from morl_mm.evaluation import metrics as mm_metrics
 from morl_mm.live.risk import LIMIT_NAMES
+from morl_mm.plots.report import CSS, html_table
+from morl_mm.study.result import load_result
 
 log = logging.getLogger("morl_mm.live")
 
@@ -103,8 +105,6 @@ def load_expectations(path: str | Path, label: str) -> dict[str, Expectation]:
         return {o: Expectation(float(v), float(row["ci"].get(o) or 0.0),
                                None if not n else float(row["ci"].get(o) or 0.0) * math.sqrt(n) / Z95, n)
                 for o, v in row["objectives"].items() if v is not None}
-    from morl_mm.study import load_result
-
     return expectations_from_header(load_result(path).expectations(label))
 
 
@@ -359,8 +359,6 @@ def _mean(values) -> float:
 # -- the end-of-session report ---------------------------------------------------------------------
 def write_session_report(summary: dict, out: str | Path) -> list[Path]:
     """Write ``session.json``, ``session.md`` and ``session.html`` (the study report's style) into ``out``."""
-    from morl_mm.plots.report import CSS, html_table
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sections = _report_sections(summary)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +22,8 @@ from morl_mm.live.engine import QuoteEngine
 from morl_mm.live.monitor import Monitor, expectations_from_header, load_expectations, write_session_report
 from morl_mm.live.risk import RiskManager, load_limits
 from morl_mm.live.source import CaptureSource
+from morl_mm.live.venue import MatchingVenue, SimGateway
+from morl_mm.policies.io import load_policy
 
 log = logging.getLogger("morl_mm.live")
 
@@ -31,8 +35,6 @@ def pin_to_cpu(cpu: int) -> None:
     a thread on another core costs tens of microseconds; on one core the decision's p50 halves
     (README, Decision latency). ``ValueError`` when the CPU is not one this process may use.
     """
-    import os
-
     allowed = sorted(os.sched_getaffinity(0))
     if cpu not in allowed:
         raise ValueError(f"--cpu: CPU {cpu} is not available to this process (available: {allowed})")
@@ -61,8 +63,6 @@ def open_gateway(venue: str, source: CaptureSource, env_params, fill_model: str)
     """The gateway of ``venue`` (see :func:`parse_venue`)."""
     kind, host, port = parse_venue(venue)
     if kind == "sim":
-        from morl_mm.live.venue import MatchingVenue, SimGateway
-
         return SimGateway(MatchingVenue(source.tape, env_params, fill_model, reference_price=source.reference_price))
     try:
         from morl_mm.live.fix import FixGateway
@@ -77,8 +77,6 @@ def run_session(policy_path: str | Path, feed: str | Path, *, format: str = "aut
                 start: float | None = None, end: float | None = None, fill_model: str = "queue",
                 expect: str | Path | None = None, seed: int = 0, on_ready=None) -> dict:
     """Run one session (module docstring); ``on_ready(engine)`` is called before the first interval."""
-    from morl_mm.policies.io import load_policy
-
     parse_venue(venue)  # a bad --venue fails before anything is read
     path = Path(policy_path)
     loaded = load_policy(path)
@@ -110,8 +108,6 @@ def run_session(policy_path: str | Path, feed: str | Path, *, format: str = "aut
 @contextlib.contextmanager
 def _signals(risk: RiskManager):
     """SIGUSR1/SIGTERM trip the kill switch where signals can be handled (the main thread)."""
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         with risk.signal_handlers():
             yield

@@ -9,6 +9,7 @@ from morl_mm.plots.fronts import (
     training_curve_figure,
     trajectory_figure,
 )
+from morl_mm.plots.render import render_study
 from morl_mm.plots.report import render_html, write_report
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "parallel_figure",
     "render_all",
     "render_html",
+    "render_study",
     "training_curve_figure",
     "trajectory_figure",
     "write_report",

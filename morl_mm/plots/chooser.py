@@ -30,7 +30,7 @@ from plotly.subplots import make_subplots
 
 from morl_mm.env.objectives import COSTS
 from morl_mm.plots import data
-from morl_mm.plots.fronts import CLASSICAL_COLOUR, LEARNED_COLOURS, ORACLE_COLOUR, SELECTED_COLOUR
+from morl_mm.plots.style import CLASSICAL_COLOUR, LEARNED_COLOURS, ORACLE_COLOUR, SELECTED_COLOUR
 from morl_mm.plots.summary import RISK_OBJECTIVE, Selection, metric_header, nondominated, number
 
 TRAJECTORY_DIGITS = 6  # significant digits of the trajectories embedded for the live plot

@@ -8,14 +8,13 @@ are its policies (every training seed) that are non-dominated among its own poli
 from __future__ import annotations
 
 
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from morl_mm.pareto import indicators as ind
 from morl_mm.plots import data
-from morl_mm.plots.fronts import CLASSICAL_COLOUR, LEARNED_COLOURS, _oracle_2d
+from morl_mm.plots.style import CLASSICAL_COLOUR, LEARNED_COLOURS, oracle_2d, plt
 
 ALGORITHM_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
 
@@ -48,7 +47,7 @@ def learner_fronts_figure(ds: xr.Dataset, scenario: str = "base") -> Figure:
     for column, (group, learners) in enumerate(groups.items()):
         for row, (i, j) in enumerate(pairs):
             ax = axes[row, column]
-            _oracle_2d(ax, mean[kinds == "oracle"][:, [i, j]])
+            oracle_2d(ax, mean[kinds == "oracle"][:, [i, j]])
             classical = mean[kinds == "classical"]
             ax.scatter(classical[:, i], classical[:, j], marker="x", color=CLASSICAL_COLOUR, s=36, zorder=3)
             for learner in learners:

@@ -12,33 +12,23 @@ kind), each classical strategy with its own marker, and the selected policy ring
 from __future__ import annotations
 
 import itertools
-import re
 import textwrap
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")  # files only, no screen
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from morl_mm.atomic import atomic_output  # noqa: E402
-from morl_mm.pareto import indicators as ind  # noqa: E402
 from morl_mm.plots import data
+from morl_mm.plots.comparison import has_learner_comparison, learner_fronts_figure
 from morl_mm.plots.replay import REPLAY, sim_vs_replay_figure
+from morl_mm.plots.robustness import has_robustness, named_scenario_sets, robustness_figure
+from morl_mm.plots.style import (CLASSICAL_COLOUR, CLASSICAL_MARKERS, LEARNED_COLOURS, ORACLE_COLOUR, SELECTED_COLOUR,
+                                 oracle_2d, plt, safe_filename, save_png)
 
-DPI = 150
 LEGEND_WIDTH = 36  # characters per legend line
-ORACLE_COLOUR = "black"
-CLASSICAL_COLOUR = "#8c564b"
-SELECTED_COLOUR = "#d62728"
-LEARNED_COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#bcbd22", "#7f7f7f")
-CLASSICAL_MARKERS = ("s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*", "d")
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9})
 
 
 # -- styles ------------------------------------------------------------------------------------------------
@@ -110,16 +100,6 @@ def _scatter_policies(ax, ds: xr.Dataset, points: np.ndarray, errors: np.ndarray
                    edgecolors=SELECTED_COLOUR, linewidths=2.0, zorder=4)
 
 
-def _oracle_2d(ax, points: np.ndarray) -> None:
-    """The oracle points, and the 2-D non-dominated part of their projection as a line."""
-    if len(points) == 0:
-        return
-    ax.scatter(points[:, 0], points[:, 1], s=14, color=ORACLE_COLOUR, zorder=2)
-    front = points[ind.nondominated_mask(points)]
-    front = front[np.argsort(front[:, 0])]
-    ax.plot(front[:, 0], front[:, 1], color=ORACLE_COLOUR, linewidth=1.3, zorder=2)
-
-
 def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None) -> Figure:
     """One panel per pair of objectives: the policies' mean objective values (raw units, 95% CI bars)."""
     selected = _selected(ds, selected)
@@ -134,7 +114,7 @@ def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | Non
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows + 1.0), squeeze=False,
                              layout="constrained")
     for ax, (i, j) in zip(axes.flat, pairs):
-        _oracle_2d(ax, mean[oracle][:, [i, j]])
+        oracle_2d(ax, mean[oracle][:, [i, j]])
         _scatter_policies(ax, ds, mean[:, [i, j]], None if ci is None else ci[:, [i, j]], member, selected)
         ax.set_xlabel(data.axis_label(ds, names[i]))
         ax.set_ylabel(data.axis_label(ds, names[j]))
@@ -318,11 +298,6 @@ def trajectory_figure(ds: xr.Dataset, label: str, episode: int = 0) -> Figure:
 
 
 # -- all figures -------------------------------------------------------------------------------------------
-def safe_filename(label: str) -> str:
-    """A file-name-safe form of a policy label."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", label)
-
-
 def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base") -> dict[str, Figure]:
     """Every figure the dataset supports, by stable file stem; ``selected`` defaults to the equal-weight choice."""
     data.check_scenario(ds, scenario)
@@ -335,14 +310,10 @@ def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base")
         out["hv_curve"] = hv_curve_figure(ds)
     if "train_curve_return" in ds:
         out["train_curve"] = training_curve_figure(ds)
-    from morl_mm.plots.comparison import has_learner_comparison, learner_fronts_figure
-
     if has_learner_comparison(ds):
         out["learner_fronts"] = learner_fronts_figure(ds, scenario)
     if REPLAY in ds.scenario.values and scenario != REPLAY:
         out["sim_vs_replay"] = sim_vs_replay_figure(ds, scenario)
-    from morl_mm.plots.robustness import has_robustness, named_scenario_sets, robustness_figure
-
     if has_robustness(ds):
         out["robustness"] = robustness_figure(ds)
         for name in named_scenario_sets(ds):
@@ -358,13 +329,3 @@ def render_all(ds: xr.Dataset, out_dir: str | Path, selected: str | None = None,
     train_curve, trajectories_<label>; those the data support) and return the paths."""
     out_dir = Path(out_dir)
     return [save_png(fig, out_dir / f"{stem}.png") for stem, fig in figures(ds, selected, scenario).items()]
-
-
-def save_png(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG (atomically; the folder is created) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from matplotlib.backends.backend_pdf import PdfPages
 
 from morl_mm.atomic import atomic_output
 from morl_mm.plots import chooser, data, summary
@@ -396,8 +397,6 @@ def _summary_lines(ds: xr.Dataset, sel: summary.Selection, scenario: str) -> lis
 
 def write_pdf(ds: xr.Dataset, path: Path, selected: str | None = None, scenario: str = "base",
               criterion: Criterion | None = None) -> Path:
-    from matplotlib.backends.backend_pdf import PdfPages
-
     scenario = data.check_scenario(ds, scenario)
     sel = summary.select(ds, scenario, _criterion(selected, criterion))
     label = sel.label

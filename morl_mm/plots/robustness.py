@@ -9,14 +9,15 @@ each policy's per-objective worst mean value over the set).
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+import json
+
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from morl_mm.pareto import indicators as ind
 from morl_mm.plots import data
-from morl_mm.plots.fronts import CLASSICAL_COLOUR, CLASSICAL_MARKERS, LEARNED_COLOURS, ORACLE_COLOUR
+from morl_mm.plots.style import CLASSICAL_COLOUR, CLASSICAL_MARKERS, LEARNED_COLOURS, ORACLE_COLOUR, plt
 from morl_mm.study.robustness import ALL_SCENARIOS, robustness_table, scenario_sets, worst_values
 
 
@@ -88,8 +89,6 @@ def robust_front_figure(robust: xr.Dataset, ds: xr.Dataset) -> Figure:
     """Two panels (first objective against the second, then the third) of the exact plain CCS on the base model,
     the exact robust front (each weight's max-min policy under its worst-case adversary), and each learner and
     the plain CCS's choices under the worst-case adversary (``robust.nc`` of :mod:`morl_mm.study.robust_front`)."""
-    import json
-
     names = data.objectives(ds)
     info = json.loads(ds.attrs.get("units_info", "{}"))
     ccs = np.asarray(info.get("oracle", {}).get("oracle_expected_values", []), float).reshape(-1, len(names))

@@ -22,9 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from morl_mm.agents.registry import rebuild_policy
 from morl_mm.atomic import atomic_output
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvConfig, EnvParams, make_params
+from morl_mm.policies.registry import build_classical
+from morl_mm.policies.table import TablePolicy
 
 FORMAT = "morl-mm-policy/1"
 
@@ -100,17 +103,11 @@ def load_policy(path: str | Path) -> LoadedPolicy:
 def build_policy(kind: str, spec: dict, env: MarketMakingEnv, env_params: EnvParams, arrays: Any = None):
     """Rebuild a runnable policy of ``kind`` from its spec and restored arrays."""
     if kind == "classical":
-        from morl_mm.policies.registry import build_classical
-
         return build_classical(env, env_params, dict(spec))
     if kind == "table":
-        from morl_mm.policies.table import TablePolicy
-
         return TablePolicy(env, np.asarray(arrays["action_table"]), np.asarray(arrays["depth_grid"]),
                            np.asarray(arrays["inventory_grid"]))
     if kind in ("ppo", "dqn"):
-        from morl_mm.agents.registry import rebuild_policy
-
         weight = jnp.asarray(np.asarray(arrays["weight"]), jnp.float32)
         return rebuild_policy(kind, spec, env, env_params, arrays["network"], weight)
     raise ValueError(f"unknown policy kind {kind!r}")

@@ -51,10 +51,17 @@ from typing import Any
 
 import numpy as np
 
-from morl_mm.agents.morl_baselines import ALGORITHMS as BASELINE_MODES
+from morl_mm.agents.catalogue import BASELINE_ALGORITHMS as BASELINE_MODES
+from morl_mm.agents.catalogue import NATIVE_ALGORITHMS as NATIVE
+from morl_mm.agents.catalogue import NATIVE_MODES
+from morl_mm.agents.common import upgrade_keys
+from morl_mm.agents.registry import BUDGET_KEY, RENAMED_KEYS, config_class, learner_config
+from morl_mm.env.adversary import AdversaryBox
+from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvConfig, EnvParams, make_params, validate_params
 from morl_mm.env.schedule import Shift, schedule_params
-from morl_mm.policies.registry import CLASSICAL
+from morl_mm.policies.io import read_header
+from morl_mm.policies.registry import CLASSICAL, build_classical
 
 
 class ConfigError(ValueError):
@@ -62,8 +69,6 @@ class ConfigError(ValueError):
 
 
 SEED_LIMIT = 2**32  # JAX keys (without x64) keep 32 bits: larger seeds would alias smaller ones
-NATIVE = ("ppo", "dqn", "ppo_adversarial")
-NATIVE_MODES = {"dqn": "discrete"}  # action modes a native learner is limited to
 ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
 LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group", "warm_start")
 
@@ -136,8 +141,6 @@ class RobustSpec:
 
     @property
     def box(self):
-        from morl_mm.env.adversary import AdversaryBox
-
         return AdversaryBox(dict(self.adversary), "step")
 
 
@@ -385,9 +388,6 @@ def check_classical(spec: dict, index: int, env_config: EnvConfig, env_overrides
             raise ConfigError(f"{source}: classical[{index}].{key} must be a finite number, got {value!r}")
     if env_overrides is None:
         return
-    from morl_mm.env.market import MarketMakingEnv
-    from morl_mm.policies.registry import build_classical
-
     try:
         build_classical(MarketMakingEnv(env_config), make_params(env_config, **env_overrides), spec)
     except (TypeError, ValueError) as err:
@@ -399,8 +399,6 @@ def check_adversary(spec: LearnerSpec, env_config: EnvConfig, env_overrides: dic
     does not give valid params of the model (e.g. ``arrival_rate * dt > 1`` or ``kappa <= 0``)."""
     if spec.algorithm != "ppo_adversarial":
         return
-    from morl_mm.agents.registry import learner_config
-
     box = learner_config(spec.algorithm, spec.hyperparameters).box
     try:
         box.check(make_params(env_config, **env_overrides), env_config)
@@ -565,10 +563,12 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
         if mode == "continuous" and env_config.action_mode == "discrete":
             raise ConfigError(f"{where}: a continuous-mode {algorithm} cannot be evaluated in the study's discrete "
                               f"action mode; set [env] action_mode = \"continuous\"")
-        from morl_mm.agents.registry import BUDGET_KEYS, config_class, learner_config
-
-        if BUDGET_KEYS[algorithm] in hp and (env_steps is not None or wall_time_s is not None):
-            raise ConfigError(f"{where}: {BUDGET_KEYS[algorithm]} and env_steps/wall_time_s both set a budget")
+        try:
+            hp = upgrade_keys(hp, RENAMED_KEYS[algorithm], where)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if BUDGET_KEY in hp and (env_steps is not None or wall_time_s is not None):
+            raise ConfigError(f"{where}: {BUDGET_KEY} and env_steps/wall_time_s both set a budget")
         check_types(hp, config_class(algorithm), f"learners.{name}", source)
         try:
             learner_config(algorithm, hp)
@@ -590,8 +590,6 @@ def check_warm_start(value: Any, algorithm: str, where: str, source: str) -> str
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}.warm_start must be the path of a ppo policy file (.mmpol), got {value!r}")
     path = _resolve(value, source)
-    from morl_mm.policies.io import read_header
-
     try:
         kind = read_header(path).get("kind")
     except ValueError as err:

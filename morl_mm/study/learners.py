@@ -20,13 +20,17 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from morl_mm.agents.catalogue import ON_POLICY
+from morl_mm.agents.common import evaluate_front
+from morl_mm.agents.morl_baselines import fit_baseline
+from morl_mm.agents.registry import learner_config, policy_file_spec, train_learner, with_env_steps
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.pareto.indicators import simplex_weights
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.quoting import InActionMode
 from morl_mm.study.budget import steps_for_wall_time
 from morl_mm.study.config import LearnerSpec
-from morl_mm.study.runner import Candidate, StudyContext
+from morl_mm.study.context import Candidate, StudyContext
 
 BASELINE_PILOT_STEPS = 1_000  # the first wall-time pilot of a morl-baselines learner (past its learning_starts)
 
@@ -67,8 +71,6 @@ def resolve_budget(ctx: StudyContext, spec: LearnerSpec, train, weights) -> tupl
     if spec.wall_time_s is None:
         return spec.env_steps, {}
     if spec.is_native:
-        from morl_mm.agents.registry import ON_POLICY, learner_config
-
         config = learner_config(spec.algorithm, spec.hyperparameters)
         default_pilot = (2 * config.num_envs * config.num_steps * config.num_checkpoints if spec.algorithm in ON_POLICY
                          else 2 * config.learning_starts)
@@ -90,8 +92,6 @@ def _label(spec: LearnerSpec, seed: int, suffix: str) -> str:
 
 def _native_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int | None, weights,
                  evaluate: bool = True, curves: bool = True) -> tuple[list[Candidate], dict]:
-    from morl_mm.agents.registry import policy_file_spec, train_learner, with_env_steps
-
     env, params = learner_env(ctx, spec)
     hp = spec.hyperparameters if env_steps is None else with_env_steps(spec.algorithm, spec.hyperparameters, env_steps)
     trained = train_learner(spec.algorithm, hp, env, params, ctx.scales, seed,
@@ -134,8 +134,6 @@ def warm_start_network(path: str, env: MarketMakingEnv) -> Any:
 def _baseline_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: int, weights,
                    evaluate: bool = True, curves: bool = True) -> tuple[list[Candidate], dict]:
     del curves  # morl-baselines runs log no training curve here
-    from morl_mm.agents.morl_baselines import fit_baseline
-
     env_kwargs = {**{k: v for k, v in dataclasses.asdict(ctx.env.config).items() if k != "action_mode"},
                   **ctx.config.env_overrides}
     trained = fit_baseline(spec.algorithm, int(env_steps), env_kwargs, seed=seed, eval_weights=weights,
@@ -164,8 +162,6 @@ def _baseline_seed(ctx: StudyContext, spec: LearnerSpec, seed: int, env_steps: i
 def checkpoint_fronts(ctx: StudyContext, trained, policy, weights) -> dict:
     """Fronts (mean returns at each weight, base model) of the saved training checkpoints, from which
     the study's HV-ratio learning curve is computed once the exact CCS is known."""
-    from morl_mm.agents.common import evaluate_front
-
     if trained.checkpoints is None:
         return {}
     fronts = []

@@ -33,7 +33,9 @@ import xarray as xr
 
 from morl_mm.policies.io import read_header
 from morl_mm.study.config import StudyConfig, parse_config
+from morl_mm.study.dataset import write_dataset
 from morl_mm.study.result import StudyResult
+from morl_mm.study.runner import run_study
 
 TARGET_HV_RATIO = 0.95
 """The issue's goal: the HV ratio against the new regime's exact CCS that warm start should reach in at most
@@ -125,18 +127,15 @@ def retrain_config(result: StudyResult, scenario: str, env_steps: int | None = N
 
 def retrain(result: StudyResult, scenario: str, out: str | Path, env_steps: int | None = None,
             learner: str | None = None, seed: int | None = None, checkpoints: int = DEFAULT_CHECKPOINTS,
-            scratch: bool = False, progress: bool = True, render: bool = True, shrink: float = DEFAULT_SHRINK,
+            scratch: bool = False, progress: bool = True, shrink: float = DEFAULT_SHRINK,
             perturb: float = DEFAULT_PERTURB, reset_critic: bool = DEFAULT_RESET_CRITIC) -> xr.Dataset:
     """Run the retraining study (:func:`retrain_config`) into ``out`` (not the study's own folder)."""
-    from morl_mm.study.dataset import write_dataset
-    from morl_mm.study.runner import run_study
-
     out = Path(out)
     if out.resolve() == result.path.parent.resolve():
         raise ValueError(f"--out {out}: is the study's own folder; write the retrained result elsewhere")
     config = retrain_config(result, scenario, env_steps, learner, seed, checkpoints, scratch, shrink, perturb,
                             reset_critic)
-    ds = run_study(config, out, progress=progress, render=render)
+    ds = run_study(config, out, progress=progress)
     warm = next(spec for spec in config.learners if spec.warm_start)
     ds.attrs["retrain"] = json.dumps({"source": str(result.path.resolve()), "scenario": scenario,
                                       "learner": warm.name.removesuffix("_warm"), "seed": warm.seeds[0],

@@ -35,7 +35,9 @@ from morl_mm.env.rollout import rollout
 from morl_mm.oracle.robust import RobustSolver, worst_case_tables, worst_case_values
 from morl_mm.pareto import indicators as ind
 from morl_mm.policies import io as policy_io
+from morl_mm.study.context import fingerprint
 from morl_mm.study.dataset import read_dataset, write_dataset
+from morl_mm.study.robustness import policy_rows
 
 ROBUST_FILE = "robust.nc"
 NETWORK_ALGORITHMS = ("ppo", "ppo_adversarial", "dqn")  # weight-conditioned networks: played at each weight
@@ -71,8 +73,6 @@ def mean_front(env, params, box: AdversaryBox, policy, params_at, weights, episo
 
 
 def robust_fingerprint(spec, unit_keys: list[str]) -> str:
-    from morl_mm.study.runner import fingerprint
-
     return fingerprint("robust", {**spec.__dict__, "adversary": {k: list(v) for k, v in spec.adversary.items()}},
                        unit_keys)
 
@@ -81,8 +81,6 @@ def robust_dataset(ds: xr.Dataset, ctx, spec, policy_dir: Path, progress: bool =
     """The exact robust front and every front of ``ds`` under the worst-case adversary (module docstring):
     ``robust_front (weight, objective)``, ``worst_case (front, weight, objective)`` (raw objective units),
     ``weights (weight, objective)``; coords ``kind`` and ``train_seed`` per front."""
-    from morl_mm.study.robustness import policy_rows
-
     started = time.perf_counter()
     env, params, scales = ctx.env, ctx.params, ctx.scales
     box = spec.box
@@ -177,8 +175,6 @@ def adversary_table(robust: xr.Dataset, ds: xr.Dataset) -> dict:
     range). Utilities ``w . J / scales`` are means over the lattice weights: under the adversary, the
     front's own value at w; unperturbed, the best of the front's policies at w (a learner: its network at w).
     Gaps are the exact value minus the front's (>= 0 up to Monte-Carlo noise). Shape: :data:`JSON_SHAPE`."""
-    from morl_mm.study.robustness import policy_rows
-
     scales = np.asarray(robust.attrs["scales"], np.float64)
     weights = robust["weights"].values
     exact_robust = robust["robust_front"].values

@@ -6,7 +6,7 @@ policies, evaluates every one of them on the base model and the held-out scenari
 with the same fingerprint (its spec, the model, the evaluation) is not redone: an interrupted
 study resumes where it stopped. The parts are then assembled into ``study.nc`` (layout in
 :mod:`morl_mm.study.dataset`); with ``[robust]``, ``robust.nc`` follows (:mod:`morl_mm.study.robust_front`,
-fingerprinted like a unit), and figures and the report are rendered from them.
+fingerprinted like a unit); figures and the report are rendered from them by :func:`morl_mm.plots.render_study`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -32,59 +32,22 @@ from morl_mm.env.schedule import ScheduledEnv, model_params, pad_segments, sched
 from morl_mm.evaluation.backtest import Replay
 from morl_mm.evaluation.dataset import metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_policy, stack_scenarios
+from morl_mm.oracle.ccs import convex_coverage_set
+from morl_mm.oracle.model import OracleNotExactError
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.registry import build_classical, classical_label
+from morl_mm.policies.table import TablePolicy
 from morl_mm.study.config import REPLAY_SCENARIO, StudyConfig, check_params, check_shifts
+from morl_mm.study.context import Candidate, StudyContext, fingerprint
 from morl_mm.study.dataset import assemble, read_dataset, write_dataset
+from morl_mm.study.learners import learner_candidates
+from morl_mm.study.robust_front import run_robust
 
 TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
 TRAJECTORY_FIELDS = {"mid": "mid", "bid": "bid_price", "ask": "ask_price", "inventory": "inventory",
                      "wealth": "wealth"}  # traj_<name> variable: field of the env's step info
 SUMMARY_METRICS = ("pnl_sharpe", "step_sharpe", "max_drawdown_mean", "realized_spread_mean", "inventory_mean",
                    "inventory_std", "inventory_skewness", "pnl_quantile", "inventory_histogram")
-
-
-class Candidate(NamedTuple):
-    """A policy to evaluate: a template object, its params, and how to save it.
-
-    A policy that cannot run inside a JAX rollout (a torch network of morl-baselines) comes with its
-    episode ``returns`` already evaluated, ``(scenario, sample, objective)``, and no policy object.
-    """
-
-    label: str
-    kind: str
-    preference: np.ndarray  # (K,) weight it was found/trained at, NaN for rule-based
-    policy: Any
-    policy_params: Any
-    save: Callable[[Path], None] | None  # None: no policy file (morl-baselines policies)
-    returns: np.ndarray | None = None  # pre-evaluated (scenario, sample, objective) returns
-    train_seed: int = -1  # the training seed of a learned policy (-1: not trained)
-
-
-class StudyContext(NamedTuple):
-    config: StudyConfig  # with [data]: its env overrides include the calibrated model
-    env: MarketMakingEnv
-    params: Any  # base EnvParams
-    scenarios: tuple[str, ...]  # the simulated scenarios, "base" first
-    scenario_params: Any  # stacked EnvParams over scenarios (ScheduledParams when a scenario has shifts)
-    scales: np.ndarray
-    replay: Replay | None = None  # the held-out part of [data], evaluated as scenario "replay"
-    data_info: dict | None = None  # calibration and replay provenance (stored in the dataset's attrs)
-    scenario_env: MarketMakingEnv | None = None  # the env of scenario_params (None: env; a ScheduledEnv with shifts)
-
-    @property
-    def evaluation_env(self) -> MarketMakingEnv:
-        """The env that runs ``scenario_params``."""
-        return self.env if self.scenario_env is None else self.scenario_env
-
-    @property
-    def all_scenarios(self) -> tuple[str, ...]:
-        """Every scenario of the results: the simulated ones, then the replay if the study has one."""
-        return self.scenarios + ((REPLAY_SCENARIO,) if self.replay is not None else ())
-
-
-def fingerprint(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def make_context(config: StudyConfig) -> StudyContext:
@@ -142,10 +105,6 @@ def calibrated_config(config: StudyConfig) -> tuple[StudyConfig, Capture, dict]:
 
 # -- units -----------------------------------------------------------------------------------------
 def oracle_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
-    from morl_mm.oracle.ccs import convex_coverage_set
-    from morl_mm.oracle.model import OracleNotExactError
-    from morl_mm.policies.table import TablePolicy
-
     try:
         step = ctx.config.oracle.get("depth_step")  # continuous mode: the oracle's depth grid (default 0.02)
         depth_grid = None if step is None else np.arange(0.0, ctx.env.config.max_depth + 1e-9, float(step))
@@ -286,8 +245,10 @@ def _learner_key(spec) -> dict:
     return key
 
 
-def run_study(config: StudyConfig, out: str | Path, progress: bool = True, render: bool = True) -> xr.Dataset:
-    """Run (or resume) a study and write ``study.nc``, the policies, figures and the report into ``out``."""
+def run_study(config: StudyConfig, out: str | Path, progress: bool = True) -> xr.Dataset:
+    """Run (or resume) a study and write ``study.nc``, the policies (and ``robust.nc`` with ``[robust]``) into
+    ``out``. Figures and the report are the plots package's: ``morl_mm.plots.render_study(ds, out)``
+    (``morl-mm run`` calls it unless ``--no-render``)."""
     out = Path(out)
     started = time.perf_counter()
     ctx = make_context(config)
@@ -312,8 +273,6 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
         elif unit == "classical":
             candidates, info = classical_candidates(ctx)
         else:
-            from morl_mm.study.learners import learner_candidates
-
             candidates, info = learner_candidates(ctx, unit.split(":", 1)[1])
         if not candidates:
             continue
@@ -327,19 +286,6 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, rende
     ds = assemble(parts, ctx)
     ds.attrs["wall_seconds"] = time.perf_counter() - started
     write_dataset(ds, out / "study.nc")
-    robust = None
     if config.robust is not None:  # after the units: the exact robust front and every front under its adversary
-        from morl_mm.study.robust_front import run_robust
-
-        robust = run_robust(ds, ctx, keys, out, progress)
-    if render:
-        from morl_mm.plots import render_all, write_report
-
-        render_all(ds, out / "figures")
-        if robust is not None:
-            from morl_mm.plots.fronts import save_png
-            from morl_mm.plots.robustness import robust_front_figure
-
-            save_png(robust_front_figure(robust, ds), out / "figures" / "robust_front.png")
-        write_report(ds, out / "report.html")
+        run_robust(ds, ctx, keys, out, progress)
     return ds
