@@ -15,6 +15,20 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "morl_mm"
 
+LAYERS = (
+    ("scalarisation", "atomic", "_gym_registration"),  # leaves: w . (J / scales), atomic file output, gym ids
+    ("env",),  # the simulator, its objectives table and normalisation scales
+    ("data", "pareto"),  # captures -> features -> calibrated EnvParams; non-dominated sets and indicators
+    ("evaluation", "agents", "oracle"),  # rollouts and metrics; the learners; the exact DP oracle
+    ("policies",),  # one Policy interface, policy files (rebuilds learned networks through agents)
+    ("study",),  # config -> units -> study.nc, and the results' read side
+    ("plots",),  # figures and the report, from a study's results
+    ("live",),  # the quote engine, venues, monitoring
+    ("cli",),  # the morl-mm command
+)
+"""The packages of morl_mm from the bottom up: a module may import its own package and lower layers only (README,
+Architecture)."""
+
 OPTIONAL_EXTRAS = {
     "torch": "the morl-baselines extra",
     "morl_baselines": "the morl-baselines extra",
@@ -139,6 +153,17 @@ def test_the_package_has_no_import_cycle():
 def test_functions_import_only_optional_extras_and_allowlisted_lazy_modules():
     _, function_imports = import_graph()
     assert bad_function_imports(function_imports) == [], "imports inside functions (move them to the top of the module, or allowlist with a reason)"
+
+
+def test_packages_import_only_lower_layers():
+    edges, _ = import_graph()
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    package = lambda module: module.split(".")[1] if "." in module else None  # noqa: E731  (None: morl_mm itself)
+    packages = {package(m) for m in edges} - {None}
+    assert packages == set(layer), "every package of morl_mm has a layer"
+    upward = sorted((a, b) for a, targets in edges.items() for b in targets
+                    if package(a) is not None and package(b) != package(a) and layer[package(b)] >= layer[package(a)])
+    assert upward == []
 
 
 def bad_function_imports(function_imports) -> list[tuple[str, str, str]]:
