@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.params import episode_steps
 from morl_mm.env.rollout import ByIdentity, rollout
 from morl_mm.scalarisation import validate_weights
 

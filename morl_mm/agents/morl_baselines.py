@@ -59,7 +59,7 @@ from morl_mm.agents.catalogue import BASELINE_ALGORITHMS
 from morl_mm.env.gym_adapter import ENV_ID, MOMarketMakingEnv, VectorMarketMakingEnv, split_overrides
 from morl_mm.env.market import OBS_NAMES, MarketMakingEnv
 from morl_mm.env.scales import reference_scales
-from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.params import episode_steps
 from morl_mm.pareto import ParetoSet, equally_spaced_weights, validate_weights
 
 ALGORITHMS = BASELINE_ALGORITHMS

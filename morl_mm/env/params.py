@@ -124,13 +124,18 @@ class EnvParams:
 
     @property
     def n_steps(self):
-        """Episode length in steps (a traced value inside jit; use :func:`n_steps` for a Python int)."""
+        """Episode length in steps (a traced value inside jit; use :func:`episode_steps` for a Python int)."""
         return jnp.round(self.horizon / self.dt).astype(jnp.int32)
 
 
-def n_steps(params: EnvParams) -> int:
-    """Number of steps of an episode as a Python int (for ``lax.scan`` lengths)."""
+def episode_steps(params: EnvParams) -> int:
+    """Number of steps of an episode as a Python int (for ``lax.scan`` lengths); ``params.n_steps`` is the
+    traced value of the same number."""
     return int(round(float(params.horizon) / float(params.dt)))
+
+
+n_steps = episode_steps
+"""Former name of :func:`episode_steps` (it clashed with the ``EnvParams.n_steps`` property); kept for callers."""
 
 
 def make_params(config: EnvConfig | None = None, **overrides) -> EnvParams:

@@ -45,7 +45,7 @@ import numpy as np
 from flax import struct
 
 from morl_mm.env.market import OFF_QUOTE, EnvState, MarketMakingEnv
-from morl_mm.env.params import EnvConfig, EnvParams, n_steps as episode_steps, validate_params
+from morl_mm.env.params import EnvConfig, EnvParams, episode_steps, validate_params
 
 FILL_MODELS = ("trade_through", "queue", "touch")
 SELL, BUY = 0, 1  # trade sides of the tape: sell market orders reach the bid (side 0), buys the ask (side 1)

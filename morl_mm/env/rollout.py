@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from morl_mm.env.market import EnvState, MarketMakingEnv, StepInfo
-from morl_mm.env.params import EnvParams, n_steps as episode_steps
+from morl_mm.env.params import EnvParams, episode_steps
 
 
 class Trajectory(NamedTuple):

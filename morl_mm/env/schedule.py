@@ -34,7 +34,7 @@ import numpy as np
 from flax import struct
 
 from morl_mm.env.market import EnvState, MarketMakingEnv
-from morl_mm.env.params import EnvParams, n_steps as episode_steps
+from morl_mm.env.params import EnvParams, episode_steps
 
 FIXED_FIELDS = ("horizon", "dt", "mid0", "initial_inventory", "competitive_distance", "order_change_cost", "vol_ewma",
                 "flow_ewma", "regime_vol", "regime_transition")

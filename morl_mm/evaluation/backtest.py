@@ -21,7 +21,7 @@ from morl_mm.data.capture import Capture
 from morl_mm.data.tape import build_tape, replay_params
 from morl_mm.env.objectives import UNITS
 from morl_mm.env.params import EnvParams
-from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.params import episode_steps
 from morl_mm.env.replay import ReplayEnv, window_starts
 from morl_mm.evaluation.dataset import mean_and_ci, metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_replay

@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from morl_mm.env.market import MarketMakingEnv
-from morl_mm.env.params import EnvParams
-from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.params import EnvParams, episode_steps
 from morl_mm.env.rollout import ByIdentity, Trajectory, rollout
 
 

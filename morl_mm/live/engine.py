@@ -46,7 +46,7 @@ import numpy as np
 
 from morl_mm.env.market import PlacedQuote, StepInfo, observe
 from morl_mm.env.params import EnvParams
-from morl_mm.env.params import n_steps as episode_steps
+from morl_mm.env.params import episode_steps
 from morl_mm.env.replay import ReplayEnv, ReplayParams
 from morl_mm.env.rollout import ByIdentity, Trajectory, as_act_fn
 from morl_mm.evaluation.backtest import on_venue_ticks

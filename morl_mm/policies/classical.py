@@ -32,7 +32,7 @@ import scipy.linalg
 from flax import struct
 
 from morl_mm.env.market import MarketMakingEnv
-from morl_mm.env.params import EnvParams, n_steps as episode_steps
+from morl_mm.env.params import EnvParams, episode_steps
 from morl_mm.policies.quoting import quote_to_action
 
 

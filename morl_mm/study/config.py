@@ -99,7 +99,9 @@ class LearnerSpec:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationSpec:
-    episodes: int = 500
+    """``[evaluation]``: Monte-Carlo episodes per policy, scenario and seed; the seeds; the weight lattice."""
+
+    episodes: int = 500  # the default of a config without it; studies/default.toml sets 200 (x 2 seeds)
     seeds: tuple[int, ...] = (0,)
     weights_per_axis: int = 11  # Das-Dennis lattice: 66 weights for 3 objectives
 
