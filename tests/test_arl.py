@@ -67,7 +67,8 @@ def test_attack_on_a_long_inventory_drives_the_drift_to_its_low_bound():
     params = env.make_params(**TINY, initial_inventory=3.0)
     off = quote_to_action(env.config, 0.0, 0.0, False, False)
     weights = np.array([[0.8, 0.1, 0.1]])
-    config = ARLConfig(num_envs=32, num_steps=40, total_timesteps=32 * 40 * 20, num_minibatches=4, hidden_sizes=(16, 16),
+    config = ARLConfig(num_envs=32, num_steps=40, total_timesteps=32 * 40 * 20, num_minibatches=4,
+                       hidden_sizes=(16, 16),
                        adversary_hidden_sizes=(16, 16), adversary_learning_rate=3e-3, adversary={"drift": (-2.0, 2.0)},
                        adversary_mode="step")
     result = best_response_attack(env, params, lambda obs, state, key: off, weights, jax.random.key(0),

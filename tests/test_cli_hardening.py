@@ -261,7 +261,8 @@ def test_a_study_reports_the_invalid_actions_of_a_policy(small, capsys):
     import jax.numpy as jnp
     import numpy as np
 
-    from morl_mm.study.runner import Candidate, evaluate_candidates, make_context
+    from morl_mm.study.context import Candidate
+    from morl_mm.study.runner import evaluate_candidates, make_context
 
     config, _, _ = small
     ctx = make_context(load_config(config))

@@ -165,7 +165,8 @@ def test_factorised_head_is_a_bid_times_ask_product():
     assert joint.max() > 2.0 / side**2  # not the uniform start, so the check above means something
 
 
-@pytest.mark.parametrize("field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"), ("learning_rate", 0.0)])
+@pytest.mark.parametrize("field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"),
+                                          ("learning_rate", 0.0)])
 def test_bad_config_raises(field, value):
     with pytest.raises(ValueError, match=field if field != "num_minibatches" else "num_minibatches"):
         PPOConfig(**{field: value})

@@ -66,7 +66,8 @@ from morl_mm.scalarisation import scalarise, validate_weights
 
 
 # -- hyperparameters (all of them) -----------------------------------------------------------------
-RENAMED_KEYS = {**PPO_RENAMED_KEYS, "adversary_lr": "adversary_learning_rate", "adversary_hidden": "adversary_hidden_sizes"}
+RENAMED_KEYS = {**PPO_RENAMED_KEYS, "adversary_lr": "adversary_learning_rate",
+                "adversary_hidden": "adversary_hidden_sizes"}
 """Former ARLConfig names -> the names that replace them (old study files and policies still load)."""
 
 
@@ -79,7 +80,8 @@ class ARLConfig(PPOConfig):
     """The box the adversary controls: {field: (lo, hi)} over drift, arrival_rate, kappa, sigma
     (morl_mm.env.adversary); drift [-2, 2] moves the default model's mid by up to one sigma over the episode."""
     adversary_mode: Literal["step", "episode"] = "step"
-    """Either "step" (a new u before every step, after seeing the quote) or "episode" (one u per episode, at its start)."""
+    """Either "step" (a new u before every step, after seeing the quote) or "episode" (one u per episode, at its
+    start)."""
     adversary_learning_rate: float = 1e-3
     """The adversary's Adam step size (annealed as the market maker's)."""
     adversary_hidden_sizes: tuple[int, ...] = (64, 64)
@@ -141,7 +143,8 @@ class Adversary(nn.Module):
 
 def make_adversary(config: ARLConfig) -> Adversary:
     """The adversary network of a config (its box's dimension, hidden layers, initial spread)."""
-    return Adversary(config.box.dim, tuple(config.adversary_hidden_sizes), config.activation, config.adversary_init_log_std)
+    return Adversary(config.box.dim, tuple(config.adversary_hidden_sizes), config.activation,
+                     config.adversary_init_log_std)
 
 
 QUOTE_FEATURES = 4  # bid depth, ask depth (over the competitive distance, 0 when off), bid on, ask on

@@ -34,8 +34,8 @@ seed, 250k env steps). The bias it adds is myopia beyond ~100 steps.
 Training is PureJaxRL-style: ``make_train(config, env, env_params)`` returns ``train(rng)``, one
 ``lax.scan`` under one ``jit`` (``jax.vmap(train)(rngs)`` trains several seeds). ``num_envs``
 envs step in lock-step (``jax.vmap(env.step)``, which auto-resets); each env draws its preference
-from Dirichlet(``weight_concentration``, default 1) at the start of every episode; the replay buffer is a ring of fixed-size arrays
-in the scan carry.
+from Dirichlet(``weight_concentration``, default 1) at the start of every episode; the replay buffer is
+a ring of fixed-size arrays in the scan carry.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ class DQNConfig:
         if self.buffer_size < max(self.learning_starts, self.num_envs):
             raise ValueError(f"DQNConfig.buffer_size: must hold learning_starts={self.learning_starts}, got {self.buffer_size}")
         if self.total_timesteps <= self.learning_starts + self.num_envs:
-            raise ValueError(f"DQNConfig.total_timesteps: must exceed learning_starts + num_envs, got {self.total_timesteps}")
+            raise ValueError(f"DQNConfig.total_timesteps: must exceed learning_starts + num_envs, "
+                             f"got {self.total_timesteps}")
         for name in ("gamma", "tau", "start_e", "end_e", "exploration_fraction", "aux_loss_final"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"DQNConfig.{name}: must lie in [0, 1], got {getattr(self, name)}")
@@ -220,7 +221,8 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     env_params)``, computed here, outside jit). Raises ``ValueError`` for a continuous-mode env,
     bad config or bad scales.
     """
-    cfg = config if isinstance(config, DQNConfig) else DQNConfig(**upgrade_keys(config or {}, RENAMED_KEYS, "DQNConfig"))
+    cfg = config if isinstance(config, DQNConfig) else DQNConfig(**upgrade_keys(config or {}, RENAMED_KEYS,
+                                                                                 "DQNConfig"))
     if env.config.action_mode != "discrete":
         raise ValueError(f"Envelope DQN needs a discrete action space: build the env with "
                          f"action_mode='discrete', got action_mode={env.config.action_mode!r}")

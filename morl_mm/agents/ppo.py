@@ -60,7 +60,8 @@ class PPOConfig:
     """
 
     mode: Literal["conditioned", "fixed"] = "conditioned"
-    """Either "conditioned" (one network for every weight, Dirichlet draws per episode) or "fixed" (one weight per run)."""
+    """Either "conditioned" (one network for every weight, Dirichlet draws per episode) or "fixed" (one weight per
+    run)."""
     num_envs: int = 256
     """Parallel envs (vmapped)."""
     num_steps: int = 200
@@ -495,8 +496,8 @@ def warm_start_params(network: ActorCritic, params, input_dim: int):
         if want is None or got is None or tuple(want.shape) != tuple(got.shape):
             raise ValueError(f"warm start: the network's layer {jax.tree_util.keystr(path)} is "
                              f"{None if got is None else tuple(got.shape)}, this learner's is "
-                             f"{None if want is None else tuple(want.shape)} (hidden_sizes, factorised, action mode and "
-                             f"objectives must match)")
+                             f"{None if want is None else tuple(want.shape)} (hidden_sizes, factorised, "
+                             f"action mode and objectives must match)")
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(expected), [given[p] for p in paths])
 
 
