@@ -198,7 +198,8 @@ def convex_coverage_set(env: MarketMakingEnv, params: EnvParams, scales=None, de
                 found.append(s)
                 surface = np.vstack([surface, v])
 
-    record(solver(np.eye(env.num_objectives)))
+    for extreme in np.eye(env.num_objectives):  # one weight per call: one compiled shape for the whole run
+        record(solver(extreme[None]))
     while True:
         corners = corner_weights(surface)
         current = (corners @ surface.T).max(axis=1)
