@@ -26,6 +26,7 @@ import numpy as np
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.oracle.model import DiscreteModel, build_model
+from morl_mm.oracle.search import best_pair, best_pair_full, envelope_lines
 from morl_mm.pareto.indicators import validate_weights
 
 
@@ -86,7 +87,7 @@ def _device_model(model: DiscreteModel):
     keys = ("inventory_grid", "bid_open", "ask_open", "fill_bid", "fill_ask", "side_bid", "side_ask", "linear",
             "quadratic", "transition", "terminal")
     device = {k: jnp.asarray(getattr(model, k), jnp.float64) for k in keys}
-    # a quote's reward and fill where its side is open (the banded search's lines, see _hull_lines)
+    # a quote's reward and fill where its side is open (the banded search's lines, see search.envelope_lines)
     quoted = np.argmax(model.bid_open * model.ask_open)  # an inventory with both sides open
     device["quote_bid"] = jnp.asarray(model.side_bid[:, quoted], jnp.float64)  # (K, R, M+1)
     device["quote_ask"] = jnp.asarray(model.side_ask[:, quoted], jnp.float64)
@@ -120,12 +121,12 @@ def _continuation(m, value_next):
 
 
 def _scalar_step_parts(m, coef, lines, w, up, down):
-    """:func:`_scalarise` of :func:`_step_parts` without the per-objective (K, Q, R, M+1) arrays: the
-    quote lines ``lines`` = coef . (side_bid, side_ask) are fixed per weight, only the continuation
-    moves. Equal to it up to rounding (the banded search's inputs)."""
+    """:func:`_scalarise` of :func:`_step_parts`, action-major (G_bid / G_ask (M+1, Q, R)), without the
+    per-objective (K, Q, R, M+1) arrays: the quote lines ``lines`` = coef . (side_bid, side_ask)
+    (M+1, Q, R) are fixed per weight, only the continuation moves. Equal to it up to rounding."""
     scalar = lambda x: jnp.tensordot(coef, x, axes=1)  # noqa: E731
-    g_bid = lines[0] + m["fill_bid"][:, None, :] * scalar(up - w)[..., None]
-    g_ask = lines[1] + m["fill_ask"][:, None, :] * scalar(down - w)[..., None]
+    g_bid = lines[0] + m["fill_bid"].T[:, :, None] * scalar(up - w)[None]
+    g_ask = lines[1] + m["fill_ask"].T[:, :, None] * scalar(down - w)[None]
     return scalar(w), g_bid, g_ask, scalar(2 * w - up - down)
 
 
@@ -170,132 +171,24 @@ def _withdraw_blocked(m, i_bid, i_ask):
             jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1))
 
 
-def _best_pair_full(m, scalar_parts):
-    """Best joint action (i_bid, i_ask) (Q, R) over every pair: max over (i, j) of
-    g_bid[i] + g_ask[j] + beta f_bid[i] f_ask[j], ties to the lowest (i, j).
-
-    Takes the best ask for every bid (a max, no argmax, over the (Q, R, M+1, M+1) tensor: much
-    faster on CPU than one big argmax), then the best bid, then that bid's best ask."""
-    _, g_bid, g_ask, beta = scalar_parts
-    slope = beta[..., None] * m["fill_bid"][:, None, :]  # (Q, R, M+1): x_i = beta f_bid[i]
-    best_ask_value = jnp.max(g_ask[..., None, :] + slope[..., :, None] * m["fill_ask"][:, None, None, :], -1)
-    i_bid = jnp.argmax(g_bid + best_ask_value, axis=-1)
-    return i_bid, _best_ask(m, g_ask, slope, i_bid)
-
-
-def _best_ask(m, g_ask, slope, i_bid):
-    """The lowest best ask for the bid ``i_bid`` (Q, R): argmax_j g_ask[j] + beta f_bid[i_bid] f_ask[j]."""
-    slope_i = jnp.take_along_axis(slope, i_bid[..., None], axis=-1)
-    return jnp.argmax(g_ask + slope_i * m["fill_ask"][:, None, :], axis=-1)
-
-
-def _hull_lines(coef, quote, fill):
-    """Which actions of one side can ever be a best response, in slope order (per weight, once per solve).
-
-    At every step the side's value of action j against an interaction term x is the line
-    s_j + f_j (D + x) (s: its scalarised quote reward ``coef . quote`` (R, M+1), f: its fill
-    probability ``fill`` (M+1,), D: the step's continuation gain of a fill); so only the lines on
-    the upper envelope of (f_j, s_j) are ever a best response, whatever the step. Returns
-    ``order`` (R, M+1): the envelope's actions in ascending slope, padded with its last one, and
-    ``rank`` (R, M+1): each action's position in it (-1 off the envelope). Lines that touch the
-    envelope in a point (and rounding-level near misses) count as on it: the set only grows.
-    """
-    lines = jnp.tensordot(coef, quote, axes=1)  # (R, M+1)
-    gap = fill[:, None] - fill[None, :]  # f_j - f_k
-    cross = (lines[:, None, :] - lines[:, :, None]) / jnp.where(gap == 0, 1.0, gap)  # j beats k above (k flatter)
-    from_ = jnp.max(jnp.where(gap > 0, cross, -jnp.inf), -1)  # ... or below (k steeper) this x
-    to = jnp.min(jnp.where(gap < 0, cross, jnp.inf), -1)
-    twin_above = jnp.any((gap == 0) & (lines[:, None, :] > lines[:, :, None]), -1)  # an equal slope, higher line
-    finite = lambda x: jnp.where(jnp.isfinite(x), jnp.abs(x), 0.0)  # noqa: E731
-    on = (from_ <= to + 1e-9 * (1.0 + finite(from_) + finite(to))) & ~twin_above
-    by_slope = jnp.argsort(fill, stable=True).astype(jnp.int32)
-    on_sorted = on[:, by_slope]  # (R, M+1)
-    position = jnp.cumsum(on_sorted, -1) - 1
-    n_on = position[:, -1:] + 1
-    slots = jnp.where(on_sorted, position, fill.size)  # off the envelope: dropped
-    order = jax.vmap(lambda slot: jnp.zeros(fill.size + 1, jnp.int32).at[slot].set(by_slope)[:-1])(slots)
-    order = jnp.take_along_axis(order, jnp.minimum(jnp.arange(fill.size), n_on - 1), -1)
-    rank = jax.vmap(lambda slot, pos: jnp.full(fill.size, -1, jnp.int32).at[by_slope].set(
-        jnp.where(slot < fill.size, pos, -1)))(slots, position)
-    return order, rank
-
-
-def _response_band(envelope, g, f, open_, x_low, x_high, band):
-    """The ``band`` actions of one side that contain every best response of that side to an
-    interaction term x in [x_low, x_high] (Q, R), and whether they do (Q, R).
-
-    The side's value of action j against x is the line g[j] + x f[j] (g (Q, R, M+1), f (Q, 1, M+1)).
-    Its best responses move monotonically in the slope f as x grows (single crossing): every best
-    response to an x in the interval has a slope between that of the flattest best response at
-    x_low and the steepest at x_high, and lies on the side's envelope (:func:`_hull_lines`). The
-    envelope's actions in that slope range form a window; it is exact when it has at most ``band``
-    actions (a side blocked by the inventory limit, ``open_`` (Q,) 0, needs none). Near-ties within
-    rounding (1e-12 relative) count as best responses, so the window only widens.
-    """
-    order, rank = envelope  # (R, M+1) each
-    rank = rank[None]  # (1, R, M+1)
-    on = rank >= 0
-
-    def responses(x):
-        values = g + x[..., None] * f
-        best = values.max(-1, keepdims=True)
-        return on & (values >= best - 1e-12 * (1.0 + jnp.abs(best)))
-
-    n_side = g.shape[-1]
-    first = jnp.min(jnp.where(responses(x_low), rank, n_side), -1)  # (Q, R)
-    last = jnp.max(jnp.where(responses(x_high), rank, -1), -1)
-    start = jnp.clip(first, 0, n_side - band)
-    window = jnp.take_along_axis(jnp.broadcast_to(order[None], g.shape), start[..., None] + jnp.arange(band), -1)
-    return window, (last - first < band) | ~(open_[:, None] > 0)
-
-
-def _best_pair_banded(m, envelopes, scalar_parts, band):
-    """:func:`_best_pair_full` searched over a window of ``band`` actions per side (see
-    :func:`_response_band`); returns (i_bid, i_ask, exact): the same choice as the full search, ties
-    included, wherever ``exact`` (a bool over all (q, r))."""
-    _, g_bid, g_ask, beta = scalar_parts
-    fill_bid, fill_ask = m["fill_bid"][:, None, :], m["fill_ask"][:, None, :]
-    reach_bid = beta * fill_ask.max(-1)  # the interaction beta f_bid f_ask lies in [min(0, .), max(0, .)] f
-    reach_ask = beta * fill_bid.max(-1)
-    bids, bids_ok = _response_band(envelopes[0], g_bid, fill_bid, m["bid_open"], jnp.minimum(reach_bid, 0.0),
-                                   jnp.maximum(reach_bid, 0.0), band)
-    asks, asks_ok = _response_band(envelopes[1], g_ask, fill_ask, m["ask_open"], jnp.minimum(reach_ask, 0.0),
-                                   jnp.maximum(reach_ask, 0.0), band)
-    slope = beta[..., None] * fill_bid  # (Q, R, M+1)
-    pick = lambda x, i: jnp.take_along_axis(jnp.broadcast_to(x, g_bid.shape), i, axis=-1)  # noqa: E731
-    best_ask_value = jnp.max(pick(g_ask, asks)[..., None, :]
-                             + pick(slope, bids)[..., :, None] * pick(fill_ask, asks)[..., None, :], -1)
-    total = pick(g_bid, bids) + best_ask_value  # (Q, R, band), the full search's numbers
-    n_side = g_bid.shape[-1]
-    i_bid = jnp.min(jnp.where(total >= total.max(-1, keepdims=True), bids, n_side), -1)  # ties to the lowest
-    return i_bid, _best_ask(m, g_ask, slope, i_bid), jnp.all(bids_ok & asks_ok)
-
-
-def _best_pair(m, envelopes, scalar_parts, band):
-    """The best joint action (i_bid, i_ask) (Q, R): banded where that is exact, else the full search."""
-    i_bid, i_ask, exact = _best_pair_banded(m, envelopes, scalar_parts, band)
-    as_int = lambda pair: tuple(i.astype(jnp.int32) for i in pair)  # noqa: E731
-    return jax.lax.cond(exact, lambda: as_int((i_bid, i_ask)), lambda: as_int(_best_pair_full(m, scalar_parts)))
-
-
 def _solve_core(m, coef, n_steps, band=None):
     """Backward induction for the scalarised reward coef . r; returns (tables, vector values)."""
     n_side = m["fill_bid"].shape[-1]
 
     def backward(value_next, _):
         parts = _step_parts(m, value_next)
-        i_bid, i_ask = _withdraw_blocked(m, *_best_pair_full(m, _scalarise(coef, parts)))
+        i_bid, i_ask = _withdraw_blocked(m, *best_pair_full(m, _scalarise(coef, parts)))
         value = _value_of(m, parts, i_bid, i_ask)
         return value, (i_bid * n_side + i_ask, value)
 
     if band is not None:  # the same backward step, lean: scalarised lines and a banded search
-        envelopes = (_hull_lines(coef, m["quote_bid"], m["quote_fill"]),
-                     _hull_lines(coef, m["quote_ask"], m["quote_fill"]))
-        lines = (jnp.tensordot(coef, m["side_bid"], axes=1), jnp.tensordot(coef, m["side_ask"], axes=1))
+        envelopes = tuple(envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"])
+                          for k in ("quote_bid", "quote_ask"))
+        lines = tuple(jnp.moveaxis(jnp.tensordot(coef, m[k], axes=1), -1, 0) for k in ("side_bid", "side_ask"))
 
         def backward(value_next, _):  # noqa: F811
             w, up, down = _continuation(m, value_next)
-            i_bid, i_ask = _best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), band)
+            i_bid, i_ask = best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), band)
             i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
             value = _value_of_choice(m, w, up, down, i_bid, i_ask)
             return value, (i_bid * n_side + i_ask, value)
