@@ -171,7 +171,7 @@ def _withdraw_blocked(m, i_bid, i_ask):
             jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1))
 
 
-def _solve_core(m, coef, n_steps, band=None):
+def _solve_core(m, coef, n_steps, bands=None):
     """Backward induction for the scalarised reward coef . r; returns (tables, vector values)."""
     n_side = m["fill_bid"].shape[-1]
 
@@ -181,14 +181,14 @@ def _solve_core(m, coef, n_steps, band=None):
         value = _value_of(m, parts, i_bid, i_ask)
         return value, (i_bid * n_side + i_ask, value)
 
-    if band is not None:  # the same backward step, lean: scalarised lines and a banded search
+    if bands is not None:  # the same backward step, lean: scalarised lines and a banded search
         envelopes = tuple(envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"])
                           for k in ("quote_bid", "quote_ask"))
         lines = tuple(jnp.moveaxis(jnp.tensordot(coef, m[k], axes=1), -1, 0) for k in ("side_bid", "side_ask"))
 
         def backward(value_next, _):  # noqa: F811
             w, up, down = _continuation(m, value_next)
-            i_bid, i_ask = best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), band)
+            i_bid, i_ask = best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), bands)
             i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
             value = _value_of_choice(m, w, up, down, i_bid, i_ask)
             return value, (i_bid * n_side + i_ask, value)
@@ -197,13 +197,13 @@ def _solve_core(m, coef, n_steps, band=None):
     return tables.astype(jnp.int32), jnp.concatenate([values, m["terminal"][None]], axis=0)
 
 
-@functools.partial(jax.jit, static_argnames=("n_steps", "band"))
-def _solve_batch(m, coefs, n_steps, band=None):
+@functools.partial(jax.jit, static_argnames=("n_steps", "bands"))
+def _solve_batch(m, coefs, n_steps, bands=None):
     """_solve_core over the rows of coefs (W, K): vmapped for the full search; one weight after the other
     (``lax.map``) for the banded one, whose per-step fallback to the full search is then a real branch."""
-    if band is None:
+    if bands is None:
         return jax.vmap(lambda coef: _solve_core(m, coef, n_steps))(coefs)
-    return jax.lax.map(lambda coef: _solve_core(m, coef, n_steps, band), coefs)
+    return jax.lax.map(lambda coef: _solve_core(m, coef, n_steps, bands), coefs)
 
 
 @jax.jit
@@ -219,9 +219,10 @@ def _evaluate_core(m, tables):
 
 
 # -- public API ----------------------------------------------------------------------------------------
-SEARCH_BAND = 48
-"""Actions per side of the banded joint-action search (:func:`_response_band`); grids of more than
-twice as many depths (the continuous mode's 251) use it, smaller ones search every pair."""
+SEARCH_BANDS = (48, 128)
+"""Window sizes (actions per side) of the banded joint-quote search (:mod:`morl_mm.oracle.search`);
+grids of more than twice the first (the continuous mode's 251 depths) use it, smaller ones search
+every pair."""
 
 
 class Solver:
@@ -229,9 +230,10 @@ class Solver:
     model once, then ``solver(weights (W, K)) -> list[OracleSolution]`` (see :func:`solve`).
 
     ``search`` picks how each step finds the best joint quote: ``"full"`` over every (bid, ask) pair,
-    ``"banded"`` over a window of ``SEARCH_BAND`` actions per side that provably holds the full
-    search's choice (falling back to the full search at a step where it cannot be shown), ``"auto"``
-    (default) banded on grids of more than ``2 * SEARCH_BAND`` depths. The tables are the same.
+    ``"banded"`` over windows of ``SEARCH_BANDS`` actions per side that provably hold the full
+    search's choice (falling back to the full search at a step where it cannot be shown; needs the
+    depths in increasing order), ``"auto"`` (default) banded on increasing grids of more than
+    ``2 * SEARCH_BANDS[0]`` depths. The tables are the same (:mod:`morl_mm.oracle.search`).
     """
 
     def __init__(self, env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None, batch_size: int = 8,
@@ -242,8 +244,12 @@ class Solver:
         self.scales = resolve_scales(env, params, scales)
         self.model = build_model(env, params, depth_grid)
         n_side = self.model.depth_grid.size + 1
-        banded = search == "banded" or (search == "auto" and n_side > 2 * SEARCH_BAND)
-        self.band = min(SEARCH_BAND, n_side) if banded else None
+        increasing = bool(np.all(np.diff(self.model.depth_grid) > 0))  # the banded search's tie-break needs it
+        if search == "banded" and not increasing:
+            raise ValueError("search='banded': needs a depth grid in increasing order, got "
+                             f"{self.model.depth_grid.tolist()}")
+        banded = search == "banded" or (search == "auto" and increasing and n_side > 2 * SEARCH_BANDS[0])
+        self.bands = (tuple(b for b in SEARCH_BANDS if b < n_side) or (n_side,)) if banded else None
         with jax.enable_x64(True):
             self._device = _device_model(self.model)
 
@@ -257,7 +263,7 @@ class Solver:
                 # pad a short last batch (one compiled shape per call pattern), drop the padding after
                 padded = chunk if len(weights) <= size else np.resize(chunk, (size, chunk.shape[1]))
                 coefs = jnp.asarray(padded / scales, jnp.float64)
-                solved = _solve_batch(self._device, coefs, model.n_steps, self.band)
+                solved = _solve_batch(self._device, coefs, model.n_steps, self.bands)
                 tables, values = (np.asarray(x)[:len(chunk)] for x in solved)
                 for w, table, vector in zip(chunk, tables, values):  # vector: (T + 1, K, Q, R)
                     solutions.append(OracleSolution(
