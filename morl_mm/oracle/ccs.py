@@ -10,7 +10,8 @@ single-objective solver (:func:`morl_mm.oracle.dp.solve_many`):
 3. at each corner c, the optimistic bound on the optimal value is the LP
    max_v c.v s.t. w_j.v <= V*(w_j) for every weight w_j solved so far; the corner with the largest
    bound - u_S(c) is solved next; a new value vector (better than u_S(c) by more than
-   ``tolerance``) joins S;
+   ``tolerance``) joins S (the LP's dual is the lower convex envelope of the solved points
+   (w_j, V*(w_j)): :func:`optimistic_bounds` reads every corner's bound off one convex hull);
 4. stop when no corner can improve by more than ``tolerance``.
 
 Value vectors are compared in *normalised* units v_k = J_k / scale_k (the project convention), so
@@ -20,7 +21,7 @@ Value vectors are compared in *normalised* units v_k = J_k / scale_k (the projec
 Size: the optimal table changes one (t, q) entry at a time as the weight moves, so the exact CCS
 of a 200-step model is a polyhedral surface with thousands of facets; the gain of the next point
 decays roughly as n^-1.7. ``DEFAULT_TOLERANCE`` = 1e-3 (0.1 % of the reference scales) keeps the
-default model's CCS at ~50 points in ~10 s (continuous mode; 1e-4: ~200 points in ~60 s).
+default model's CCS at ~60 points from ~130 solves (the README's "Ground truth" has the times).
 :func:`weight_grid_sweep` solves on a fixed simplex grid instead, for comparison.
 """
 

@@ -171,27 +171,40 @@ def _withdraw_blocked(m, i_bid, i_ask):
             jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1))
 
 
+def _full_step(m, coef):
+    """One backward step, every joint quote searched: value_next -> (i_bid, i_ask, vector value)."""
+    def step(value_next):
+        parts = _step_parts(m, value_next)
+        i_bid, i_ask = _withdraw_blocked(m, *best_pair_full(m, _scalarise(coef, parts)))
+        return i_bid, i_ask, _value_of(m, parts, i_bid, i_ask)
+
+    return step
+
+
+def _banded_step(m, coef, bands):
+    """The same step, lean: the weight's quote lines and envelopes once, then a banded search
+    (:func:`morl_mm.oracle.search.best_pair`); the same tables as :func:`_full_step`."""
+    envelopes = tuple(envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"])
+                      for k in ("quote_bid", "quote_ask"))
+    lines = tuple(jnp.moveaxis(jnp.tensordot(coef, m[k], axes=1), -1, 0) for k in ("side_bid", "side_ask"))
+
+    def step(value_next):
+        w, up, down = _continuation(m, value_next)
+        i_bid, i_ask = best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), bands)
+        i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
+        return i_bid, i_ask, _value_of_choice(m, w, up, down, i_bid, i_ask)
+
+    return step
+
+
 def _solve_core(m, coef, n_steps, bands=None):
     """Backward induction for the scalarised reward coef . r; returns (tables, vector values)."""
     n_side = m["fill_bid"].shape[-1]
+    step = _full_step(m, coef) if bands is None else _banded_step(m, coef, bands)
 
     def backward(value_next, _):
-        parts = _step_parts(m, value_next)
-        i_bid, i_ask = _withdraw_blocked(m, *best_pair_full(m, _scalarise(coef, parts)))
-        value = _value_of(m, parts, i_bid, i_ask)
+        i_bid, i_ask, value = step(value_next)
         return value, (i_bid * n_side + i_ask, value)
-
-    if bands is not None:  # the same backward step, lean: scalarised lines and a banded search
-        envelopes = tuple(envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"])
-                          for k in ("quote_bid", "quote_ask"))
-        lines = tuple(jnp.moveaxis(jnp.tensordot(coef, m[k], axes=1), -1, 0) for k in ("side_bid", "side_ask"))
-
-        def backward(value_next, _):  # noqa: F811
-            w, up, down = _continuation(m, value_next)
-            i_bid, i_ask = best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), bands)
-            i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
-            value = _value_of_choice(m, w, up, down, i_bid, i_ask)
-            return value, (i_bid * n_side + i_ask, value)
 
     _, (tables, values) = jax.lax.scan(backward, m["terminal"], None, length=n_steps, reverse=True)
     return tables.astype(jnp.int32), jnp.concatenate([values, m["terminal"][None]], axis=0)
