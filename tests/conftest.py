@@ -8,6 +8,9 @@ _FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 if _FLAG.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()
 
+# the CLI's persistent compilation cache (morl_mm.jax_cache) stays off in the suite: no writes to ~/.cache
+os.environ.setdefault("MORL_MM_COMPILE_CACHE", "off")
+
 
 def run_study_cli(root, text: str, name: str = "study", extra=()):
     """Write the study config ``text`` under ``root``, run it through the CLI (with ``extra`` options, e.g.

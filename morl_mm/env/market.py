@@ -144,7 +144,7 @@ class MarketMakingEnv:
         cfg = self.config
         if cfg.action_mode == "discrete":
             return spaces.Discrete(cfg.n_discrete_actions)
-        low = [0.0, 0.0, -1.0, -1.0]
+        low = [cfg.min_depth, cfg.min_depth, -1.0, -1.0]
         high = [cfg.max_depth, cfg.max_depth, 1.0, 1.0]
         if cfg.max_lots > 1:
             low += [1.0, 1.0]
@@ -182,8 +182,9 @@ class MarketMakingEnv:
 
         * continuous: a non-finite depth (NaN, +-inf) means "do not quote that side", a NaN quote flag
           is "off", non-finite lots are one lot; each of these flags the action ``invalid``. Finite
-          values outside the box are clipped (depths to [0, max_depth], lots to [1, max_lots]) and
-          are valid (closed-form strategies quote through the mid).
+          values outside the box are clipped (depths to [0, max_depth], or [-max_depth, max_depth]
+          with ``EnvConfig.negative_depth``; lots to [1, max_lots]) and are valid (closed-form
+          strategies quote through the mid).
         * discrete: an index that is not a whole number in [0, n_discrete_actions) is ``invalid``;
           a finite one is truncated and clipped into range, a non-finite one is "off" on both sides.
 
@@ -209,7 +210,7 @@ class MarketMakingEnv:
             action = jnp.asarray(action, jnp.float32)
             finite = jnp.isfinite(action)
             invalid = ~jnp.all(finite[:4])
-            depth = jnp.where(finite[:2], jnp.clip(action[:2], 0.0, cfg.max_depth), 0.0)
+            depth = jnp.where(finite[:2], jnp.clip(action[:2], cfg.min_depth, cfg.max_depth), 0.0)
             on = (finite[:2] & finite[2:4] & (action[2:4] > 0)).astype(jnp.float32)
             if cfg.max_lots > 1:
                 invalid = invalid | ~jnp.all(finite[4:6])

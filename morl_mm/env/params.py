@@ -41,6 +41,9 @@ class EnvConfig:
     max_latency: int = 0  # length of the quote delay buffer; EnvParams.latency <= this
     n_regimes: int = 1  # number of volatility regimes (1 = no regime switching)
     mid_noise: Literal["gaussian", "binary"] = "gaussian"  # binary: +-sigma*sqrt(dt) (AS 2008)
+    # continuous mode, opt-in: a depth may be negative (down to -max_depth), a quote through the mid, as in
+    # Avellaneda & Stoikov (2008); its fill probability A dt exp(-kappa depth) is capped at 1 per step
+    negative_depth: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -65,6 +68,16 @@ class EnvConfig:
                 raise ValueError(f"EnvConfig.{name}: must be >= 1, got {getattr(self, name)}")
         if int(self.max_latency) < 0:
             raise ValueError(f"EnvConfig.max_latency: must be >= 0, got {self.max_latency}")
+        if not isinstance(self.negative_depth, bool):
+            raise ValueError(f"EnvConfig.negative_depth: must be True or False, got {self.negative_depth!r}")
+        if self.negative_depth and self.action_mode != "continuous":
+            raise ValueError("EnvConfig.negative_depth: only the continuous action mode has negative depths "
+                             "(the discrete grid's depths are >= 0)")
+
+    @property
+    def min_depth(self) -> float:
+        """Continuous mode: the smallest depth an action may set (-max_depth with ``negative_depth``, else 0)."""
+        return -self.max_depth if self.negative_depth else 0.0
 
     @property
     def n_objectives(self) -> int:

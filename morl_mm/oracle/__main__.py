@@ -5,6 +5,9 @@
     python -m morl_mm.oracle --weights 0.4,0.3,0.3 [--adversary drift=-2:2,kappa=1:2] --json
     python -m morl_mm.oracle --adversary drift=-2:2 --divisions 10 --json   # the robust front
 
+Compiled code is kept in the persistent compilation cache (:mod:`morl_mm.jax_cache`;
+``MORL_MM_COMPILE_CACHE=off`` to compile afresh), so a run after the first skips most compilation.
+
 With ``--weights`` it solves one weight, plain or (``--adversary``) the max-min game against a
 per-step adversary in the box, and prints ``{"weights", "objectives" (name -> exact expected
 value), "value" (the scalarised value), "scales"}``. With ``--adversary`` alone it prints the
@@ -25,6 +28,7 @@ import numpy as np
 from morl_mm.env.adversary import parse_adversary
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import DEFAULT_OBJECTIVES, EnvParams
+from morl_mm.jax_cache import enable_compilation_cache
 from morl_mm.oracle.ccs import DEFAULT_TOLERANCE, convex_coverage_set
 from morl_mm.oracle.dp import solve
 from morl_mm.oracle.robust import robust_coverage_set, solve_robust
@@ -84,12 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="adversary points per bounded field (default 2: the box's vertices)")
     parser.add_argument("--divisions", type=int, default=10,
                         help="robust front (--adversary without --weights): simplex grid divisions")
+    parser.add_argument("--search", choices=("auto", "full", "banded"), default="auto",
+                        help="CCS: the solver's joint-quote search (same tables; benchmarks/oracle_ccs.py)")
+    parser.add_argument("--bounds", choices=("hull", "lp"), default="hull",
+                        help="CCS: how the corners' optimistic bounds are computed (same points)")
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     try:
         objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
         env = MarketMakingEnv(objectives=objectives, action_mode=args.action_mode, n_regimes=args.regimes)
@@ -107,7 +116,8 @@ def main(argv=None) -> int:
                                      resolution=args.resolution).solution)
             return _print_solution(solution, args.json)
         if box is None:
-            result = convex_coverage_set(env, params, depth_grid=depth_grid, tolerance=args.tolerance)
+            result = convex_coverage_set(env, params, depth_grid=depth_grid, tolerance=args.tolerance,
+                                         search=args.search, bounds=args.bounds)
         else:
             result = robust_coverage_set(env, params, box, divisions=args.divisions, depth_grid=depth_grid,
                                          resolution=args.resolution, tolerance=args.tolerance)

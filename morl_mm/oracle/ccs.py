@@ -10,7 +10,8 @@ single-objective solver (:func:`morl_mm.oracle.dp.solve_many`):
 3. at each corner c, the optimistic bound on the optimal value is the LP
    max_v c.v s.t. w_j.v <= V*(w_j) for every weight w_j solved so far; the corner with the largest
    bound - u_S(c) is solved next; a new value vector (better than u_S(c) by more than
-   ``tolerance``) joins S;
+   ``tolerance``) joins S (the LP's dual is the lower convex envelope of the solved points
+   (w_j, V*(w_j)): :func:`optimistic_bounds` reads every corner's bound off one convex hull);
 4. stop when no corner can improve by more than ``tolerance``.
 
 Value vectors are compared in *normalised* units v_k = J_k / scale_k (the project convention), so
@@ -20,7 +21,7 @@ Value vectors are compared in *normalised* units v_k = J_k / scale_k (the projec
 Size: the optimal table changes one (t, q) entry at a time as the weight moves, so the exact CCS
 of a 200-step model is a polyhedral surface with thousands of facets; the gain of the next point
 decays roughly as n^-1.7. ``DEFAULT_TOLERANCE`` = 1e-3 (0.1 % of the reference scales) keeps the
-default model's CCS at ~50 points in ~10 s (continuous mode; 1e-4: ~200 points in ~60 s).
+default model's CCS at ~60 points from ~130 solves (the README's "Ground truth" has the times).
 :func:`weight_grid_sweep` solves on a fixed simplex grid instead, for comparison.
 """
 
@@ -33,7 +34,7 @@ import time
 
 import numpy as np
 from scipy.optimize import linprog
-from scipy.spatial import HalfspaceIntersection, QhullError
+from scipy.spatial import ConvexHull, HalfspaceIntersection, QhullError
 
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
@@ -136,6 +137,55 @@ def optimistic_bound(corner: np.ndarray, solved_weights: np.ndarray, solved_valu
     return float(-result.fun)
 
 
+def optimistic_bounds(corners: np.ndarray, solved_weights: np.ndarray, solved_values: np.ndarray,
+                      method: str = "hull") -> np.ndarray:
+    """``optimistic_bound`` at every corner (C,), for a simplex-covering set of solved weights.
+
+    By LP duality the bound at c is min sum_j y_j V*(w_j) over convex combinations sum_j y_j w_j = c
+    (weights and corners lie on the simplex): the lower convex envelope of the points (w_j, V*(w_j))
+    at c. ``method="hull"`` reads it off their convex hull (one qhull call, the largest lower-facet
+    plane at each corner); a hull qhull refuses (too few or coplanar points) and ``method="lp"``
+    solve one LP per corner instead. The two agree to rounding."""
+    corners, weights, values = (np.asarray(x, np.float64) for x in (corners, solved_weights, solved_values))
+    if method not in ("hull", "lp"):
+        raise ValueError(f"method: expected 'hull' or 'lp', got {method!r}")
+    if method == "hull" and weights.shape[1] > 1 and len(weights) > weights.shape[1]:
+        try:
+            hull = ConvexHull(np.hstack([weights[:, :-1], values[:, None]]))
+        except QhullError:
+            hull = None
+        if hull is not None:
+            normal, offset = hull.equations[:, :-1], hull.equations[:, -1]
+            lower = normal[:, -1] < -1e-12  # facets whose outward normal points down in value
+            planes = -(corners[:, :-1] @ normal[lower, :-1].T + offset[lower]) / normal[lower, -1]  # (C, F)
+            return planes.max(axis=1)
+    return np.array([optimistic_bound(c, weights, values) for c in corners])
+
+
+class _LazyBounds:
+    """Optimistic bounds by one LP per corner, refreshed lazily: a corner's stored bound stays valid (it
+    only tightens as weights are solved), so only the most promising corners are re-solved until one
+    holds up. Picks the corner :func:`optimistic_bounds` would (the ``bounds="lp"`` path)."""
+
+    def __init__(self):
+        self.known: dict[tuple, float] = {}  # corner -> optimistic bound
+
+    def gains(self, corners, current, solved_weights, solved_values, tolerance) -> np.ndarray:
+        gain = np.array([self.known.get(tuple(c), np.inf) for c in corners]) - current
+        while True:
+            best = int(np.argmax(gain))
+            if gain[best] <= tolerance:
+                return gain
+            key = tuple(corners[best])
+            fresh = optimistic_bound(corners[best], solved_weights, solved_values)
+            if fresh >= self.known.get(key, np.inf) - 1e-15:
+                return gain  # already fresh
+            self.known[key] = fresh
+            gain[best] = fresh - current[best]
+            if gain[best] >= gain.max() - 1e-15:
+                return gain
+
+
 def prune_to_ccs(values: np.ndarray, tolerance: float = 1e-10) -> np.ndarray:
     """Indices of the points optimal on a full-dimensional region of the weight simplex.
 
@@ -167,24 +217,29 @@ def _is_new(value: np.ndarray, known: list[np.ndarray], tolerance: float) -> boo
 
 
 def convex_coverage_set(env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None,
-                        tolerance: float = DEFAULT_TOLERANCE, max_solves: int = 5000) -> CoverageSet:
+                        tolerance: float = DEFAULT_TOLERANCE, max_solves: int = 5000, search: str = "auto",
+                        bounds: str = "hull") -> CoverageSet:
     """The exact CCS (up to ``tolerance``) by optimistic linear support (see module docstring).
 
     Returns the points (raw units), the weights at which each was found, their action tables,
     the scales, the number of single-weight solves and the wall time. A solution improving on the
     current surface by at most ``tolerance`` (normalised units) is not added; the final set keeps
     the points that are optimal on a full-dimensional set of weights. Raises ``RuntimeError``
-    if ``max_solves`` runs out first.
+    if ``max_solves`` runs out first. ``search`` is the solver's joint-quote search (:class:`Solver`),
+    ``bounds`` how the corners' optimistic bounds are computed (:func:`optimistic_bounds`); both
+    change the time only (``benchmarks/oracle_ccs.py`` compares them).
     """
     if not tolerance > 0:
         raise ValueError(f"tolerance: must be > 0, got {tolerance}")
+    if bounds not in ("hull", "lp"):
+        raise ValueError(f"bounds: expected 'hull' or 'lp', got {bounds!r}")
     started = time.perf_counter()
-    solver = Solver(env, params, scales, depth_grid)
+    lazy_bounds = _LazyBounds()
+    solver = Solver(env, params, scales, depth_grid, search=search)
     scales = solver.scales
     found: list[OracleSolution] = []  # the partial CCS S
     surface = np.empty((0, env.num_objectives))  # its normalised value vectors
     solved_weights, solved_values = [], []  # every weight solved and V*(w) there (normalised)
-    bounds: dict[tuple, float] = {}  # corner -> optimistic bound (stays valid: it only tightens)
 
     def record(solutions):
         nonlocal surface
@@ -192,30 +247,22 @@ def convex_coverage_set(env: MarketMakingEnv, params: EnvParams, scales=None, de
             v = s.objective_values / scales
             solved_weights.append(s.weights)
             solved_values.append(float(s.weights @ v))
-            bounds[tuple(np.round(s.weights, 12))] = solved_values[-1]  # exact there
+            lazy_bounds.known[tuple(np.round(s.weights, 12))] = solved_values[-1]  # exact there
             improves = len(surface) == 0 or solved_values[-1] > float((surface @ s.weights).max()) + tolerance
             if improves and _is_new(v, list(surface), tolerance):
                 found.append(s)
                 surface = np.vstack([surface, v])
 
-    record(solver(np.eye(env.num_objectives)))
+    for extreme in np.eye(env.num_objectives):  # one weight per call: one compiled shape for the whole run
+        record(solver(extreme[None]))
     while True:
         corners = corner_weights(surface)
         current = (corners @ surface.T).max(axis=1)
-        gain = np.array([bounds.get(tuple(c), np.inf) for c in corners]) - current
-        # lazy evaluation: refresh the stale bounds of the most promising corners until one holds up
-        while True:
-            best = int(np.argmax(gain))
-            if gain[best] <= tolerance:
-                break
-            key = tuple(corners[best])
-            fresh = optimistic_bound(corners[best], np.array(solved_weights), np.array(solved_values))
-            if fresh >= bounds.get(key, np.inf) - 1e-15:
-                break  # already fresh
-            bounds[key] = fresh
-            gain[best] = fresh - current[best]
-            if gain[best] >= gain.max() - 1e-15:
-                break
+        if bounds == "hull":
+            gain = optimistic_bounds(corners, np.array(solved_weights), np.array(solved_values)) - current
+        else:
+            gain = lazy_bounds.gains(corners, current, np.array(solved_weights), np.array(solved_values), tolerance)
+        best = int(np.argmax(gain))
         log.debug("OLS: %d points, %d corners, %d solves, max gain %.3g, %.1f s", len(found), len(corners),
                   len(solved_weights), gain[best], time.perf_counter() - started)
         if gain[best] <= tolerance:

@@ -27,6 +27,7 @@ from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.env.scales import resolve_scales
 from morl_mm.oracle.model import DiscreteModel, build_model
+from morl_mm.oracle.search import best_pair, best_pair_full, envelope_lines
 from morl_mm.scalarisation import scalarise, validate_weights
 
 
@@ -73,7 +74,13 @@ def table_quotes(action_table, depth_grid) -> tuple[np.ndarray, np.ndarray]:
 def _device_model(model: DiscreteModel):
     keys = ("inventory_grid", "bid_open", "ask_open", "fill_bid", "fill_ask", "side_bid", "side_ask", "linear",
             "quadratic", "transition", "terminal")
-    return {k: jnp.asarray(getattr(model, k), jnp.float64) for k in keys}
+    device = {k: jnp.asarray(getattr(model, k), jnp.float64) for k in keys}
+    # a quote's reward and fill where its side is open (the banded search's lines, see search.envelope_lines)
+    quoted = np.argmax(model.bid_open * model.ask_open)  # an inventory with both sides open
+    device["quote_bid"] = jnp.asarray(model.side_bid[:, quoted], jnp.float64)  # (K, R, M+1)
+    device["quote_ask"] = jnp.asarray(model.side_ask[:, quoted], jnp.float64)
+    device["quote_fill"] = jnp.asarray(model.fill_bid[quoted], jnp.float64)  # (M+1,), the same on both sides
+    return device
 
 
 def _step_parts(m, value_next):
@@ -83,15 +90,43 @@ def _step_parts(m, value_next):
     (K, Q, R, M+1) and beta (K, Q, R); the joint action (i, j) is worth
     W + G_bid[i] + G_ask[j] + beta * fill_bid[i] * fill_ask[j].
     """
+    w, up, down = _continuation(m, value_next)
+    g_bid = m["side_bid"] + m["fill_bid"][None, :, None, :] * (up - w)[..., None]
+    g_ask = m["side_ask"] + m["fill_ask"][None, :, None, :] * (down - w)[..., None]
+    return w, g_bid, g_ask, 2 * w - up - down
+
+
+def _continuation(m, value_next):
+    """W(q'), W(q' + s), W(q' - s) (K, Q, R): expected reward terms of the post-fill inventory plus the
+    regime-averaged next value (value_next (K, Q, R))."""
     q = m["inventory_grid"][None, :, None]
     # regime r of this step sets the risk; the next regime r' ~ transition[r]
     w = jnp.einsum("kqs,rs->kqr", value_next, m["transition"]) + m["linear"][:, None, None] * q \
         + m["quadratic"][:, None, :] * q**2
     up = jnp.concatenate([w[:, 1:], w[:, -1:]], axis=1)  # W(q + s); the edge is never filled into
     down = jnp.concatenate([w[:, :1], w[:, :-1]], axis=1)  # W(q - s)
-    g_bid = m["side_bid"] + m["fill_bid"][None, :, None, :] * (up - w)[..., None]
-    g_ask = m["side_ask"] + m["fill_ask"][None, :, None, :] * (down - w)[..., None]
-    return w, g_bid, g_ask, 2 * w - up - down
+    return w, up, down
+
+
+def _scalar_step_parts(m, coef, lines, w, up, down):
+    """:func:`_scalarise` of :func:`_step_parts`, action-major (G_bid / G_ask (M+1, Q, R)), without the
+    per-objective (K, Q, R, M+1) arrays: the quote lines ``lines`` = coef . (side_bid, side_ask)
+    (M+1, Q, R) are fixed per weight, only the continuation moves. Equal to it up to rounding."""
+    scalar = lambda x: jnp.tensordot(coef, x, axes=1)  # noqa: E731
+    g_bid = lines[0] + m["fill_bid"].T[:, :, None] * scalar(up - w)[None]
+    g_ask = lines[1] + m["fill_ask"].T[:, :, None] * scalar(down - w)[None]
+    return scalar(w), g_bid, g_ask, scalar(2 * w - up - down)
+
+
+def _value_of_choice(m, w, up, down, i_bid, i_ask):
+    """:func:`_value_of` from the continuation (:func:`_continuation`): the same numbers, picking the
+    chosen quotes before the arithmetic."""
+    pick = lambda x, i: jnp.take_along_axis(x, i[..., None], axis=-1)[..., 0]  # noqa: E731
+    f_bid = jnp.take_along_axis(m["fill_bid"], i_bid, axis=-1)  # (Q, R)
+    f_ask = jnp.take_along_axis(m["fill_ask"], i_ask, axis=-1)
+    g_bid = pick(m["side_bid"], i_bid[None]) + f_bid * (up - w)
+    g_ask = pick(m["side_ask"], i_ask[None]) + f_ask * (down - w)
+    return w + g_bid + g_ask + (2 * w - up - down) * f_bid * f_ask
 
 
 def _value_of(m, parts, i_bid, i_ask):
@@ -124,33 +159,52 @@ def _withdraw_blocked(m, i_bid, i_ask):
             jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1))
 
 
-def _solve_core(m, coef, n_steps):
+def _full_step(m, coef):
+    """One backward step, every joint quote searched: value_next -> (i_bid, i_ask, vector value)."""
+    def step(value_next):
+        parts = _step_parts(m, value_next)
+        i_bid, i_ask = _withdraw_blocked(m, *best_pair_full(m, _scalarise(coef, parts)))
+        return i_bid, i_ask, _value_of(m, parts, i_bid, i_ask)
+
+    return step
+
+
+def _banded_step(m, coef, bands):
+    """The same step, lean: the weight's quote lines and envelopes once, then a banded search
+    (:func:`morl_mm.oracle.search.best_pair`); the same tables as :func:`_full_step`."""
+    envelopes = tuple(envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"])
+                      for k in ("quote_bid", "quote_ask"))
+    lines = tuple(jnp.moveaxis(jnp.tensordot(coef, m[k], axes=1), -1, 0) for k in ("side_bid", "side_ask"))
+
+    def step(value_next):
+        w, up, down = _continuation(m, value_next)
+        i_bid, i_ask = best_pair(m, envelopes, _scalar_step_parts(m, coef, lines, w, up, down), bands)
+        i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
+        return i_bid, i_ask, _value_of_choice(m, w, up, down, i_bid, i_ask)
+
+    return step
+
+
+def _solve_core(m, coef, n_steps, bands=None):
     """Backward induction for the scalarised reward coef . r; returns (tables, vector values)."""
     n_side = m["fill_bid"].shape[-1]
+    step = _full_step(m, coef) if bands is None else _banded_step(m, coef, bands)
 
     def backward(value_next, _):
-        parts = _step_parts(m, value_next)
-        w, g_bid, g_ask, beta = _scalarise(coef, parts)
-        # max over (i, j) of g_bid[i] + g_ask[j] + beta f_bid[i] f_ask[j]: take the best ask for
-        # every bid (a max, no argmax, over the (Q, R, M+1, M+1) tensor: much faster on CPU), then
-        # the best bid, then that bid's best ask; ties go to the lowest (i, j) either way
-        slope = beta[..., None] * m["fill_bid"][:, None, :]  # (Q, R, M+1): x_i = beta f_bid[i]
-        best_ask_value = jnp.max(g_ask[..., None, :] + slope[..., :, None] * m["fill_ask"][:, None, None, :], -1)
-        i_bid = jnp.argmax(g_bid + best_ask_value, axis=-1)
-        slope_i = jnp.take_along_axis(slope, i_bid[..., None], axis=-1)
-        i_ask = jnp.argmax(g_ask + slope_i * m["fill_ask"][:, None, :], axis=-1)
-        i_bid, i_ask = _withdraw_blocked(m, i_bid, i_ask)
-        value = _value_of(m, parts, i_bid, i_ask)
+        i_bid, i_ask, value = step(value_next)
         return value, (i_bid * n_side + i_ask, value)
 
     _, (tables, values) = jax.lax.scan(backward, m["terminal"], None, length=n_steps, reverse=True)
     return tables.astype(jnp.int32), jnp.concatenate([values, m["terminal"][None]], axis=0)
 
 
-@functools.partial(jax.jit, static_argnames="n_steps")
-def _solve_batch(m, coefs, n_steps):
-    """_solve_core vmapped over the rows of coefs (W, K)."""
-    return jax.vmap(lambda coef: _solve_core(m, coef, n_steps))(coefs)
+@functools.partial(jax.jit, static_argnames=("n_steps", "bands"))
+def _solve_batch(m, coefs, n_steps, bands=None):
+    """_solve_core over the rows of coefs (W, K): vmapped for the full search; one weight after the other
+    (``lax.map``) for the banded one, whose per-step fallback to the full search is then a real branch."""
+    if bands is None:
+        return jax.vmap(lambda coef: _solve_core(m, coef, n_steps))(coefs)
+    return jax.lax.map(lambda coef: _solve_core(m, coef, n_steps, bands), coefs)
 
 
 @jax.jit
@@ -166,14 +220,37 @@ def _evaluate_core(m, tables):
 
 
 # -- public API ----------------------------------------------------------------------------------------
+SEARCH_BANDS = (48, 128)
+"""Window sizes (actions per side) of the banded joint-quote search (:mod:`morl_mm.oracle.search`);
+grids of more than twice the first (the continuous mode's 251 depths) use it, smaller ones search
+every pair."""
+
+
 class Solver:
     """Solves one model at many weights: checks exactness, resolves the scales and builds the
-    model once, then ``solver(weights (W, K)) -> list[OracleSolution]`` (see :func:`solve`)."""
+    model once, then ``solver(weights (W, K)) -> list[OracleSolution]`` (see :func:`solve`).
 
-    def __init__(self, env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None, batch_size: int = 8):
+    ``search`` picks how each step finds the best joint quote: ``"full"`` over every (bid, ask) pair,
+    ``"banded"`` over windows of ``SEARCH_BANDS`` actions per side that provably hold the full
+    search's choice (falling back to the full search at a step where it cannot be shown; needs the
+    depths in increasing order), ``"auto"`` (default) banded on increasing grids of more than
+    ``2 * SEARCH_BANDS[0]`` depths. The tables are the same (:mod:`morl_mm.oracle.search`).
+    """
+
+    def __init__(self, env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None, batch_size: int = 8,
+                 search: str = "auto"):
+        if search not in ("auto", "full", "banded"):
+            raise ValueError(f"search: expected 'auto', 'full' or 'banded', got {search!r}")
         self.env, self.batch_size = env, int(batch_size)
         self.scales = resolve_scales(env, params, scales)
         self.model = build_model(env, params, depth_grid)
+        n_side = self.model.depth_grid.size + 1
+        increasing = bool(np.all(np.diff(self.model.depth_grid) > 0))  # the banded search's tie-break needs it
+        if search == "banded" and not increasing:
+            raise ValueError("search='banded': needs a depth grid in increasing order, got "
+                             f"{self.model.depth_grid.tolist()}")
+        banded = search == "banded" or (search == "auto" and increasing and n_side > 2 * SEARCH_BANDS[0])
+        self.bands = (tuple(b for b in SEARCH_BANDS if b < n_side) or (n_side,)) if banded else None
         with jax.enable_x64(True):
             self._device = _device_model(self.model)
 
@@ -187,7 +264,8 @@ class Solver:
                 # pad a short last batch (one compiled shape per call pattern), drop the padding after
                 padded = chunk if len(weights) <= size else np.resize(chunk, (size, chunk.shape[1]))
                 coefs = jnp.asarray(padded / scales, jnp.float64)
-                tables, values = (np.asarray(x)[:len(chunk)] for x in _solve_batch(self._device, coefs, model.n_steps))
+                solved = _solve_batch(self._device, coefs, model.n_steps, self.bands)
+                tables, values = (np.asarray(x)[:len(chunk)] for x in solved)
                 for w, table, vector in zip(chunk, tables, values):  # vector: (T + 1, K, Q, R)
                     solutions.append(OracleSolution(
                         objectives=env.objectives, weights=w, scales=scales, action_table=table,

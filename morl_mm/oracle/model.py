@@ -8,6 +8,7 @@ only when the model has no hidden state and no rounding:
 * ``EnvParams.latency == 0``: the action takes effect at once;
 * ``EnvParams.tick_size == 0``: the fill probability does not depend on the mid;
 * ``EnvConfig.max_lots == 1``: one lot per side;
+* ``EnvConfig.negative_depth`` off: the oracle's depths start at the mid;
 * objectives among ``pnl``, ``inventory_risk``, ``quoting_ratio`` and ``adverse_selection``
   (``order_management`` depends on the previous quote, which is not in the state).
 
@@ -118,6 +119,9 @@ def check_exact(env: MarketMakingEnv, params: EnvParams) -> None:
     if float(params.tick_size) != 0.0:
         raise OracleNotExactError(f"EnvParams.tick_size: tick rounding makes fills depend on the mid; the oracle "
                                   f"needs 0, got {float(params.tick_size)}")
+    if env.config.negative_depth:
+        raise OracleNotExactError("EnvConfig.negative_depth: the oracle's depth grid starts at the mid (0); "
+                                  "quotes through the mid are not in it")
     if env.config.max_lots != 1:
         raise OracleNotExactError(f"EnvConfig.max_lots: the oracle quotes one lot per side, got {env.config.max_lots}")
     bad = [o for o in env.config.objectives if o not in EXACT_OBJECTIVES]

@@ -114,7 +114,8 @@ class AvellanedaStoikov(_Quoter):
     γσ²(T-t) + (2/γ) ln(1 + γ/k) around the reservation price r = s - q γ σ² (T - t).
 
     Parameter: ``gamma`` (risk aversion, > 0). Both sides are always quoted (the env withdraws a
-    side that would breach its inventory limit); depths below 0 are clipped to 0.
+    side that would breach its inventory limit); depths below 0 are clipped to 0 unless the env has
+    ``EnvConfig(negative_depth=True)``, where a quote sits through the mid as in the paper.
     """
 
     def __init__(self, env: MarketMakingEnv, env_params: EnvParams, gamma: float = 0.1):

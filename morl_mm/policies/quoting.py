@@ -18,12 +18,14 @@ from morl_mm.env.params import EnvConfig
 def quote_to_action(config: EnvConfig, depth_bid, depth_ask, on_bid=True, on_ask=True) -> jax.Array:
     """The env action that quotes ``depth_bid`` below and ``depth_ask`` above the mid (jittable).
 
-    Depths are clipped at 0 (a quote never crosses the mid). Continuous mode: the action
-    ``[depth_bid, depth_ask, +-1, +-1]`` with depths clipped to ``[0, max_depth]`` (and one lot per
-    side when ``max_lots > 1``). Discrete mode: each depth snaps to the nearest ``depth_grid`` value
-    and a side that is off takes index G = ``n_depths``; the action is ``i_bid * (G + 1) + i_ask``.
+    Depths are clipped at 0 (a quote never crosses the mid) unless ``config.negative_depth``. Continuous
+    mode: the action ``[depth_bid, depth_ask, +-1, +-1]`` with depths clipped to
+    ``[config.min_depth, max_depth]`` (and one lot per side when ``max_lots > 1``). Discrete mode: each
+    depth snaps to the nearest ``depth_grid`` value and a side that is off takes index G = ``n_depths``;
+    the action is ``i_bid * (G + 1) + i_ask``.
     """
-    depth = jnp.maximum(jnp.stack([jnp.asarray(depth_bid, jnp.float32), jnp.asarray(depth_ask, jnp.float32)]), 0.0)
+    low = config.min_depth if config.action_mode == "continuous" else 0.0
+    depth = jnp.maximum(jnp.stack([jnp.asarray(depth_bid, jnp.float32), jnp.asarray(depth_ask, jnp.float32)]), low)
     on = jnp.stack([jnp.asarray(on_bid, bool), jnp.asarray(on_ask, bool)])
     if config.action_mode == "discrete":
         grid = jnp.asarray(config.depth_grid, jnp.float32)
