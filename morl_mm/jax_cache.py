@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+import jax
+
 ENV_VAR = "MORL_MM_COMPILE_CACHE"
 OFF = ("0", "off", "false", "no")
 
@@ -24,8 +26,6 @@ def default_cache_dir() -> str:
 
 def enable_compilation_cache() -> str | None:
     """Turn JAX's persistent compilation cache on (see the module doc); returns its folder, None when off."""
-    import jax
-
     setting = os.environ.get(ENV_VAR, "").strip()
     if setting.lower() in OFF:
         return None

@@ -16,7 +16,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "morl_mm"
 
 LAYERS = (
-    ("scalarisation", "atomic", "_gym_registration"),  # leaves: w . (J / scales), atomic file output, gym ids
+    ("scalarisation", "atomic", "_gym_registration", "jax_cache"),  # leaves: w . (J / scales), atomic output, gym ids,
+    # the compilation cache
     ("env",),  # the simulator, its objectives table and normalisation scales
     ("data", "pareto"),  # captures -> features -> calibrated EnvParams; non-dominated sets and indicators
     ("evaluation", "agents", "oracle"),  # rollouts and metrics; the learners; the exact DP oracle
