@@ -1,5 +1,6 @@
 """One progress display for a batch of units, on either backend: a bar of finished units with the counts
-done / running / failed, and one line per finished unit with its wall time (measured where it ran).
+done / running (named when few) / failed, and one line per finished unit with its wall time (measured
+where it ran).
 
 On the Ray backend "running" counts the units submitted and not finished (queued or running on the
 cluster); in process it is the unit being computed.
@@ -7,7 +8,11 @@ cluster); in process it is the unit being computed.
 
 from __future__ import annotations
 
+import sys
+
 from tqdm.auto import tqdm
+
+NAMED_RUNNING = 3  # the running units are named up to this many
 
 
 class UnitProgress:
@@ -51,7 +56,8 @@ class UnitProgress:
 
     def _say(self, line: str) -> None:
         if self.enabled:
-            tqdm.write(line)
+            tqdm.write(line, file=sys.stderr)  # beside the bar
 
     def _refresh(self) -> None:
-        self.bar.set_postfix_str(f"done {self.done}, running {len(self.running)}, failed {self.failed}")
+        names = f" ({', '.join(sorted(self.running))})" if 0 < len(self.running) <= NAMED_RUNNING else ""
+        self.bar.set_postfix_str(f"done {self.done}, running {len(self.running)}{names}, failed {self.failed}")
