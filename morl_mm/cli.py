@@ -77,17 +77,20 @@ def _backend(args):
 
 
 def _run_units(command: str, out: Path, body):
-    """``body()``, with an interrupt or failed units reported in one line naming the finished units kept."""
+    """``(body(), 0)``, or ``(None, status)`` with one line on stderr when it is interrupted (130, naming the
+    finished units kept) or units failed (1, the error names them)."""
     from morl_mm.study.backends import UnitFailedError
 
     try:
         return body(), 0
-    except (KeyboardInterrupt, UnitFailedError) as err:
+    except UnitFailedError as err:
+        print(f"morl-mm {command}: error: {err}", file=sys.stderr)
+        return None, 1
+    except KeyboardInterrupt:
         done = sorted(p.stem for p in (out / "parts").glob("*.nc"))
-        what = "interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}"
-        print(f"\nmorl-mm {command}: {what}; {len(done)} finished unit(s) kept in {out / 'parts'} "
+        print(f"\nmorl-mm {command}: interrupted; {len(done)} finished unit(s) kept in {out / 'parts'} "
               f"({', '.join(done) or 'none'}); run the same command again to resume", file=sys.stderr)
-        return None, 130 if isinstance(err, KeyboardInterrupt) else 1
+        return None, 130
 
 
 def cmd_run(args) -> int:

@@ -15,33 +15,15 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from conftest import tiny_model  # noqa: E402
 from morl_mm.cli import main as cli  # noqa: E402
 from morl_mm.study import parse_config, run_study  # noqa: E402
-from morl_mm.study.backends import RayBackend, UnitFailedError, start_local_head  # noqa: E402
+from morl_mm.study.backends import RayBackend, start_local_head  # noqa: E402
 from morl_mm.study.dataset import read_dataset  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("ray")  # one head for the module (make test runs --dist loadgroup)
 
-MODEL = """
-[study]
-name = "tiny_ray"
-seed = 0
-
-[env]
-action_mode = "discrete"
-
-[env.params]
-horizon = 0.2
-inventory_limit = 4.0
-
-[[classical]]
-kind = "avellaneda_stoikov"
-gamma = 0.1
-
-[[classical]]
-kind = "fixed_spread"
-half_spread = 0.7
-
+MODEL = tiny_model("tiny_ray") + """
 [evaluation]
 episodes = 32
 seeds = [0]
@@ -113,20 +95,32 @@ def test_same_dataset_on_both_backends_and_a_killed_worker_is_retried(head, tmp_
 
 
 def test_always_failing_unit_is_named_and_finished_parts_are_kept(head, tmp_path, fault, capsys):
-    study = config(MODEL)
+    path = tmp_path / "study.toml"
+    path.write_text(MODEL)
     out = tmp_path / "out"
     fault("classical", 100)
-    with pytest.raises(UnitFailedError, match=r"classical \(WorkerCrashedError after 2 attempt\(s\)") as err:
-        run_study(study, out, progress=False, render=False, backend=RayBackend(max_retries=1))
-    assert list(err.value.failures) == ["classical"]
+    run = ["run", str(path), "--out", str(out), "--quiet", "--no-render", "--backend", "ray"]
+    assert cli(run + ["--max-retries", "1"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("morl-mm run: error: 1 unit(s) failed: classical (WorkerCrashedError after 2 attempt(s)")
+    assert error.endswith(f"finished units are kept in {out / 'parts'}: run the same command again to resume")
     assert (out / "parts" / "oracle.nc").is_file() and not (out / "parts" / "classical.nc").exists()
     assert not (out / "study.nc").exists()  # nothing partial is written as the result
     oracle = (out / "parts" / "oracle.nc").read_bytes()
     os.environ.pop("MORL_MM_FAULT_UNIT")
-    ds = run_study(study, out, progress=False, render=False, backend=RayBackend())
+    assert cli(run) == 0
     assert "oracle: done before, reusing" in capsys.readouterr().out
     assert (out / "parts" / "oracle.nc").read_bytes() == oracle
-    assert set(ds.kind.values) == {"oracle", "classical"}
+    assert set(read_dataset(out / "study.nc").kind.values) == {"oracle", "classical"}
+
+
+def test_backend_options_fail_clearly(tmp_path, capsys):
+    path = tmp_path / "study.toml"
+    path.write_text(MODEL)
+    assert cli(["run", str(path), "--address", "auto"]) == 2
+    assert capsys.readouterr().err.strip() == "morl-mm run: error: --address needs --backend ray"
+    with pytest.raises(ValueError, match="--max-retries must be >= 0"):
+        RayBackend(max_retries=-1)
 
 
 def test_a_killed_driver_resumes(head, tmp_path, capsys):

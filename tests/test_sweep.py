@@ -9,25 +9,12 @@ import pytest
 
 pytest.importorskip("optuna")
 
+from conftest import tiny_model  # noqa: E402
 from morl_mm.cli import main as cli  # noqa: E402
 from morl_mm.study import ConfigError, parse_config  # noqa: E402
 from morl_mm.study.dataset import read_dataset  # noqa: E402
 
-STUDY = """
-[study]
-name = "tiny_sweep"
-
-[env]
-action_mode = "discrete"
-
-[env.params]
-horizon = 0.2
-inventory_limit = 4.0
-
-[[classical]]
-kind = "fixed_spread"
-half_spread = 0.7
-
+STUDY = tiny_model("tiny_sweep") + """
 [evaluation]
 episodes = 16
 seeds = [0]
