@@ -10,7 +10,9 @@ The protocol is the same for every learner: ``trials`` trials, each at the learn
 ``env_steps`` or budget key, which cannot be tuned) and training seeds, so learners of equal budget get an
 equal tuning budget (trials x env steps x seeds). Trials are asked ``parallel`` at a time of each learner and
 told in trial order, so a sweep is reproducible for a given ``parallel`` on either backend. Finished trials
-are part files under ``<out>/trials/`` and a rerun reuses them. The result is ``sweep.nc`` (learner x trial)
+are part files under ``<out>/trials/`` and a rerun reuses them. A trial whose hyperparameters are impossible, or
+whose Ray task fails, is a failed trial (its reason in the result) and the sweep goes on; in process an
+exception ends the sweep. The result is ``sweep.nc`` (learner x trial)
 and ``sweep.json``; :func:`best_toml` gives the best hyperparameters of each learner as TOML.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from morl_mm.study.backends import InProcessBackend, UnitResult, UnitTask
+from morl_mm.study.backends import InProcessBackend, UnitFailedError, UnitResult, UnitTask
 from morl_mm.study.config import StudyConfig
 from morl_mm.study.dataset import assemble, write_dataset
 from morl_mm.study.progress import UnitProgress
@@ -150,9 +152,15 @@ def _run_round(config, spec, ctx, batch: dict, reference: list, out: Path, backe
             write_dataset(result.part, out / "trials" / f"{name}_t{int(number):03d}.nc")  # no policy files
         done[(name, int(number))] = result.part
 
-    run_units(backend, tasks, display, commit, f"finished trials are kept in {out / 'trials'}: rerun to resume")
+    failed = {}
+    try:
+        run_units(backend, tasks, display, commit)
+    except UnitFailedError as err:  # a trial that died after its retries or raised: a failed trial, the sweep goes on
+        failed = err.failures
     for name, rows in records.items():
         for record in rows:
+            if f"{name}#{record['trial']}" in failed:
+                record["error"] = failed[f"{name}#{record['trial']}"]
             part = done.get((name, record["trial"]))
             if part is not None:
                 indicators = json.loads(assemble(reference + [part], ctx).attrs["indicators"]).get(name, {})
