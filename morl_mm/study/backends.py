@@ -12,13 +12,15 @@ the same ``study.nc`` on either backend, and a cluster needs no shared file syst
   error and the other units go on; the runner then raises :class:`UnitFailedError` naming it.
 
 Fault injection for tests: with ``MORL_MM_FAULT_UNIT=<unit label>`` set, the process that starts that unit
-exits at once (``os._exit``, like a killed worker) the first ``MORL_MM_FAULT_TIMES`` times (default 1; the
-count is kept as files in ``MORL_MM_FAULT_DIR``); unset, nothing happens.
+exits at once (``os._exit``, like a killed worker; with ``MORL_MM_FAULT_MODE=hang`` it blocks instead, a unit
+that never finishes) the first ``MORL_MM_FAULT_TIMES`` times (default 1; the count is kept as files in
+``MORL_MM_FAULT_DIR``); unset, nothing happens.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
@@ -183,6 +185,9 @@ def inject_fault(label: str) -> None:
     if len(list(marks.glob(f"fault-{label.replace(':', '_')}-*"))) < times:
         marks.mkdir(parents=True, exist_ok=True)
         (marks / f"fault-{label.replace(':', '_')}-{uuid.uuid4().hex}").touch()
+        if os.environ.get("MORL_MM_FAULT_MODE") == "hang":
+            while True:
+                time.sleep(60)
         os._exit(17)
 
 
