@@ -23,9 +23,15 @@ from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=false")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from morl_mm.study.backends import InProcessBackend, RayBackend, UnitResult, UnitTask, start_local_head  # noqa: E402
+from morl_mm.study.backends import (
+    InProcessBackend,
+    RayBackend,
+    UnitResult,
+    UnitTask,
+    start_local_head,
+)
 
 
 def empty_unit(task: UnitTask) -> UnitResult:
@@ -79,7 +85,7 @@ def study(path: str, seeds: list[int], group: str | None, out: Path) -> dict:
     identical = {str(kind): bool(np.array_equal(local["returns"].values[:, local.kind.values == kind],
                                                 on_ray["returns"].values[:, on_ray.kind.values == kind], equal_nan=True))
                  for kind in dict.fromkeys(local.kind.values)}
-    hv = lambda ds: {k: v["hv_ratio"] for k, v in json.loads(ds.attrs["indicators"]).items()}  # noqa: E731
+    hv = lambda ds: {k: v["hv_ratio"] for k, v in json.loads(ds.attrs["indicators"]).items()}
     return {"config": path, "learners": [s.name for s in config.learners], "seeds": seeds, "group": group,
             "in_process_s": in_process, "ray_2cpu_s": ray_seconds, "speedup": in_process / ray_seconds,
             "unit_seconds_in_process": json.loads(local.attrs["unit_seconds"]),

@@ -15,11 +15,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from conftest import tiny_model  # noqa: E402
-from morl_mm.cli import main as cli  # noqa: E402
-from morl_mm.study import parse_config, run_study  # noqa: E402
-from morl_mm.study.backends import RayBackend, start_local_head  # noqa: E402
-from morl_mm.study.dataset import read_dataset  # noqa: E402
+from conftest import tiny_model
+
+from morl_mm.cli import main as cli
+from morl_mm.study import parse_config, run_study
+from morl_mm.study.backends import RayBackend, start_local_head
+from morl_mm.study.dataset import read_dataset
 
 pytestmark = pytest.mark.xdist_group("ray")  # one head for the module (make test runs --dist loadgroup)
 
@@ -87,7 +88,7 @@ def test_same_dataset_on_both_backends_and_a_killed_worker_is_retried(head, tmp_
     assert list(on_ray.policy.values) == list(local.policy.values)
     for name in ("returns", "value", "ci", "nondominated", "traj_inventory", "preference"):
         np.testing.assert_array_equal(on_ray[name].values, local[name].values, err_msg=name)
-    untimed = lambda ds: {kind: {k: v for k, v in values.items() if k != "train_seconds"}  # noqa: E731
+    untimed = lambda ds: {kind: {k: v for k, v in values.items() if k != "train_seconds"}
                           for kind, values in json.loads(ds.attrs["indicators"]).items()}
     assert untimed(on_ray) == untimed(local)
     for path in (tmp_path / "inprocess" / "policies").iterdir():  # the same policy files

@@ -9,10 +9,11 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from conftest import tiny_model  # noqa: E402
-from morl_mm.cli import main as cli  # noqa: E402
-from morl_mm.study import ConfigError, parse_config  # noqa: E402
-from morl_mm.study.dataset import read_dataset  # noqa: E402
+from conftest import tiny_model
+
+from morl_mm.cli import main as cli
+from morl_mm.study import ConfigError, parse_config
+from morl_mm.study.dataset import read_dataset
 
 STUDY = tiny_model("tiny_sweep") + """
 [evaluation]

@@ -22,8 +22,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 BACKENDS = ("inprocess", "ray")
 DEFAULT_MAX_RETRIES = 3

@@ -25,12 +25,26 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from morl_mm.study.backends import InProcessBackend, UnitFailedError, UnitResult, UnitTask
+from morl_mm.study.backends import (
+    InProcessBackend,
+    UnitFailedError,
+    UnitResult,
+    UnitTask,
+)
 from morl_mm.study.config import StudyConfig
 from morl_mm.study.dataset import assemble, write_dataset
 from morl_mm.study.progress import UnitProgress
-from morl_mm.study.runner import (context_for, make_context, part_path, reusable_part, run_units, unit_fingerprint,
-                                  unit_resources, units_of, write_unit)
+from morl_mm.study.runner import (
+    context_for,
+    make_context,
+    part_path,
+    reusable_part,
+    run_units,
+    unit_fingerprint,
+    unit_resources,
+    units_of,
+    write_unit,
+)
 
 SCORES = ("hv_ratio", "eum_ratio", "igd", "env_steps", "train_seconds")  # per trial, from the study's indicators
 
@@ -180,7 +194,7 @@ def sweep_dataset(config: StudyConfig, names: list[str], records: dict, parallel
     """The trials as a labelled Dataset: scores (learner, trial), their hyperparameters as JSON, the protocol."""
     spec = config.sweep
     width = max(len(rows) for rows in records.values())
-    score = lambda key: np.array([[np.nan if r[key] is None else float(r[key]) for r in rows]  # noqa: E731
+    score = lambda key: np.array([[np.nan if r[key] is None else float(r[key]) for r in rows]
                                   + [np.nan] * (width - len(rows)) for rows in records.values()])
     params = [[json.dumps(r["params"]) for r in rows] + [""] * (width - len(rows)) for rows in records.values()]
     best = {}
