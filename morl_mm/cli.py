@@ -17,7 +17,8 @@
     morl-mm calibrate DATA [--json]          fit the simulator's params to a recorded market
 
 Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
-and exit with status 2; nothing on disk is changed by a failed command.
+and exit with status 2; nothing on disk is changed by a failed command. Study units that fail (after
+their retries on Ray) are named in one line, exit status 1; the finished units' parts are kept.
 """
 
 from __future__ import annotations
