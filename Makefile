@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,live]'
 	touch $(STAMP)
 
-# the optional morl-baselines extra, for its tests: torch==2.13.0 first (the CPU wheel; an unpinned
+# the optional extras, for their tests (morl-baselines, Ray, Optuna): torch==2.13.0 first (the CPU wheel; an unpinned
 # torch would pull a multi-GB CUDA build)
 $(EXTRA): $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
-	$(BIN)/python -m pip install -q -e '.[test,live,baselines]'
+	$(BIN)/python -m pip install -q -e '.[test,live,baselines,ray,sweep]'
 	touch $(EXTRA)
 
 # headless Chromium and its WebDriver (Debian's packages) for the report's browser tests; where they
@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/morl-mm front results/default
 
 test: $(EXTRA) $(BROWSER)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/env_throughput.py

@@ -1,6 +1,8 @@
 """The ``morl-mm`` command: the Python API of morl_mm.study from a terminal.
 
-    morl-mm run CONFIG [--out DIR]           run (or resume) a study
+    morl-mm run CONFIG [--out DIR] [--backend ray [--address auto|HOST:PORT] [--max-retries N]]
+                                             run (or resume) a study, in process or on a Ray cluster
+    morl-mm sweep CONFIG [--out DIR] [--trials N] [--backend ray ...]   tune learners by HV ratio ([sweep])
     morl-mm front RESULT [--json]            the Pareto set of a study
     morl-mm select RESULT --weights a,b,c | --min-quoting-ratio Y --max-inventory-risk X [--export FILE]
     morl-mm plot RESULT [--out DIR]          render the trade-off figures
@@ -15,7 +17,8 @@
     morl-mm calibrate DATA [--json]          fit the simulator's params to a recorded market
 
 Errors (bad config, missing or corrupt result, infeasible selection) print one line on stderr
-and exit with status 2; nothing on disk is changed by a failed command.
+and exit with status 2; nothing on disk is changed by a failed command. Study units that fail (after
+their retries on Ray) are named in one line, exit status 1; the finished units' parts are kept.
 """
 
 from __future__ import annotations
@@ -51,26 +54,59 @@ def _entry_json(result, entry, scenario: str) -> dict:
 
 
 # -- subcommands ------------------------------------------------------------------------------------
-def cmd_run(args) -> int:
-    from morl_mm.plots import render_study
-    from morl_mm.study import load_config, run_study
-    from morl_mm.study.robust_front import load_robust
+def _study_config(args):
+    from morl_mm.study import load_config
 
     config = load_config(args.config)
-    if args.data:
+    if getattr(args, "data", None):
         if config.data is None:
             raise ValueError(f"{args.config}: --data needs a [data] table in the config")
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, file=str(Path(args.data).resolve())))
-    out = Path(args.out) if args.out else Path("results") / config.name
+    return config
+
+
+@contextlib.contextmanager
+def _backend(args):
+    """The backend of --backend / --address / --max-retries, closed (a private Ray head shut down) at the end."""
+    from morl_mm.study.backends import make_backend
+
+    backend = make_backend(args.backend, args.address, args.max_retries)
     try:
-        ds = run_study(config, out, progress=not args.quiet)
-        if not args.no_render:
-            render_study(ds, out, load_robust(out) if config.robust is not None else None)
+        yield backend
+    finally:
+        backend.close()
+
+
+def _run_units(command: str, out: Path, body):
+    """``(body(), 0)``, or ``(None, status)`` with one line on stderr when it is interrupted (130, naming the
+    finished units kept) or units failed (1, the error names them)."""
+    from morl_mm.study.backends import UnitFailedError
+
+    try:
+        return body(), 0
+    except UnitFailedError as err:
+        print(f"morl-mm {command}: error: {err}", file=sys.stderr)
+        return None, 1
     except KeyboardInterrupt:
         done = sorted(p.stem for p in (out / "parts").glob("*.nc"))
-        print(f"\nmorl-mm run: interrupted; {len(done)} finished unit(s) kept in {out / 'parts'} "
+        print(f"\nmorl-mm {command}: interrupted; {len(done)} finished unit(s) kept in {out / 'parts'} "
               f"({', '.join(done) or 'none'}); run the same command again to resume", file=sys.stderr)
-        return 130
+        return None, 130
+
+
+def cmd_run(args) -> int:
+    from morl_mm.plots import render_study
+    from morl_mm.study import run_study
+    from morl_mm.study.robust_front import load_robust
+
+    config = _study_config(args)
+    out = Path(args.out) if args.out else Path("results") / config.name
+    with _backend(args) as backend:
+        ds, status = _run_units("run", out, lambda: run_study(config, out, progress=not args.quiet, backend=backend))
+    if ds is None:
+        return status
+    if not args.no_render:
+        render_study(ds, out, load_robust(out) if config.robust is not None else None)
     print(f"wrote {out / 'study.nc'} ({ds.sizes['policy']} policies, {ds.attrs['wall_seconds']:.0f} s)")
     indicators = json.loads(ds.attrs.get("indicators", "{}"))
     for kind, values in indicators.items():
@@ -80,6 +116,25 @@ def cmd_run(args) -> int:
                   if values.get("env_steps") is not None else "")
         print(f"  {kind:>12}: HV ratio {hv:.4f}{spread}  EUM ratio {values['eum_ratio']:.4f}  IGD {values['igd']:.4f}"
               f"{budget}" if hv is not None else f"  {kind}: {values}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from morl_mm.study.sweep import best_toml, run_sweep, sweep_json
+
+    config = _study_config(args)
+    out = Path(args.out) if args.out else Path("results") / f"{config.name}_sweep"
+    with _backend(args) as backend:
+        ds, status = _run_units("sweep", out, lambda: run_sweep(config, out, backend=backend, trials=args.trials,
+                                                                learners=args.learner, progress=not args.quiet))
+    if ds is None:
+        return status
+    if args.json:
+        print(json.dumps(sweep_json(ds), indent=1))
+        return 0
+    print(f"wrote {out / 'sweep.nc'} and {out / 'sweep.json'}; best config of each learner (HV ratio against the "
+          f"exact CCS):")
+    print(best_toml(ds))
     return 0
 
 
@@ -450,6 +505,17 @@ def fill_model_argument(p: argparse.ArgumentParser) -> None:
                    "the quote (lower bound); touch: any print at the quote (upper bound)")
 
 
+def backend_options(p: argparse.ArgumentParser) -> None:
+    from morl_mm.study.backends import BACKENDS, DEFAULT_MAX_RETRIES
+
+    p.add_argument("--backend", default="inprocess", choices=list(BACKENDS),
+                   help="where the units run: in this process (default) or as Ray tasks (pip install 'morl-mm[ray]')")
+    p.add_argument("--address", help="--backend ray: the cluster, auto or HOST:PORT (default: a private local head "
+                   "on 127.0.0.1)")
+    p.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+                   help=f"--backend ray: times a unit whose worker dies is retried (default {DEFAULT_MAX_RETRIES})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="morl-mm", description="Multi-objective RL for market making: run Pareto "
                                      "studies, inspect fronts, select a policy by risk appetite, plot and report.")
@@ -463,7 +529,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-render", action="store_true", help="skip figures and report")
     p.add_argument("--data", help="a study with [data]: use this capture instead of [data] file (same format)")
+    backend_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="tune learners' hyperparameters by HV ratio against the exact CCS ([sweep])",
+                       description="Optuna trials of each learner of [sweep] (its keys in [sweep.space.<learner>]), "
+                       "every trial a study unit at the learner's own budget, scored by its HV ratio against the "
+                       "exact CCS; writes sweep.nc and sweep.json and prints the best config of each learner.")
+    p.add_argument("config", help="study config with a [sweep] table")
+    p.add_argument("--out", help="output folder (default results/<study name>_sweep)")
+    p.add_argument("--trials", type=int, help="trials per learner (default [sweep] trials)")
+    p.add_argument("--learner", action="append", help="tune only this learner of [sweep] (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    backend_options(p)
+    p.set_defaults(func=cmd_sweep)
 
     def selection_options(q):
         q.add_argument("--weights", type=_parse_weights, help="preference weights on the simplex, e.g. 0.3,0.3,0.4")

@@ -12,6 +12,31 @@ if _FLAG.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
 os.environ.setdefault("MORL_MM_COMPILE_CACHE", "off")
 
 
+def tiny_model(name: str) -> str:
+    """The first tables of a tiny study config: ``[study]`` named ``name``, a 40-step discrete model with
+    inventory limit 4, and two classical strategies (the oracle is on by default)."""
+    return f"""
+[study]
+name = "{name}"
+seed = 0
+
+[env]
+action_mode = "discrete"
+
+[env.params]
+horizon = 0.2
+inventory_limit = 4.0
+
+[[classical]]
+kind = "avellaneda_stoikov"
+gamma = 0.1
+
+[[classical]]
+kind = "fixed_spread"
+half_spread = 0.7
+"""
+
+
 def run_study_cli(root, text: str, name: str = "study", extra=()):
     """Write the study config ``text`` under ``root``, run it through the CLI (with ``extra`` options, e.g.
     ``("--no-render",)``) and return the output folder."""

@@ -78,10 +78,10 @@ def last_state(log: str, prefix: str) -> str:
 
 def test_progress_bars_reach_their_end_and_name_the_unit(small):
     _, _, log = small
-    evaluating = last_state(log, "evaluating classical")
-    assert "100%" in evaluating and "3/3" in evaluating, evaluating
     study = last_state(log, "study small")
-    assert "100%" in study and "1/1" in study and "classical" in study, study
+    assert "100%" in study and "1/1" in study and "done 1, running 0, failed 0" in study, study
+    assert "running 1 (classical)" in log  # the running unit is named
+    assert last_state(log, "classical: done in").endswith(" s")  # its wall time
 
 
 def test_results_respect_the_umask(small):

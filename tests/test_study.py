@@ -13,28 +13,9 @@ from morl_mm.cli import main as cli
 from morl_mm.env.rollout import rollout
 from morl_mm.policies.io import load_policy
 from morl_mm.study import ConfigError, load_config, load_result
-from conftest import exact_hypervolume, run_study_cli
+from conftest import exact_hypervolume, run_study_cli, tiny_model
 
-TINY = """
-[study]
-name = "tiny"
-seed = 0
-
-[env]
-action_mode = "discrete"
-
-[env.params]
-horizon = 0.2
-inventory_limit = 4.0
-
-[[classical]]
-kind = "avellaneda_stoikov"
-gamma = 0.1
-
-[[classical]]
-kind = "fixed_spread"
-half_spread = 0.7
-
+TINY = tiny_model("tiny") + """
 [learners.ppo]
 algorithm = "ppo"
 num_envs = 16

@@ -21,6 +21,8 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
                        action_mode = "..."  the learner's action mode (default: the study's; DQN and the
                                             morl-baselines adapters have a fixed one)
                        group = "..."        a label grouping learners in the comparison table and figure
+                       resources = { num_cpus = 2, num_gpus = 1 }  what the unit asks of a Ray cluster
+                                            (--backend ray; default 1 CPU; no effect on the results)
                        warm_start = "F.mmpol"  ppo: continue training the network of this policy file (a study's
                                             policies/; relative to the config's folder) instead of a fresh one
                                             (its hyperparameters warm_shrink, warm_perturb, warm_reset_critic:
@@ -34,6 +36,9 @@ unknown key or a bad value raises :class:`ConfigError` naming the file and the k
     [robust]           the exact robust front and every front under its worst-case adversary (see
                        :class:`RobustSpec`): adversary = { drift = [-2.0, 2.0] }, divisions = 10, episodes = 100
                        ("base" and, with [data], "replay" may be members)
+    [sweep]            a hyperparameter sweep of learners (`morl-mm sweep`, see :class:`SweepSpec`): learners,
+                       trials, sampler, seed, parallel and [sweep.space.<learner>] key = { low, high[, log] } or
+                       { choices = [...] }; `morl-mm run` ignores it
     [data]             a study of a real market (see :class:`DataSpec`): file, format, calibrate = [t0, t1] and
                        replay = [t2, t3] (seconds from the capture's start), horizon, dt, fill_model,
                        skip_bad_lines. The model is calibrated on the first part ([env.params] override the
@@ -70,7 +75,9 @@ class ConfigError(ValueError):
 
 SEED_LIMIT = 2**32  # JAX keys (without x64) keep 32 bits: larger seeds would alias smaller ones
 ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
-LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group", "warm_start")
+LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group", "warm_start",
+                "resources")
+RESOURCE_KEYS = ("num_cpus", "num_gpus")  # what a unit asks of a Ray cluster (morl_mm.study.backends)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +98,7 @@ class LearnerSpec:
     action_mode: str = "discrete"
     group: str = ""
     warm_start: str | None = None  # a ppo policy file whose network the training continues from
+    resources: dict[str, float] = dataclasses.field(default_factory=dict)  # {num_cpus, num_gpus} on a Ray backend
 
     @property
     def is_native(self) -> bool:
@@ -146,6 +154,28 @@ class RobustSpec:
         return AdversaryBox(dict(self.adversary), "step")
 
 
+SAMPLERS = ("tpe", "random")  # optuna's TPESampler / RandomSampler
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """``[sweep]``: tune learners' hyperparameters by HV ratio against the exact CCS (:mod:`morl_mm.study.sweep`).
+
+    Every learner gets ``trials`` trials at its own budget (``env_steps`` or its budget key) and ``seeds``, so the
+    tuning budget (trials x steps x seeds) is the same for learners of the same budget. ``space`` maps a learner to
+    ``{key: {"low", "high", "log"} | {"choices"}}``; ``parallel`` trials are asked of the sampler at once (None:
+    as many as the backend runs at once).
+    """
+
+    learners: tuple[str, ...]
+    space: dict[str, dict[str, dict[str, Any]]]
+    trials: int = 8
+    sampler: str = "tpe"
+    seed: int = 0
+    parallel: int | None = None
+    seeds: tuple[int, ...] | None = None  # training seeds of every trial (None: each learner's own)
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
     """A validated study. ``raw`` keeps the parsed TOML for provenance."""
@@ -165,6 +195,7 @@ class StudyConfig:
     scenario_shifts: dict[str, tuple[Shift, ...]] = dataclasses.field(default_factory=dict)  # only scenarios with shifts
     scenario_sets: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     robust: RobustSpec | None = None
+    sweep: SweepSpec | None = None
 
     def env_params(self, scenario: str | None = None, env_config: EnvConfig | None = None) -> EnvParams:
         """The model's params (of ``scenario`` if given: its constant overrides, without its shifts), for the
@@ -245,7 +276,7 @@ def load_config(path: str | Path) -> StudyConfig:
 def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     """Validate a parsed TOML document (see the module docstring for its shape)."""
     _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios", "scenario_sets",
-                      "data", "robust"), "top level", source)
+                      "data", "robust", "sweep"), "top level", source)
     data = parse_data(raw["data"], source) if "data" in raw else None
     study = _table(raw, "study", source)
     _check_keys(study, ("name", "seed"), "study", source)
@@ -327,6 +358,7 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
 
     robust = parse_robust(raw["robust"], env_config, env_overrides if data is None else None, source) \
         if "robust" in raw else None
+    sweep = parse_sweep(raw["sweep"], learners, source) if "sweep" in raw else None
     return StudyConfig(
         name=str(study.get("name", Path(source).stem)),
         seed=seed,
@@ -343,7 +375,70 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         scenario_shifts=shifts,
         scenario_sets=sets,
         robust=robust,
+        sweep=sweep,
     )
+
+
+def parse_sweep(table: Any, learners: list[LearnerSpec], source: str) -> SweepSpec:
+    """``[sweep]`` -> a :class:`SweepSpec`; ``ConfigError`` naming the key when a learner, a range or a count is bad."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [sweep] must be a table, got {type(table).__name__}")
+    _check_keys(table, ("learners", "space", "trials", "sampler", "seed", "parallel", "seeds"), "sweep", source)
+    space = table.get("space", {})
+    if not isinstance(space, dict) or not space:
+        raise ConfigError(f"{source}: [sweep.space.<learner>] tables are needed: the keys to tune, e.g. "
+                          f"learning_rate = {{ low = 1e-4, high = 1e-2, log = true }}")
+    specs = {spec.name: spec for spec in learners}
+    names = table.get("learners", list(space))
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{source}: [sweep] learners must be a non-empty list of learner names, got {names!r}")
+    for name in set(names) | set(space):
+        if name not in specs:
+            raise ConfigError(f"{source}: [sweep]: no learner {name!r} in [learners.*] (known: {sorted(specs)})")
+        if name not in space or not isinstance(space[name], dict) or not space[name]:
+            raise ConfigError(f"{source}: [sweep.space.{name}] must be a table of the keys to tune")
+    checked = {name: {key: _sweep_range(value, f"sweep.space.{name}.{key}", source) for key, value in space[name].items()}
+               for name in names}
+    for name in names:
+        budget_keys = set(LEARNER_KEYS)
+        if specs[name].is_native:
+            from morl_mm.agents.registry import BUDGET_KEYS, config_class
+
+            fields = {f.name for f in dataclasses.fields(config_class(specs[name].algorithm))}
+            _check_keys(checked[name], fields, f"sweep.space.{name}", source)
+            budget_keys.add(BUDGET_KEYS[specs[name].algorithm])
+        fixed = sorted(budget_keys & set(checked[name]))
+        if fixed:
+            raise ConfigError(f"{source}: [sweep.space.{name}] {fixed}: the budget and the learner's settings are not "
+                              f"tuned (every learner tunes at its own budget)")
+    counts = {"trials": table.get("trials", 8), "seed": table.get("seed", 0), "parallel": table.get("parallel", 1)}
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
+            raise ConfigError(f"{source}: [sweep] {key} must be an int >= {0 if key == 'seed' else 1}, got {value!r}")
+    sampler = table.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"{source}: [sweep] sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
+    seeds = table.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds or not all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x < SEED_LIMIT for x in seeds)):
+        raise ConfigError(f"{source}: [sweep] seeds must be a non-empty list of ints in [0, 2**32), got {seeds!r}")
+    return SweepSpec(tuple(names), checked, counts["trials"], sampler, counts["seed"], table.get("parallel"),
+                     None if seeds is None else tuple(seeds))
+
+
+def _sweep_range(value: Any, where: str, source: str) -> dict[str, Any]:
+    """One tuned key: ``{low, high[, log]}`` (numbers, low < high, low > 0 with log) or ``{choices = [...]}``."""
+    if isinstance(value, dict) and set(value) == {"choices"}:
+        if not isinstance(value["choices"], list) or not value["choices"]:
+            raise ConfigError(f"{source}: [{where}] choices must be a non-empty list, got {value['choices']!r}")
+        return {"choices": list(value["choices"])}
+    number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)  # noqa: E731
+    if (not isinstance(value, dict) or not {"low", "high"} <= set(value) <= {"low", "high", "log"}
+            or not number(value["low"]) or not number(value["high"]) or not value["low"] < value["high"]
+            or not isinstance(value.get("log", False), bool) or (value.get("log") and value["low"] <= 0)):
+        raise ConfigError(f"{source}: [{where}] must be {{ low = a, high = b[, log = true] }} with a < b (a > 0 with "
+                          f"log) or {{ choices = [...] }}, got {value!r}")
+    return {"low": value["low"], "high": value["high"], "log": bool(value.get("log", False))}
 
 
 def parse_robust(table: Any, env_config: EnvConfig, env_overrides: dict | None, source: str) -> RobustSpec:
@@ -581,7 +676,20 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
     warm_start = check_warm_start(table["warm_start"], algorithm, where, source) if "warm_start" in table else None
     return LearnerSpec(name, algorithm, hp, tuple(seeds), env_steps,
                        None if wall_time_s is None else float(wall_time_s), pilot, mode, str(table.get("group", "")),
-                       warm_start)
+                       warm_start, parse_resources(table.get("resources", {}), where))
+
+
+def parse_resources(value: Any, where: str) -> dict[str, float]:
+    """A learner's ``resources`` table: ``num_cpus`` / ``num_gpus``, numbers >= 0 (``ConfigError`` naming the key)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.resources must be a table like {{ num_cpus = 2, num_gpus = 1 }}, got {value!r}")
+    unknown = sorted(set(value) - set(RESOURCE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}.resources: unknown key(s) {unknown}; allowed: {list(RESOURCE_KEYS)}")
+    for key, amount in value.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < math.inf:
+            raise ConfigError(f"{where}.resources.{key} must be a number >= 0, got {amount!r}")
+    return {key: float(amount) for key, amount in value.items()}
 
 
 def check_warm_start(value: Any, algorithm: str, where: str, source: str) -> str:

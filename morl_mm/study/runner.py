@@ -7,6 +7,11 @@ with the same fingerprint (its spec, the model, the evaluation) is not redone: a
 study resumes where it stopped. The parts are then assembled into ``study.nc`` (layout in
 :mod:`morl_mm.study.dataset`); with ``[robust]``, ``robust.nc`` follows (:mod:`morl_mm.study.robust_front`,
 fingerprinted like a unit); figures and the report are rendered from them by :func:`morl_mm.plots.render_study`.
+
+Units run on a backend (:mod:`morl_mm.study.backends`): in this process (the default) or as Ray tasks.
+:func:`execute_unit` computes a unit wherever it runs and sends back its part and policy files as data;
+the driver alone writes them (policies first, the part last: a part on disk means a finished unit), in
+the same layout on either backend.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from morl_mm.atomic import atomic_output
 from morl_mm.data.calibration import calibrate
 from morl_mm.data.capture import Capture
 from morl_mm.data.readers import read_capture
@@ -37,11 +44,14 @@ from morl_mm.oracle.model import OracleNotExactError
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.registry import build_classical, classical_label
 from morl_mm.policies.table import TablePolicy
+from morl_mm.study.backends import (InProcessBackend, UnitFailedError, UnitResult, UnitTask, failure_reason,
+                                    inject_fault)
 from morl_mm.study.config import REPLAY_SCENARIO, StudyConfig, check_params, check_shifts
 from morl_mm.study.context import Candidate, StudyContext, fingerprint
 from morl_mm.study.dataset import assemble, read_dataset, write_dataset
 from morl_mm.study.learners import learner_candidates
 from morl_mm.study.robust_front import run_robust
+from morl_mm.study.progress import UnitProgress
 
 TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
 TRAJECTORY_FIELDS = {"mid": "mid", "bid": "bid_price", "ask": "ask_price", "inventory": "inventory",
@@ -239,53 +249,149 @@ def _learner_key(spec) -> dict:
     """What a learner's results depend on in its spec: a warm start by its file's content (a learner
     without one keeps the key it had before warm starts existed)."""
     key = dataclasses.asdict(spec)
+    key.pop("resources")  # where it runs does not change what it computes
     path = key.pop("warm_start")
     if path is not None:
         key["warm_start"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return key
 
 
-def run_study(config: StudyConfig, out: str | Path, progress: bool = True) -> xr.Dataset:
-    """Run (or resume) a study and write ``study.nc``, the policies (and ``robust.nc`` with ``[robust]``) into
-    ``out``. Figures and the report are the plots package's: ``morl_mm.plots.render_study(ds, out)``
-    (``morl-mm run`` calls it unless ``--no-render``)."""
-    out = Path(out)
+def unit_candidates(ctx: StudyContext, unit: str) -> tuple[list[Candidate], dict]:
+    """The policies of ``unit`` (trained if a learner) and its info."""
+    if unit == "oracle":
+        return oracle_candidates(ctx)
+    if unit == "classical":
+        return classical_candidates(ctx)
+    return learner_candidates(ctx, unit.split(":", 1)[1])
+
+
+def unit_resources(config: StudyConfig, unit: str) -> dict[str, float]:
+    """What a unit asks of a Ray cluster: a learner's ``resources`` (default 1 CPU), 1 CPU for the others."""
+    spec = next((s for s in config.learners if f"learner:{s.name}" == unit), None)
+    return {"num_cpus": 1.0, **(spec.resources if spec is not None else {})}
+
+
+_CONTEXTS: dict[str, StudyContext] = {}  # the contexts of this process (a Ray worker builds each once)
+
+
+def _context_key(config: StudyConfig) -> str:
+    """What a study's context depends on: the config but its units (learners, classical, oracle, sweep)."""
+    skip = ("learners", "classical", "oracle", "sweep", "raw")
+    return fingerprint({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in skip})
+
+
+def context_for(config: StudyConfig, ctx: StudyContext | None = None) -> StudyContext:
+    """The context of ``config`` (``ctx`` if given, else one built before in this process, else a new one),
+    with ``config``'s units."""
+    key = _context_key(config)
+    if ctx is None:
+        ctx = _CONTEXTS.get(key) or make_context(config)
+    if key not in _CONTEXTS:
+        _CONTEXTS.clear()  # one study at a time
+        _CONTEXTS[key] = ctx
+    units = {f: getattr(config, f) for f in ("learners", "classical", "oracle")}
+    return ctx._replace(config=dataclasses.replace(ctx.config, **units))
+
+
+def execute_unit(task: UnitTask) -> UnitResult:
+    """Compute one unit in this process (a Ray worker or the driver): candidates, evaluation, policy files."""
+    inject_fault(task.label)
     started = time.perf_counter()
-    ctx = make_context(config)
-    parts, keys = [], []
-    bar = tqdm(units_of(config), desc=f"study {config.name}", disable=not progress)
-    for unit in bar:
-        bar.set_postfix_str(unit)
-        path = out / "parts" / f"{unit.replace(':', '_')}.nc"
-        key = unit_fingerprint(ctx, unit)
-        keys.append(key)
-        if path.is_file():
-            try:
-                cached = read_dataset(path)
-                if cached.attrs.get("fingerprint") == key:
-                    tqdm.write(f"{unit}: done before, reusing {path}")
-                    parts.append(cached)
-                    continue
-            except ValueError:
-                pass  # a corrupt or foreign part is redone
-        if unit == "oracle":
-            candidates, info = oracle_candidates(ctx)
-        elif unit == "classical":
-            candidates, info = classical_candidates(ctx)
-        else:
-            candidates, info = learner_candidates(ctx, unit.split(":", 1)[1])
-        if not candidates:
-            continue
-        part = evaluate_candidates(ctx, unit, candidates, info, progress)
-        part.attrs["fingerprint"] = key
+    ctx = context_for(task.config)
+    candidates, info = unit_candidates(ctx, task.unit)
+    if not candidates:
+        return UnitResult(task.label, None, {}, time.perf_counter() - started)
+    part = evaluate_candidates(ctx, task.unit, candidates, info, progress=False)
+    part.attrs["fingerprint"] = task.fingerprint
+    policies = {}
+    with tempfile.TemporaryDirectory() as tmp:
         for cand in candidates:
             if cand.save is not None:
-                cand.save(out / "policies" / f"{cand.label}.mmpol")
-        write_dataset(part, path)
-        parts.append(part)
-    ds = assemble(parts, ctx)
+                path = Path(tmp) / f"{cand.label}.mmpol"
+                cand.save(path)
+                policies[cand.label] = path.read_bytes()
+    return UnitResult(task.label, part, policies, time.perf_counter() - started)
+
+
+def run_units(backend, tasks: list[UnitTask], display: UnitProgress, commit, where: str = "") -> None:
+    """Run ``tasks`` on ``backend``, ``commit(task, result)`` each as it finishes; ``UnitFailedError`` naming
+    the units that failed once every other unit has finished (``where``: what the message adds)."""
+    failures = {}
+    for task, outcome in backend.run(tasks, execute_unit, lambda t: display.started(t.label)):
+        if isinstance(outcome, Exception):
+            failures[task.label] = failure_reason(outcome, getattr(backend, "max_retries", 0))
+            display.failed_unit(task.label, failures[task.label])
+            continue
+        commit(task, outcome)
+        display.finished(task.label, outcome.seconds)
+    if failures:
+        raise UnitFailedError(failures, where)
+
+
+def part_path(out: Path, unit: str) -> Path:
+    return out / "parts" / f"{unit.replace(':', '_')}.nc"
+
+
+def reusable_part(path: Path, key: str) -> xr.Dataset | None:
+    """The part at ``path`` if it was written with fingerprint ``key`` (a corrupt or foreign part: None)."""
+    if not path.is_file():
+        return None
+    try:
+        cached = read_dataset(path)
+    except ValueError:
+        return None
+    return cached if cached.attrs.get("fingerprint") == key else None
+
+
+def write_unit(out: Path, result: UnitResult, path: Path) -> None:
+    """A finished unit on disk: its policy files, then its part (the mark of a finished unit)."""
+    if result.part is None:
+        return
+    for label, payload in result.policies.items():
+        with atomic_output(out / "policies" / f"{label}.mmpol") as tmp:
+            tmp.write_bytes(payload)
+    write_dataset(result.part, path)
+
+
+def run_study(config: StudyConfig, out: str | Path, progress: bool = True, backend=None) -> xr.Dataset:
+    """Run (or resume) a study and write ``study.nc``, the policies (and ``robust.nc`` with ``[robust]``) into
+    ``out``. Figures and the report are the plots package's: ``morl_mm.plots.render_study(ds, out)``
+    (``morl-mm run`` calls it unless ``--no-render``).
+
+    ``backend``: where the units run (:mod:`morl_mm.study.backends`; default in this process). A unit that
+    fails raises :class:`~morl_mm.study.backends.UnitFailedError` after the others finish; nothing but their
+    parts is written then, and a rerun resumes."""
+    out = Path(out)
+    backend = backend or InProcessBackend()
+    started = time.perf_counter()
+    ctx = context_for(config, make_context(config))
+    units = units_of(config)
+    keys = {unit: unit_fingerprint(ctx, unit) for unit in units}
+    display = UnitProgress(len(units), f"study {config.name}", progress)
+    parts, tasks = {}, []
+    for unit in units:
+        cached = reusable_part(part_path(out, unit), keys[unit])
+        if cached is not None:
+            display.reused(unit, part_path(out, unit))
+            parts[unit] = cached
+        else:
+            tasks.append(UnitTask(unit, unit, config, keys[unit], unit_resources(config, unit)))
+
+    def commit(task: UnitTask, result: UnitResult) -> None:
+        write_unit(out, result, part_path(out, task.unit))
+        parts[task.unit] = result.part
+
+    try:
+        run_units(backend, tasks, display, commit,
+                  f"finished units are kept in {out / 'parts'}: run the same command again to resume")
+    finally:
+        display.close()
+    ds = assemble([parts[u] for u in units if parts.get(u) is not None], ctx)
     ds.attrs["wall_seconds"] = time.perf_counter() - started
+    ds.attrs["backend"] = backend.name
+    ds.attrs["unit_seconds"] = json.dumps(display.seconds)  # wall time of the units computed in this run
     write_dataset(ds, out / "study.nc")
+    keys = [keys[u] for u in units]
     if config.robust is not None:  # after the units: the exact robust front and every front under its adversary
         run_robust(ds, ctx, keys, out, progress)
     return ds
