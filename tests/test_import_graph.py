@@ -34,6 +34,7 @@ OPTIONAL_EXTRAS = {
     "torch": "the morl-baselines extra",
     "morl_baselines": "the morl-baselines extra",
     "ray": "the ray extra (study backend)",
+    "optuna": "the sweep extra (morl-mm sweep)",
     "simplefix": "the FIX extra",
     "prometheus_client": "the metrics extra",
 }

@@ -35,7 +35,7 @@ trials = 2
 sampler = "random"
 
 [sweep.space.ppo]
-lr = { low = 1e-4, high = 1e-2, log = true }
+learning_rate = { low = 1e-4, high = 1e-2, log = true }
 update_epochs = { choices = [1, 2] }
 """
 
@@ -55,8 +55,8 @@ def test_sweep_scores_trials_against_the_exact_ccs_and_reuses_them(tmp_path, cap
     best = result["best"]["ppo"]
     assert best["hv_ratio"] == pytest.approx(hv.max()) and best["trial"] == int(np.argmax(hv))
     tuned = [json.loads(str(h)) for h in ds["hyperparameters"].sel(learner="ppo").values]
-    assert all(1e-4 <= t["lr"] <= 1e-2 and t["update_epochs"] in (1, 2) for t in tuned)
-    assert len({t["lr"] for t in tuned}) == 2
+    assert all(1e-4 <= t["learning_rate"] <= 1e-2 and t["update_epochs"] in (1, 2) for t in tuned)
+    assert len({t["learning_rate"] for t in tuned}) == 2
     table = printed[printed.index("[learners.ppo]"):]
     assert tomllib.loads(table)["learners"]["ppo"] == best["hyperparameters"]  # the best config, as TOML
     assert cli(["sweep", str(path), "--out", str(out), "--quiet"]) == 0  # a rerun: every trial reused

@@ -402,11 +402,14 @@ def parse_sweep(table: Any, learners: list[LearnerSpec], source: str) -> SweepSp
     for name in names:
         budget_keys = set(LEARNER_KEYS)
         if specs[name].is_native:
-            from morl_mm.agents.registry import BUDGET_KEYS, config_class
-
+            try:  # a former key name tunes its new name, with the learners' deprecation warning
+                checked[name] = upgrade_keys(checked[name], RENAMED_KEYS[specs[name].algorithm],
+                                             f"{source}: sweep.space.{name}")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
             fields = {f.name for f in dataclasses.fields(config_class(specs[name].algorithm))}
             _check_keys(checked[name], fields, f"sweep.space.{name}", source)
-            budget_keys.add(BUDGET_KEYS[specs[name].algorithm])
+            budget_keys.add(BUDGET_KEY)
         fixed = sorted(budget_keys & set(checked[name]))
         if fixed:
             raise ConfigError(f"{source}: [sweep.space.{name}] {fixed}: the budget and the learner's settings are not "

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from morl_mm.agents.registry import learner_config
 from morl_mm.study.backends import (
     InProcessBackend,
     UnitFailedError,
@@ -128,8 +129,6 @@ def _reference_parts(config: StudyConfig, ctx, out: Path, backend, progress: boo
 
 def _run_round(config, spec, ctx, batch: dict, reference: list, out: Path, backend, display) -> dict[str, list[dict]]:
     """One round of trials (every learner's asked trials) on the backend -> their records, in trial order."""
-    from morl_mm.agents.registry import learner_config
-
     learners = {s.name: s for s in config.learners}
     tasks, records, done = [], {}, {}
     for name, trials in batch.items():
