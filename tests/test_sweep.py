@@ -66,11 +66,11 @@ def test_sweep_scores_trials_against_the_exact_ccs_and_reuses_them(tmp_path, cap
 
 @pytest.mark.parametrize("sweep, message", [
     ("[sweep]\n", "sweep.space"),
-    ("[sweep]\n[sweep.space.dqn]\nlr = { low = 1e-4, high = 1e-2 }\n", "no learner 'dqn'"),
+    ("[sweep]\n[sweep.space.dqn]\nlearning_rate = { low = 1e-4, high = 1e-2 }\n", "no learner 'dqn'"),
     ("[sweep]\n[sweep.space.ppo]\ntotal_timesteps = { low = 640, high = 6400 }\n", "budget"),
-    ("[sweep]\n[sweep.space.ppo]\nlr = { low = 0.0, high = 1e-2, log = true }\n", "sweep.space.ppo.lr"),
-    ("[sweep]\ntrials = 0\n[sweep.space.ppo]\nlr = { low = 1e-4, high = 1e-2 }\n", "trials must be an int >= 1"),
-    ("[sweep]\nsampler = \"grid\"\n[sweep.space.ppo]\nlr = { low = 1e-4, high = 1e-2 }\n", "sampler"),
+    ("[sweep]\n[sweep.space.ppo]\nlearning_rate = { low = 0.0, high = 1e-2, log = true }\n", "sweep.space.ppo.learning_rate"),
+    ("[sweep]\ntrials = 0\n[sweep.space.ppo]\nlearning_rate = { low = 1e-4, high = 1e-2 }\n", "trials must be an int >= 1"),
+    ("[sweep]\nsampler = \"grid\"\n[sweep.space.ppo]\nlearning_rate = { low = 1e-4, high = 1e-2 }\n", "sampler"),
     ("[sweep]\n[sweep.space.ppo]\nlearning_rat = { low = 1e-4, high = 1e-2 }\n", "learning_rat"),
 ])
 def test_sweep_config_errors_name_the_key(sweep, message):
