@@ -53,15 +53,17 @@ def make_jax_runner(env: MarketMakingEnv, params, batch: int, steps: int):
     action = jnp.asarray([depth, depth, 1.0, 1.0], jnp.float32)
 
     def one_env(key):
-        key, key_reset = jax.random.split(key)
+        # one key per env for the whole run: the env's counter hash draws each step's numbers from
+        # (episode, step index), and ``step`` chains the next episode's key (no threefry per step)
+        key_reset, key_step = jax.random.split(key)
         _, state = env.reset_env(key_reset, params)
 
-        def body(carry, step_key):
+        def body(carry, _):
             state, total = carry
-            _, state, reward, _, _ = env.step(step_key, state, action, params)
+            _, state, reward, _, _ = env.step(key_step, state, action, params)
             return (state, total + reward), None
 
-        (_, total), _ = jax.lax.scan(body, (state, jnp.zeros(env.num_objectives)), jax.random.split(key, steps))
+        (_, total), _ = jax.lax.scan(body, (state, jnp.zeros(env.num_objectives)), None, length=steps)
         return total
 
     devices = jax.local_device_count()

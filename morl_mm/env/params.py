@@ -19,6 +19,7 @@ import dataclasses
 import math
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -27,6 +28,14 @@ OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio", "adverse_selection", "or
 """Every objective the env can return, in the order they may be requested."""
 
 DEFAULT_OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio")
+
+MODEL_PARTS = {  # optional part of the model -> the EnvParams field whose non-zero value turns it on
+    "jumps": "jump_rate",
+    "signal": "signal_vol",
+    "adverse_impact": "adverse_impact",
+    "ticks": "tick_size",
+}
+"""Optional parts of the step that :attr:`EnvConfig.model_parts` can compile out."""
 
 DEFAULT_DEPTH_GRID = (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
 """Depths (price units from the mid) of the discrete action mode; 1/k = 0.67 sits inside."""
@@ -44,10 +53,20 @@ class EnvConfig:
     max_latency: int = 0  # length of the quote delay buffer; EnvParams.latency <= this
     n_regimes: int = 1  # number of volatility regimes (1 = no regime switching)
     mid_noise: Literal["gaussian", "binary"] = "gaussian"  # binary: +-sigma*sqrt(dt) (AS 2008)
+    # optional parts compiled into the step (see MODEL_PARTS). A part is skipped anyway where the params a
+    # step is traced with are concrete and switch it off (identical results, less work); a part left out
+    # here is skipped even for traced params, and params that turn it on are rejected by validate_params
+    model_parts: tuple[str, ...] = tuple(MODEL_PARTS)
 
     def __post_init__(self):
         object.__setattr__(self, "objectives", tuple(self.objectives))
         object.__setattr__(self, "depth_grid", tuple(float(d) for d in self.depth_grid))
+        if not isinstance(self.model_parts, (tuple, list)) or any(not isinstance(p, str) for p in self.model_parts):
+            raise ValueError(f"EnvConfig.model_parts: must be a list of part names, got {self.model_parts!r}")
+        unknown_parts = sorted(set(self.model_parts) - set(MODEL_PARTS))
+        if unknown_parts:
+            raise ValueError(f"EnvConfig.model_parts: unknown part(s) {unknown_parts}; known: {list(MODEL_PARTS)}")
+        object.__setattr__(self, "model_parts", tuple(p for p in MODEL_PARTS if p in set(self.model_parts)))
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown:
             raise ValueError(f"EnvConfig.objectives: unknown objective(s) {unknown}; known: {list(OBJECTIVES)}")
@@ -129,6 +148,21 @@ class EnvParams:
     def n_steps(self):
         """Episode length in steps (a traced value inside jit; use :func:`n_steps` for a Python int)."""
         return jnp.round(self.horizon / self.dt).astype(jnp.int32)
+
+
+def active_parts(config: EnvConfig, params: EnvParams) -> frozenset[str]:
+    """The optional parts (:data:`MODEL_PARTS`) a step under ``params`` must compute: those of
+    ``config.model_parts`` whose field is not a concrete zero. A traced field (params passed into a
+    jitted function, vmapped scenarios, a schedule's params of the step) keeps its part in, so a
+    part is only ever skipped where it provably contributes nothing; called at trace time."""
+    return frozenset(part for part in config.model_parts if not _is_concrete_zero(getattr(params, MODEL_PARTS[part])))
+
+
+def _is_concrete_zero(value) -> bool:
+    try:
+        return not np.any(np.asarray(value))
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
 
 
 def n_steps(params: EnvParams) -> int:
@@ -235,6 +269,10 @@ def validate_params(params: EnvParams, config: EnvConfig | None = None) -> None:
         raise ValueError(
             f"EnvParams.latency: must be a whole number of steps in [0, EnvConfig.max_latency={config.max_latency}], got {latency}"
         )
+    for part, name in MODEL_PARTS.items():
+        if p[name] != 0 and part not in config.model_parts:
+            raise ValueError(f"EnvParams.{name}: {p[name]} turns on the model part {part!r}, which "
+                             f"EnvConfig.model_parts={list(config.model_parts)} compiles out")
     vol = np.asarray(params.regime_vol, dtype=float)
     trans = np.asarray(params.regime_transition, dtype=float)
     r = config.n_regimes
