@@ -244,18 +244,22 @@ class MarketMakingEnv:
         """One step without auto-reset: ``(obs, state, reward_vec, done, info)``.
 
         A pipeline of small pure functions: :meth:`place_quote` (latency, inventory limits, tick grid),
-        :func:`draw` (the step's random numbers), :func:`market_orders` (arrivals and fills),
+        :meth:`draw` (the step's random numbers), :func:`market_orders` (arrivals and fills),
         :func:`move_mid`, :func:`move_signal_and_regime`, then :meth:`settle` (accounting, rewards,
         observation). The replay env shares the first and the last.
         """
         parts = active_parts(self.config, params)
-        draws = draw(key, state, parts, self.config)
+        draws = self.draw(key, state, parts)
         placed = self.place_quote(state, action, params)
         arrival, filled = market_orders(state, placed, draws, params, parts)
         new_mid, sigma_t = move_mid(state, arrival, draws, params, parts)
         signal, regime = move_signal_and_regime(state, draws, params, parts, self.config)
         return self.settle(state, placed, filled * placed.size, arrival, new_mid, sigma_t, params,
                            regime=regime, signal=signal)
+
+    def draw(self, key: jax.Array, state: EnvState, parts: frozenset) -> "Draws":
+        """The step's random numbers (:func:`draw`); a method so that a variant env can replace them."""
+        return draw(key, state, parts, self.config)
 
     def place_quote(self, state: EnvState, action: jnp.ndarray, params: EnvParams,
                     grid_offset: jnp.ndarray | float = 0.0) -> "PlacedQuote":
@@ -357,10 +361,9 @@ class MarketMakingEnv:
     def step(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
         """One step with auto-reset at the end of an episode (PureJaxRL style). As in gymnax, the reset
         key is split off the step's key (:meth:`reset_key`), so the reset never reuses the step's numbers."""
-        key_reset = self.reset_key(key, state)
-        obs, state, reward, done, info = self.step_env(key, state, action, params)
-        obs, state = self.auto_reset(key_reset, done, obs, state, params)
-        return obs, state, reward, done, info
+        obs, next_state, reward, done, info = self.step_env(key, state, action, params)
+        obs, next_state = self._reset_where(done, lambda: self.reset_key(key, state), obs, next_state, params)
+        return obs, next_state, reward, done, info
 
     def reset_key(self, key: jax.Array, state: EnvState) -> jax.Array:
         """The key that resets the episode after the step ``(key, state)``: split off by the counter hash
@@ -370,10 +373,17 @@ class MarketMakingEnv:
         return random_bits.as_key(words, like=key)
 
     def auto_reset(self, key: jax.Array, done: jnp.ndarray, obs: jnp.ndarray, state: EnvState, params: EnvParams):
-        """``(obs, state)`` of a new episode reset with ``key`` where ``done``, else unchanged."""
-        obs_re, state_re = self.reset_env(key, params)
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), state_re, state)
-        return jnp.where(done, obs_re, obs), state
+        """``(obs, state)`` of a new episode reset with ``key`` where ``done``, else unchanged.
+
+        A ``lax.cond``: where ``done`` is one value for a whole batch (envs in step, as in the benchmark
+        and in training) the reset runs only at the episode's end; vmapped over a batched ``done`` JAX
+        turns it into the elementwise select it has to be."""
+        return self._reset_where(done, lambda: key, obs, state, params)
+
+    def _reset_where(self, done, reset_key, obs, state, params):
+        """:meth:`auto_reset` with the reset key made by ``reset_key()`` inside the reset branch (so that
+        a step does not hash it when no episode ends)."""
+        return jax.lax.cond(done, lambda: self.reset_env(reset_key(), params), lambda: (obs, state))
 
     def reset(self, key: jax.Array, params: EnvParams | None = None):
         return self.reset_env(key, self.default_params if params is None else params)
