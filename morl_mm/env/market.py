@@ -47,7 +47,8 @@ from morl_mm.env import random_bits
 from morl_mm.env.observation import OBS_HIGH, OBS_LOW, OBS_NAMES, observe
 from morl_mm.env.params import EnvConfig, EnvParams, active_parts, make_params, validate_params
 
-__all__ = ["OBS_NAMES", "OFF_QUOTE", "QUOTE_FIELDS", "EnvState", "MarketMakingEnv", "PlacedQuote", "StepInfo", "observe"]
+__all__ = ["OBS_NAMES", "OFF_QUOTE", "QUOTE_FIELDS", "Draws", "EnvState", "MarketMakingEnv", "PlacedQuote", "StepInfo",
+           "observe"]
 
 QUOTE_FIELDS = ("depth_bid", "depth_ask", "on_bid", "on_ask", "lots_bid", "lots_ask")
 """Layout of the canonical quote vector that the latency buffer holds."""
