@@ -103,13 +103,12 @@ def hlo_summary(batch: int, steps: int) -> dict:
     kernels = max((kernels_of(b) for b in bodies), key=lambda k: k.count("fusion"))  # the step, not threefry's loops
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    per_step = batch * steps
-    return {
+    return {  # XLA's cost analysis counts a while loop's body once: per env, that is one step
         "loop_body_fusions": kernels.count("fusion"),
         "loop_body_copies": kernels.count("copy"),
         "loop_body_conditionals": kernels.count("conditional"),
-        "flops_per_env_step": float(cost.get("flops", np.nan)) / per_step,
-        "transcendentals_per_env_step": float(cost.get("transcendentals", np.nan)) / per_step,
+        "flops_per_env_step": float(cost.get("flops", np.nan)) / batch,
+        "transcendentals_per_env_step": float(cost.get("transcendentals", np.nan)) / batch,
     }
 
 
