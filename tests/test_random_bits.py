@@ -157,10 +157,21 @@ def test_skipping_a_part_the_params_switch_off_changes_nothing(model, monkeypatc
 
     skipped = jax.jit(jax.vmap(lambda k: run(k, params)))(keys)
     traced = jax.jit(jax.vmap(run, in_axes=(0, None)))(keys, params)
-    monkeypatch.setattr(market, "active_parts", lambda config, p: frozenset(config.model_parts))
+    monkeypatch.setattr(market, "active_parts", lambda config, p, state=None: frozenset(config.model_parts))
     computed = jax.jit(jax.vmap(lambda k: run(k, params)))(keys)
     jax.tree_util.tree_map(np.testing.assert_array_equal, skipped, computed)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4), skipped, traced)
+
+
+def test_a_signal_left_in_the_state_keeps_moving_when_the_params_switch_it_off():
+    """Eagerly stepped (concrete state), a non-zero signal under signal_vol = 0 still reverts and drifts
+    the mid, as the model says (a schedule whose later segment switches the signal off)."""
+    params = ENV.make_params(signal_vol=0.0, signal_reversion=5.0, sigma=0.0)
+    _, state = ENV.reset_env(jax.random.key(0), params)
+    state = state.replace(signal=jnp.float32(2.0))
+    _, after, _, _, info = ENV.step_env(jax.random.key(1), state, QUOTE, params)
+    np.testing.assert_allclose(float(after.signal), 2.0 * (1 - 5.0 * 0.005), rtol=1e-6)
+    np.testing.assert_allclose(float(info.mid), 100.0 + 2.0 * 0.005, rtol=1e-6)
 
 
 def test_a_part_compiled_out_rejects_params_that_turn_it_on():

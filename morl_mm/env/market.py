@@ -249,7 +249,7 @@ class MarketMakingEnv:
         :func:`move_mid`, :func:`move_signal_and_regime`, then :meth:`settle` (accounting, rewards,
         observation). The replay env shares the first and the last.
         """
-        parts = active_parts(self.config, params)
+        parts = active_parts(self.config, params, state)
         draws = self.draw(key, state, parts)
         placed = self.place_quote(state, action, params)
         arrival, filled = market_orders(state, placed, draws, params, parts)

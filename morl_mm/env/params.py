@@ -150,19 +150,36 @@ class EnvParams:
         return jnp.round(self.horizon / self.dt).astype(jnp.int32)
 
 
-def active_parts(config: EnvConfig, params: EnvParams) -> frozenset[str]:
-    """The optional parts (:data:`MODEL_PARTS`) a step under ``params`` must compute: those of
-    ``config.model_parts`` whose field is not a concrete zero. A traced field (params passed into a
-    jitted function, vmapped scenarios, a schedule's params of the step) keeps its part in, so a
-    part is only ever skipped where it provably contributes nothing; called at trace time."""
-    return frozenset(part for part in config.model_parts if not _is_concrete_zero(getattr(params, MODEL_PARTS[part])))
+def active_parts(config: EnvConfig, params: EnvParams, state=None) -> frozenset[str]:
+    """The optional parts (:data:`MODEL_PARTS`) a step under ``params`` (from ``state``) must compute:
+    those of ``config.model_parts`` whose field is not a concrete zero. A traced field (params passed
+    into a jitted function, vmapped scenarios, a schedule's params of the step) keeps its part in.
+    The signal also has a state: a concrete ``state.signal`` that is not zero keeps it in (a state
+    stepped on under params without a signal, e.g. an eager schedule's later segment); a traced state
+    is taken to be one of these params' episodes, whose signal starts at 0 and stays there while
+    ``signal_vol`` is 0. Called at trace time."""
+    parts = {part for part in config.model_parts if not _is_concrete_zero(getattr(params, MODEL_PARTS[part]))}
+    if "signal" in config.model_parts and state is not None and _is_concrete_nonzero(state.signal):
+        parts.add("signal")
+    return frozenset(parts)
+
+
+def _concrete(value) -> np.ndarray | None:
+    """``value`` as a numpy array, or None while it is traced."""
+    try:
+        return np.asarray(value)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
 
 
 def _is_concrete_zero(value) -> bool:
-    try:
-        return not np.any(np.asarray(value))
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return False
+    value = _concrete(value)
+    return value is not None and not np.any(value)
+
+
+def _is_concrete_nonzero(value) -> bool:
+    value = _concrete(value)
+    return value is not None and bool(np.any(value))
 
 
 def n_steps(params: EnvParams) -> int:
