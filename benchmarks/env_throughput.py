@@ -1,7 +1,8 @@
 """Env-steps per second: the JAX env (jit + vmap + scan) vs a numpy reference vs the gym adapter.
 
 (a) ``jax``: ``MarketMakingEnv.step`` (auto-reset included) under ``jit(vmap(scan))`` for each batch
-    size, every env quoting both sides at depth 1/kappa; compile time excluded, results blocked on.
+    size, every env quoting both sides at depth 1/kappa, one key per env for the whole run (the env's
+    counter-based draws are new at every step); compile time excluded, results blocked on.
     XLA on CPU runs this on one core; with several host devices (``XLA_FLAGS=
     --xla_force_host_platform_device_count=2``) the batch is split over them with ``pmap``.
 (b) ``numpy``: the same base model written as a plain, batched numpy simulator (below): Brownian
@@ -47,28 +48,41 @@ def best_time(fn, repeats: int = REPEATS) -> float:
 
 
 # -- (a) JAX -------------------------------------------------------------------------------------
-def make_jax_runner(env: MarketMakingEnv, params, batch: int, steps: int):
-    """A jitted ``run(key) -> summed rewards`` stepping ``batch`` envs for ``steps`` steps."""
+def make_jax_runner(env: MarketMakingEnv, params, batch: int, steps: int, trace_params: bool = False):
+    """A jitted ``run(key) -> summed rewards`` stepping ``batch`` envs for ``steps`` steps.
+
+    ``trace_params``: pass the params into the jitted function instead of closing over them, so that
+    every optional part of the model is computed (see ``morl_mm.env.params.active_parts``)."""
     depth = 1.0 / float(params.kappa)
     action = jnp.asarray([depth, depth, 1.0, 1.0], jnp.float32)
 
-    def one_env(key):
-        key, key_reset = jax.random.split(key)
+    def one_env(key, params):
+        # one key per env for the whole run: the env's counter hash draws each step's numbers from
+        # (episode, step index), and ``step`` chains the next episode's key (no threefry per step)
+        key_reset, key_step = jax.random.split(key)
         _, state = env.reset_env(key_reset, params)
 
-        def body(carry, step_key):
+        def body(carry, _):
             state, total = carry
-            _, state, reward, _, _ = env.step(step_key, state, action, params)
+            _, state, reward, _, _ = env.step(key_step, state, action, params)
             return (state, total + reward), None
 
-        (_, total), _ = jax.lax.scan(body, (state, jnp.zeros(env.num_objectives)), jax.random.split(key, steps))
+        (_, total), _ = jax.lax.scan(body, (state, jnp.zeros(env.num_objectives)), None, length=steps)
         return total
 
     devices = jax.local_device_count()
-    if devices > 1 and batch % devices == 0:  # e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2
-        sharded = jax.pmap(lambda key: jax.vmap(one_env)(jax.random.split(key, batch // devices)))
-        return lambda key: sharded(jax.random.split(key, devices))
-    return jax.jit(lambda key: jax.vmap(one_env)(jax.random.split(key, batch)))
+    shard = devices > 1 and batch % devices == 0  # e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2
+    n = batch // devices if shard else batch
+
+    def envs(key, traced):
+        p = traced if trace_params else params  # closed over: concrete, so switched-off parts are skipped
+        return jax.vmap(lambda k: one_env(k, p))(jax.random.split(key, n))
+
+    if shard:
+        sharded = jax.pmap(envs, in_axes=(0, None))
+        return lambda key: sharded(jax.random.split(key, devices), params)
+    compiled = jax.jit(envs)
+    return lambda key: compiled(key, params)
 
 
 def jax_steps_per_second(batch: int, steps: int) -> float:

@@ -239,12 +239,11 @@ def test_jit_vmap_scan_match_an_eager_step_loop():
     policy = random_policy(env)
     scanned = jax.jit(jax.vmap(lambda k: rollout(env, policy, k, params, steps)))(keys)
     for i, key in enumerate(keys):  # the same key schedule as rollout(), stepped eagerly
-        key_reset, key_run = jax.random.split(key)
+        key_reset, key_env, key_act = jax.random.split(key, 3)
         obs, state = env.reset_env(key_reset, params)
-        for t, step_key in enumerate(jax.random.split(key_run, steps)):
-            key_act, key_step = jax.random.split(step_key)
-            action = policy(obs, state, key_act)
-            obs, state, reward, done, info = env.step_env(key_step, state, action, params)
+        for t, act_key in enumerate(jax.random.split(key_act, steps)):
+            action = policy(obs, state, act_key)
+            obs, state, reward, done, info = env.step_env(key_env, state, action, params)
             np.testing.assert_allclose(np.asarray(reward), np.asarray(scanned.reward[i, t]), rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(float(info.mid), float(scanned.info.mid[i, t]), rtol=1e-6)
 

@@ -251,8 +251,9 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
 
     def env_step(key, state, action, u):
         """A step with the params ``u`` sets, and the auto-reset (into the base model), as AdversarialEnv.step."""
+        key_reset = env.reset_key(key, state)
         obs, state, reward, done, _ = env.step_env(key, state, action, box.apply(env_params, u))
-        obs, state = env.auto_reset(key, done, obs, state, env_params)
+        obs, state = env.auto_reset(key_reset, done, obs, state, env_params)
         return obs, state, reward, done
 
     vmap_step = jax.vmap(env_step)

@@ -75,10 +75,11 @@ def invalid_actions(config: EnvConfig, actions) -> np.ndarray:
 
 def _step_with_autoreset(env: MarketMakingEnv, key, state, action, params, autoreset: bool):
     """``env.step`` (same key use, so the same trajectory) that also returns the finished step's obs."""
+    key_reset = env.reset_key(key, state)
     final_obs, state, reward, done, info = env.step_env(key, state, action, params)
     obs = final_obs
     if autoreset:
-        obs, state = env.auto_reset(key, done, final_obs, state, params)
+        obs, state = env.auto_reset(key_reset, done, final_obs, state, params)
     report = {name: getattr(info, name) for name in INFO_KEYS}
     return obs, state, reward, done, report, final_obs
 

@@ -23,6 +23,14 @@ One step of length dt, in this order:
 
 ``step`` resets automatically when an episode ends (the returned obs/state are the new episode's,
 ``info`` and the reward are the finished step's); ``step_env`` never resets.
+
+Random numbers are counter-based (:mod:`morl_mm.env.random_bits`): a step's draws are integer hashes
+of (the episode's words ``state.noise_key`` xor the step key's words, ``state.time``, a stream per
+quantity), so a step is a pure function of ``(key, state, action, params)`` and costs no threefry.
+Calling every step of an episode with the same key is fine (``state.time`` makes each step's draws
+new; ``step`` derives the next episode's key from the finished one), distinct keys are fine too.
+The optional parts (jumps, signal, adverse impact, ticks; see ``EnvConfig.model_parts``) are only
+computed where the params can turn them on (:func:`~morl_mm.env.params.active_parts`).
 """
 
 from __future__ import annotations
@@ -35,19 +43,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from morl_mm.env import random_bits
 from morl_mm.env.objectives import reward_bounds, reward_vector
-from morl_mm.env.params import EnvConfig, EnvParams, make_params, validate_params
+from morl_mm.env.observation import OBS_HIGH, OBS_LOW, OBS_NAMES, observe
+from morl_mm.env.params import EnvConfig, EnvParams, active_parts, make_params, validate_params
 
-OBS_NAMES = (
-    "inventory",  # q / inventory_limit, in [-1, 1]
-    "time_remaining",  # (n_steps - t) / n_steps, in [0, 1]
-    "realised_vol",  # EWMA realised volatility / sigma (about 1 in the base regime)
-    "flow_imbalance",  # EWMA of (buy - sell) market-order arrivals, in [-1, 1]
-    "fill_bid",  # 1 if the bid was filled at the last step
-    "fill_ask",  # 1 if the ask was filled at the last step
-    "depth_bid",  # effective bid depth / competitive_distance, 0 when not quoted
-    "depth_ask",  # effective ask depth / competitive_distance, 0 when not quoted
-)
+__all__ = ["OBS_NAMES", "OFF_QUOTE", "QUOTE_FIELDS", "Draws", "EnvState", "MarketMakingEnv", "PlacedQuote", "StepInfo",
+           "observe"]
 
 QUOTE_FIELDS = ("depth_bid", "depth_ask", "on_bid", "on_ask", "lots_bid", "lots_ask")
 """Layout of the canonical quote vector that the latency buffer holds."""
@@ -69,6 +71,7 @@ class EnvState:
     effective_quote: jnp.ndarray  # (6,) quote in force at the last step, after limits and ticks
     quote_buffer: jnp.ndarray  # (max_latency + 1, 6) submitted quotes, newest first
     last_submitted: jnp.ndarray  # (6,) the previously submitted quote (order_management)
+    noise_key: jnp.ndarray  # (2,) uint32 words of the episode's counter hash (from the reset key)
 
 
 class StepInfo(NamedTuple):
@@ -152,11 +155,8 @@ class MarketMakingEnv:
         return spaces.Box(np.array(low, np.float32), np.array(high, np.float32), dtype=np.float32)
 
     def observation_space(self, params: EnvParams | None = None) -> spaces.Box:
-        n = len(OBS_NAMES)
-        low = np.array([-1, 0, 0, -1, 0, 0, 0, 0], np.float32)
-        high = np.full((n,), np.inf, np.float32)
-        high[[0, 1, 3, 4, 5]] = 1.0
-        return spaces.Box(low, high, dtype=np.float32)
+        """Bounds of each observation field (:data:`~morl_mm.env.observation.OBS_FIELDS`)."""
+        return spaces.Box(OBS_LOW.copy(), OBS_HIGH.copy(), dtype=np.float32)
 
     def reward_space(self, params: EnvParams | None = None) -> spaces.Box:
         low, high = reward_bounds(self.config.objectives)
@@ -221,7 +221,7 @@ class MarketMakingEnv:
 
     # -- dynamics -----------------------------------------------------------------------------
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jnp.ndarray, EnvState]:
-        del key  # the initial state is deterministic; the argument keeps the gymnax contract
+        """The initial state (deterministic but for the episode's words of the counter hash, from ``key``)."""
         f32 = jnp.float32
         sigma0 = params.sigma * params.regime_vol[0]
         state = EnvState(
@@ -237,49 +237,30 @@ class MarketMakingEnv:
             effective_quote=OFF_QUOTE,
             quote_buffer=jnp.tile(OFF_QUOTE, (self.config.max_latency + 1, 1)),
             last_submitted=OFF_QUOTE,
+            noise_key=random_bits.episode_words(key),
         )
         return self.get_obs(state, params), state
 
     def step_env(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
         """One step without auto-reset: ``(obs, state, reward_vec, done, info)``.
 
-        A pipeline of three parts, two of which the replay env (:mod:`morl_mm.env.replay`) shares:
-        :meth:`place_quote` (latency, inventory limits, tick grid), the simulated market below (fills
-        and the mid's move) and :meth:`settle` (accounting, rewards, observation).
+        A pipeline of small pure functions: :meth:`place_quote` (latency, inventory limits, tick grid),
+        :meth:`draw` (the step's random numbers), :func:`market_orders` (arrivals and fills),
+        :func:`move_mid`, :func:`move_signal_and_regime`, then :meth:`settle` (accounting, rewards,
+        observation). The replay env shares the first and the last.
         """
-        f32 = jnp.float32
-        # one draw per step (random bits dominate the cost of a step): uniforms for the bid side, the
-        # ask side, jump occurrence and the regime, and three more turned into normals by the inverse
-        # CDF for the mid noise, the jump size and the signal noise
-        draws = jax.random.uniform(key, (7,), minval=1e-7, maxval=1.0 - 1e-7)
-        u, z = draws[:4], jax.scipy.special.ndtri(draws[4:])
-        dt = params.dt
-        sqrt_dt = jnp.sqrt(dt)
+        parts = active_parts(self.config, params, state)
+        draws = self.draw(key, state, parts)
         placed = self.place_quote(state, action, params)
-
-        # 3. market orders (sell orders hit the bid, buy orders the ask) and fills
-        tilt = params.flow_sensitivity * state.signal
-        p_arrival = jnp.clip(params.arrival_rate * dt * jnp.exp(jnp.stack([-tilt, tilt])), 0.0, 1.0)
-        arrival = (u[:2] < p_arrival).astype(f32)
-        filled = (u[:2] < p_arrival * jnp.exp(-params.kappa * placed.depth)).astype(f32) * placed.on
-
-        # 4. the mid moves
-        mid = state.mid
-        sigma_t = params.sigma * params.regime_vol[state.regime]
-        noise = z[0] if self.config.mid_noise == "gaussian" else jnp.sign(z[0])
-        jump = (u[2] < params.jump_rate * dt).astype(f32) * (params.jump_mean + params.jump_std * z[1])
-        impact = params.adverse_impact * (arrival[1] - arrival[0])  # buys push up, sells push down
-        new_mid = mid + (params.drift + state.signal) * dt + sigma_t * sqrt_dt * noise + jump + impact
-
-        # 5. signal and regime
-        signal = state.signal - params.signal_reversion * state.signal * dt + params.signal_vol * sqrt_dt * z[2]
-        if self.config.n_regimes > 1:
-            cdf = jnp.cumsum(params.regime_transition[state.regime])
-            regime = jnp.minimum(jnp.sum(cdf < u[3]), self.config.n_regimes - 1).astype(jnp.int32)
-        else:
-            regime = state.regime
+        arrival, filled = market_orders(state, placed, draws, params, parts)
+        new_mid, sigma_t = move_mid(state, arrival, draws, params, parts)
+        signal, regime = move_signal_and_regime(state, draws, params, parts, self.config)
         return self.settle(state, placed, filled * placed.size, arrival, new_mid, sigma_t, params,
                            regime=regime, signal=signal)
+
+    def draw(self, key: jax.Array, state: EnvState, parts: frozenset) -> "Draws":
+        """The step's random numbers (:func:`draw`); a method so that a variant env can replace them."""
+        return draw(key, state, parts, self.config)
 
     def place_quote(self, state: EnvState, action: jnp.ndarray, params: EnvParams,
                     grid_offset: jnp.ndarray | float = 0.0) -> "PlacedQuote":
@@ -291,16 +272,21 @@ class MarketMakingEnv:
         """
         f32 = jnp.float32
         submitted, invalid = self.check_action(action)
-        buffer = jnp.concatenate([submitted[None], state.quote_buffer[:-1]], axis=0)
-        quote = buffer[params.latency]
+        if self.config.max_latency == 0:  # a buffer of one: the quote in force is the one submitted
+            buffer, quote = submitted[None], submitted
+        else:
+            buffer = jnp.concatenate([submitted[None], state.quote_buffer[:-1]], axis=0)
+            quote = buffer[params.latency]
         depth, on, lots = quote[0:2], quote[2:4], quote[4:6]
         size = lots * params.order_size
         q, mid = state.inventory, state.mid
         eps = 1e-6 * params.inventory_limit
         within = jnp.stack([q + size[0] <= params.inventory_limit + eps, q - size[1] >= -params.inventory_limit - eps])
         on = on * within.astype(f32)
-        tick = jnp.where(params.tick_size > 0, params.tick_size, 1.0)
         raw_bid, raw_ask = mid - depth[0], mid + depth[1]
+        if "ticks" not in active_parts(self.config, params):
+            return PlacedQuote(submitted, buffer, depth, on, lots, size, raw_bid, raw_ask, invalid)
+        tick = jnp.where(params.tick_size > 0, params.tick_size, 1.0)
         bid_px = jnp.where(params.tick_size > 0,
                            grid_offset + jnp.floor((raw_bid - grid_offset) / tick + 1e-6) * tick, raw_bid)
         ask_px = jnp.where(params.tick_size > 0,
@@ -372,16 +358,31 @@ class MarketMakingEnv:
         return observe(new_state, params), new_state, reward, done, info
 
     def step(self, key: jax.Array, state: EnvState, action: jnp.ndarray, params: EnvParams):
-        """One step with auto-reset at the end of an episode (PureJaxRL style)."""
-        obs, state, reward, done, info = self.step_env(key, state, action, params)
-        obs, state = self.auto_reset(key, done, obs, state, params)
-        return obs, state, reward, done, info
+        """One step with auto-reset at the end of an episode (PureJaxRL style). As in gymnax, the reset
+        key is split off the step's key (:meth:`reset_key`), so the reset never reuses the step's numbers."""
+        obs, next_state, reward, done, info = self.step_env(key, state, action, params)
+        obs, next_state = self._reset_where(done, lambda: self.reset_key(key, state), obs, next_state, params)
+        return obs, next_state, reward, done, info
+
+    def reset_key(self, key: jax.Array, state: EnvState) -> jax.Array:
+        """The key that resets the episode after the step ``(key, state)``: split off by the counter hash
+        (streams the step never draws), chained through the episode's words, so that a constant key
+        still gives every episode new numbers. Same kind of key as ``key``."""
+        words = random_bits.split_words(state.noise_key ^ random_bits.key_words(key), state.time)
+        return random_bits.as_key(words, like=key)
 
     def auto_reset(self, key: jax.Array, done: jnp.ndarray, obs: jnp.ndarray, state: EnvState, params: EnvParams):
-        """``(obs, state)`` of a new episode where ``done``, else unchanged (reset is deterministic)."""
-        obs_re, state_re = self.reset_env(key, params)
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), state_re, state)
-        return jnp.where(done, obs_re, obs), state
+        """``(obs, state)`` of a new episode reset with ``key`` where ``done``, else unchanged.
+
+        A ``lax.cond``: where ``done`` is one value for a whole batch (envs in step, as in the benchmark
+        and in training) the reset runs only at the episode's end; vmapped over a batched ``done`` JAX
+        turns it into the elementwise select it has to be."""
+        return self._reset_where(done, lambda: key, obs, state, params)
+
+    def _reset_where(self, done, reset_key, obs, state, params):
+        """:meth:`auto_reset` with the reset key made by ``reset_key()`` inside the reset branch (so that
+        a step does not hash it when no episode ends)."""
+        return jax.lax.cond(done, lambda: self.reset_env(reset_key(), params), lambda: (obs, state))
 
     def reset(self, key: jax.Array, params: EnvParams | None = None):
         return self.reset_env(key, self.default_params if params is None else params)
@@ -393,23 +394,77 @@ class MarketMakingEnv:
         return state.time >= params.n_steps
 
 
-def observe(state: EnvState, params: EnvParams) -> jnp.ndarray:
-    """The observation (layout ``OBS_NAMES``) of a state: one function for the simulator, the replay
-    env and a live engine, so that a policy sees the same features wherever it runs."""
-    n = params.n_steps
-    quote = state.effective_quote
-    depth = quote[0:2] * quote[2:4] / params.competitive_distance
-    return jnp.concatenate(
-        [
-            jnp.stack(
-                [
-                    state.inventory / params.inventory_limit,
-                    (n - state.time) / n,
-                    jnp.sqrt(state.realised_var) / jnp.maximum(params.sigma, 1e-12),
-                    state.flow_imbalance,
-                ]
-            ),
-            state.last_fills,
-            depth,
-        ]
-    ).astype(jnp.float32)
+# -- the simulated market: the step's pipeline ------------------------------------------------------
+class Draws(NamedTuple):
+    """The random numbers of one step (None where the part that needs them is switched off)."""
+
+    u_fill: jnp.ndarray  # (2,) uniforms of the bid and ask sides (arrival and fill by inverse CDF)
+    mid_noise: jnp.ndarray  # standard normal (or +-1 with binary mid noise) of the mid's diffusion
+    signal_noise: jnp.ndarray | None  # standard normal of the signal's diffusion
+    jump: jnp.ndarray | None  # uniform: a jump happens when below jump_rate * dt
+    jump_noise: jnp.ndarray | None  # standard normal of the jump size
+    u_regime: jnp.ndarray | None  # uniform of the regime's transition
+
+
+def draw(key: jax.Array, state: EnvState, parts: frozenset, config: EnvConfig) -> Draws:
+    """The step's numbers from the counter hash of (episode words ^ key words, ``state.time``, stream)."""
+    words = state.noise_key ^ random_bits.key_words(key)
+    signal, jumps, regimes = "signal" in parts, "jumps" in parts, config.n_regimes > 1
+    gaussian = config.mid_noise == "gaussian"
+    streams = ["fill_bid", "fill_ask", "mid_angle"] + ["mid_radius"] * (gaussian or signal)
+    streams += ["jump", "jump_radius", "jump_angle"] * jumps + ["regime"] * regimes
+    u = {name: random_bits.uniform(bits) for name, bits in random_bits.step_bits(words, state.time, streams).items()}
+    r = random_bits.radius(u["mid_radius"]) if "mid_radius" in u else None
+    if gaussian:
+        mid_noise = r * random_bits.cos_2pi(u["mid_angle"])
+    else:  # the sign of the same normal: cos(2 pi u) > 0 off the middle half of (0, 1)
+        mid_noise = jnp.where(jnp.abs(u["mid_angle"] - 0.5) > 0.25, 1.0, -1.0).astype(jnp.float32)
+    return Draws(
+        u_fill=jnp.stack([u["fill_bid"], u["fill_ask"]]),
+        mid_noise=mid_noise,
+        signal_noise=r * random_bits.sin_2pi(u["mid_angle"]) if signal else None,
+        jump=u.get("jump"),
+        jump_noise=random_bits.normal_pair(u["jump_radius"], u["jump_angle"])[0] if jumps else None,
+        u_regime=u.get("regime"),
+    )
+
+
+def market_orders(state: EnvState, placed: PlacedQuote, draws: Draws, params: EnvParams, parts: frozenset):
+    """Step 3: ``(arrival, filled)`` (2,) per side: a market order arrives with probability A dt (tilted by
+    the signal: sells by e^-tilt, buys by e^+tilt) and fills a quote at depth delta when the same uniform
+    is below A dt e^(-kappa delta)."""
+    p_arrival = params.arrival_rate * params.dt
+    if "signal" in parts:
+        tilt = params.flow_sensitivity * state.signal
+        p_arrival = p_arrival * jnp.exp(jnp.stack([-tilt, tilt]))
+    p_arrival = jnp.clip(p_arrival, 0.0, 1.0)
+    arrival = (draws.u_fill < p_arrival).astype(jnp.float32)
+    filled = (draws.u_fill < p_arrival * jnp.exp(-params.kappa * placed.depth)).astype(jnp.float32) * placed.on
+    return arrival, filled
+
+
+def move_mid(state: EnvState, arrival: jnp.ndarray, draws: Draws, params: EnvParams, parts: frozenset):
+    """Step 4: ``(new_mid, sigma_t)``: drift (+ signal), diffusion at the regime's volatility, jumps and
+    the adverse impact of market orders (buys push the mid up, sells down)."""
+    sigma_t = params.sigma * params.regime_vol[state.regime]
+    drift = params.drift + state.signal if "signal" in parts else params.drift
+    new_mid = state.mid + drift * params.dt + sigma_t * jnp.sqrt(params.dt) * draws.mid_noise
+    if "jumps" in parts:
+        happens = (draws.jump < params.jump_rate * params.dt).astype(jnp.float32)
+        new_mid = new_mid + happens * (params.jump_mean + params.jump_std * draws.jump_noise)
+    if "adverse_impact" in parts:
+        new_mid = new_mid + params.adverse_impact * (arrival[1] - arrival[0])
+    return new_mid, sigma_t
+
+
+def move_signal_and_regime(state: EnvState, draws: Draws, params: EnvParams, parts: frozenset, config: EnvConfig):
+    """Step 5: ``(signal, regime)``: the Ornstein-Uhlenbeck signal and the Markov regime move on."""
+    signal = state.signal
+    if "signal" in parts:
+        signal = signal - params.signal_reversion * signal * params.dt \
+            + params.signal_vol * jnp.sqrt(params.dt) * draws.signal_noise
+    regime = state.regime
+    if config.n_regimes > 1:
+        cdf = jnp.cumsum(params.regime_transition[state.regime])
+        regime = jnp.minimum(jnp.sum(cdf < draws.u_regime), config.n_regimes - 1).astype(jnp.int32)
+    return signal, regime

@@ -19,11 +19,20 @@ import dataclasses
 import math
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
 from morl_mm.env.objectives import DEFAULT_OBJECTIVES, OBJECTIVES
+
+MODEL_PARTS = {  # optional part of the model -> the EnvParams field whose non-zero value turns it on
+    "jumps": "jump_rate",
+    "signal": "signal_vol",
+    "adverse_impact": "adverse_impact",
+    "ticks": "tick_size",
+}
+"""Optional parts of the step that :attr:`EnvConfig.model_parts` can compile out."""
 
 DEFAULT_DEPTH_GRID = (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0)
 """Depths (price units from the mid) of the discrete action mode; 1/k = 0.67 sits inside."""
@@ -44,10 +53,20 @@ class EnvConfig:
     # continuous mode, opt-in: a depth may be negative (down to -max_depth), a quote through the mid, as in
     # Avellaneda & Stoikov (2008); its fill probability A dt exp(-kappa depth) is capped at 1 per step
     negative_depth: bool = False
+    # optional parts compiled into the step (see MODEL_PARTS). A part is skipped anyway where the params a
+    # step is traced with are concrete and switch it off (identical results, less work); a part left out
+    # here is skipped even for traced params, and params that turn it on are rejected by validate_params
+    model_parts: tuple[str, ...] = tuple(MODEL_PARTS)
 
     def __post_init__(self):
         object.__setattr__(self, "objectives", tuple(self.objectives))
         object.__setattr__(self, "depth_grid", tuple(float(d) for d in self.depth_grid))
+        if not isinstance(self.model_parts, (tuple, list)) or any(not isinstance(p, str) for p in self.model_parts):
+            raise ValueError(f"EnvConfig.model_parts: must be a list of part names, got {self.model_parts!r}")
+        unknown_parts = sorted(set(self.model_parts) - set(MODEL_PARTS))
+        if unknown_parts:
+            raise ValueError(f"EnvConfig.model_parts: unknown part(s) {unknown_parts}; known: {list(MODEL_PARTS)}")
+        object.__setattr__(self, "model_parts", tuple(p for p in MODEL_PARTS if p in set(self.model_parts)))
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown:
             raise ValueError(f"EnvConfig.objectives: unknown objective(s) {unknown}; known: {list(OBJECTIVES)}")
@@ -139,6 +158,38 @@ class EnvParams:
     def n_steps(self):
         """Episode length in steps (a traced value inside jit; use :func:`episode_steps` for a Python int)."""
         return jnp.round(self.horizon / self.dt).astype(jnp.int32)
+
+
+def active_parts(config: EnvConfig, params: EnvParams, state=None) -> frozenset[str]:
+    """The optional parts (:data:`MODEL_PARTS`) a step under ``params`` (from ``state``) must compute:
+    those of ``config.model_parts`` whose field is not a concrete zero. A traced field (params passed
+    into a jitted function, vmapped scenarios, a schedule's params of the step) keeps its part in.
+    The signal also has a state: a concrete ``state.signal`` that is not zero keeps it in (a state
+    stepped on under params without a signal, e.g. an eager schedule's later segment); a traced state
+    is taken to be one of these params' episodes, whose signal starts at 0 and stays there while
+    ``signal_vol`` is 0. Called at trace time."""
+    parts = {part for part in config.model_parts if not _is_concrete_zero(getattr(params, MODEL_PARTS[part]))}
+    if "signal" in config.model_parts and state is not None and _is_concrete_nonzero(state.signal):
+        parts.add("signal")
+    return frozenset(parts)
+
+
+def _concrete(value) -> np.ndarray | None:
+    """``value`` as a numpy array, or None while it is traced."""
+    try:
+        return np.asarray(value)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def _is_concrete_zero(value) -> bool:
+    value = _concrete(value)
+    return value is not None and not np.any(value)
+
+
+def _is_concrete_nonzero(value) -> bool:
+    value = _concrete(value)
+    return value is not None and bool(np.any(value))
 
 
 def episode_steps(params: EnvParams) -> int:
@@ -250,6 +301,10 @@ def validate_params(params: EnvParams, config: EnvConfig | None = None) -> None:
         raise ValueError(
             f"EnvParams.latency: must be a whole number of steps in [0, EnvConfig.max_latency={config.max_latency}], got {latency}"
         )
+    for part, name in MODEL_PARTS.items():
+        if p[name] != 0 and part not in config.model_parts:
+            raise ValueError(f"EnvParams.{name}: {p[name]} turns on the model part {part!r}, which "
+                             f"EnvConfig.model_parts={list(config.model_parts)} compiles out")
     vol = np.asarray(params.regime_vol, dtype=float)
     trans = np.asarray(params.regime_transition, dtype=float)
     r = config.n_regimes

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from morl_mm.env import random_bits
 from morl_mm.env.market import OFF_QUOTE, EnvState, MarketMakingEnv
 from morl_mm.env.params import EnvConfig, EnvParams, episode_steps, validate_params
 
@@ -122,7 +123,8 @@ class ReplayEnv(MarketMakingEnv):
         return params.tape.mid[params.start]
 
     def reset_env(self, key: jax.Array, params: ReplayParams):
-        del key  # the recorded market is deterministic
+        """The first state of the episode (the recorded market is deterministic: the key only sets the
+        state's unused counter-hash words, so that the state has the simulator's structure)."""
         env_params = params.env
         f32 = jnp.float32
         state = ReplayState(
@@ -138,6 +140,7 @@ class ReplayEnv(MarketMakingEnv):
             effective_quote=OFF_QUOTE,
             quote_buffer=jnp.tile(OFF_QUOTE, (self.config.max_latency + 1, 1)),
             last_submitted=OFF_QUOTE,
+            noise_key=random_bits.episode_words(key),
             queue_ahead=jnp.zeros((2,), f32),
             queue_price=jnp.full((2,), jnp.nan, f32),
         )

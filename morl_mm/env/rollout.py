@@ -52,18 +52,21 @@ def rollout(env: MarketMakingEnv, policy: Any, key: jax.Array, params: EnvParams
 
     ``num_steps`` must be a Python int (it fixes the scan length); ``params`` may be traced, so
     ``jax.vmap(lambda k, p: rollout(env, pol, k, p, n))`` sweeps seeds and market scenarios.
+
+    Keys: the env gets one key for the whole episode (its counter-based draws are new at every step,
+    see :mod:`morl_mm.env.random_bits`), the policy one key per step (split up front: a deterministic
+    policy leaves them unused and XLA drops them).
     """
     num_steps = episode_steps(params) if num_steps is None else int(num_steps)
     act = as_act_fn(policy, policy_params)
-    key_reset, key_run = jax.random.split(key)
+    key_reset, key_env, key_act = jax.random.split(key, 3)
     obs, state = env.reset_env(key_reset, params)
 
-    def one_step(carry, step_key):
+    def one_step(carry, act_key):
         obs, state = carry
-        key_act, key_step = jax.random.split(step_key)
-        action = act(obs, state, key_act)
-        next_obs, next_state, reward, done, info = env.step_env(key_step, state, action, params)
+        action = act(obs, state, act_key)
+        next_obs, next_state, reward, done, info = env.step_env(key_env, state, action, params)
         return (next_obs, next_state), Trajectory(obs, action, reward, done, info)
 
-    _, traj = jax.lax.scan(one_step, (obs, state), jax.random.split(key_run, num_steps))
+    _, traj = jax.lax.scan(one_step, (obs, state), jax.random.split(key_act, num_steps))
     return traj
