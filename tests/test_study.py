@@ -161,7 +161,7 @@ BASE = "[env]\naction_mode = 'continuous'\n"  # a continuous-mode study
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nseeds = [0, 0]", "seeds"),
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = -5", "env_steps"),
     (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\ntotal_timesteps = 100", "both set a budget"),
-    (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate = 0.1", "unknown hyperparameter"),
+    (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate_decay = 0.1", "unknown hyperparameter"),
     ("[env]\naction_mode = 'discrete'\n[oracle]\ndepth_step = 0.05", "depth_step"),
     # every value is type-checked (issue 16)
     ('[evaluation]\nseeds = ["a"]', "[evaluation] seeds"),
