@@ -11,6 +11,7 @@ pytest.importorskip("optuna")
 
 from conftest import tiny_model
 
+from morl_mm.agents.ppo import PPOConfig
 from morl_mm.cli import main as cli
 from morl_mm.study import ConfigError, parse_config
 from morl_mm.study.dataset import read_dataset
@@ -57,6 +58,7 @@ def test_sweep_scores_trials_against_the_exact_ccs_and_reuses_them(tmp_path, cap
     tuned = [json.loads(str(h)) for h in ds["hyperparameters"].sel(learner="ppo").values]
     assert all(1e-4 <= t["learning_rate"] <= 1e-2 and t["update_epochs"] in (1, 2) for t in tuned)
     assert len({t["learning_rate"] for t in tuned}) == 2
+    assert tuned[0]["learning_rate"] == PPOConfig().learning_rate  # trial 0: the learner's own config
     table = printed[printed.index("[learners.ppo]"):]
     assert tomllib.loads(table)["learners"]["ppo"] == best["hyperparameters"]  # the best config, as TOML
     assert cli(["sweep", str(path), "--out", str(out), "--quiet"]) == 0  # a rerun: every trial reused

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -78,6 +79,11 @@ def run_sweep(config: StudyConfig, out: str | Path, backend=None, trials: int | 
     parallel = spec.parallel or backend.parallelism
     sampler = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}[spec.sampler]
     studies = {name: optuna.create_study(direction="maximize", sampler=sampler(seed=spec.seed)) for name in names}
+    learner_specs = {s.name: s for s in config.learners}
+    for name in names:  # trial 0 is the learner's own config: a sweep never ends below where it started
+        own = own_values(learner_specs[name], spec.space[name])
+        if own:
+            studies[name].enqueue_trial(own)
     records = {name: [] for name in names}
     display = UnitProgress(n_trials * len(names), f"sweep {config.name}", progress)
     try:
@@ -179,6 +185,24 @@ def _run_round(config, spec, ctx, batch: dict, reference: list, out: Path, backe
                 indicators = json.loads(assemble(reference + [part], ctx).attrs["indicators"]).get(name, {})
                 record.update({k: indicators.get(k) for k in SCORES})
     return records
+
+
+def own_values(learner, space: dict[str, dict]) -> dict[str, Any]:
+    """The values the learner runs with (its TOML keys, else its config's defaults for a native learner) of the
+    tuned keys whose value lies in the searched range or choices."""
+    values = dict(learner.hyperparameters)
+    if learner.is_native:
+        config = learner_config(learner.algorithm, learner.hyperparameters)
+        values = {key: getattr(config, key) for key in space if hasattr(config, key)} | values
+    own = {}
+    for key, searched in space.items():
+        value = values.get(key)
+        if value is None:
+            continue
+        inside = (value in searched["choices"]) if "choices" in searched else searched["low"] <= value <= searched["high"]
+        if inside:
+            own[key] = value
+    return own
 
 
 def _suggest(trial, key: str, space: dict):
