@@ -503,6 +503,7 @@ def _hmm_loglik(r: np.ndarray, v: np.ndarray, P: np.ndarray, with_posterior: boo
     p00, p01, p10, p11 = float(P[0, 0]), float(P[0, 1]), float(P[1, 0]), float(P[1, 1])
     d0, d1 = dens[:, 0].tolist(), dens[:, 1].tolist()
     a0, a1 = float(a[0]), float(a[1])
+    b0 = b1 = 0.0  # the previous step's filtered probabilities (set at t = 0 before they are read)
     for t in range(n):
         if t:
             a0, a1 = (b0 * p00 + b1 * p10) * d0[t], (b0 * p01 + b1 * p11) * d1[t]
