@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from morl_mm.agents.common import evaluate_front
-from morl_mm.agents.dqn import DQNConfig, DQNPolicy, make_train
+from morl_mm.agents.dqn import (DQNConfig, DQNPolicy, QNetwork, Transition, buffer_add, buffer_init, buffer_sample,
+                               make_train)
 from morl_mm.env import MarketMakingEnv, rollout
 
 # a tiny model: 40 steps, inventory within +-4 lots
@@ -98,3 +99,47 @@ def test_bad_config_and_scales_are_rejected(tiny):
         DQNConfig(learning_starts=8, batch_size=64)
     with pytest.raises(ValueError, match="scales"):
         make_train(CONFIG, env, params, scales=np.array([1.0, -1.0, 1.0]))
+
+
+def test_n_step_return_stops_at_the_episode_end():
+    """Rows t = 2..6 of a one-env ring of 5 rows (t = 0, 1 overwritten), reward 1 per step, the episode
+    ending at t = 4: the 3-step return from t sums gamma^k over the steps up to the end and bootstraps
+    (discount gamma^3) only where the episode runs through all three."""
+    gamma, rows = 0.5, 5
+    buffer = buffer_init(rows, 1, 1, 1)
+    for t in range(7):
+        buffer = buffer_add(buffer, Transition(jnp.full((1, 1), t), jnp.full((1,), t), jnp.ones((1, 1)),
+                                               jnp.full((1, 1), t + 1), jnp.array([float(t == 4)])))
+    sample = buffer_sample(buffer, jax.random.key(0), 256, n_step=3, gamma=gamma)
+    start = np.asarray(sample.obs[:, 0]).astype(int)
+    assert set(start) == {2, 3, 4}  # t = 5, 6 lack two stored successors; t = 0, 1 are overwritten
+    expected = {2: (1.75, 5, 0.0), 3: (1.5, 6, 0.0), 4: (1.0, 7, 0.0)}
+    for t, (ret, nxt, discount) in expected.items():
+        rows_t = start == t
+        np.testing.assert_allclose(np.asarray(sample.reward[rows_t, 0]), ret)
+        np.testing.assert_array_equal(np.asarray(sample.next_obs[rows_t, 0]), nxt)
+        np.testing.assert_array_equal(np.asarray(sample.discount[rows_t]), discount)
+        np.testing.assert_array_equal(np.asarray(sample.action[rows_t]), t)
+    # a run that does not end within the n steps bootstraps at gamma^n
+    running = buffer_add(buffer_init(4, 1, 1, 1), Transition(jnp.zeros((1, 1)), jnp.zeros((1,), jnp.int32),
+                                                              jnp.ones((1, 1)), jnp.ones((1, 1)), jnp.zeros((1,))))
+    running = buffer_add(running, Transition(jnp.ones((1, 1)), jnp.ones((1,), jnp.int32), jnp.full((1, 1), 2.0),
+                                             jnp.full((1, 1), 2.0), jnp.zeros((1,))))
+    two = buffer_sample(running, jax.random.key(1), 8, n_step=2, gamma=gamma)
+    np.testing.assert_allclose(np.asarray(two.reward[:, 0]), 1.0 + gamma * 2.0)
+    np.testing.assert_allclose(np.asarray(two.discount), gamma**2)
+    np.testing.assert_array_equal(np.asarray(two.next_obs[:, 0]), 2.0)
+
+
+def test_factorised_head_values_bid_plus_ask(tiny):
+    """The factorised Q table is a sum of a bid term and an ask term: Q[i, j] - Q[i, 0] does not depend on i."""
+    env, params = tiny
+    n = env.config.n_depths + 1
+    network = QNetwork(env.config.n_discrete_actions, env.num_objectives, (16,), side_actions=n)
+    obs, _ = env.reset_env(jax.random.key(0), params)
+    weight = jnp.array([0.5, 0.3, 0.2])
+    net_params = network.init(jax.random.key(1), obs, weight)
+    q = np.asarray(network.apply(net_params, obs, weight)).reshape(n, n, env.num_objectives)
+    assert q.shape == (n, n, env.num_objectives)
+    np.testing.assert_allclose(q - q[:, :1], np.broadcast_to(q[:1] - q[:1, :1], q.shape), atol=1e-5)
+    assert np.ptp(q[:, 0] - q[0, 0]) > 0  # the bid head is not constant

@@ -80,12 +80,25 @@ class DQNConfig:
     hidden_sizes: tuple[int, ...] = (128, 128)
     envelope: bool = False  # max over the K relabelling preferences w' too (see module docstring)
     double_q: bool = True  # the online network picks the envelope's (w', a), the target values it
+    n_step: int = 1  # bootstrap after this many rewards of an env's own trajectory (n-step return)
+    # Dirichlet concentration of the training preferences (each episode's and the relabelling ones):
+    # 1 = uniform on the simplex, < 1 favours the corners and edges of the front (as PPO's)
+    weight_concentration: float = 1.0
+    factorised: bool = False  # Q(s, w)[bid, ask] = Q_bid(s, w)[bid] + Q_ask(s, w)[ask] (one head per side)
+    anneal_lr: bool = False  # learning rate falls linearly to 0 over the gradient steps
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         for name in ("total_env_steps", "num_envs", "buffer_size", "batch_size", "num_weights", "updates_per_step"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"DQNConfig.{name}: must be >= 1, got {getattr(self, name)}")
+        if int(self.n_step) < 1:
+            raise ValueError(f"DQNConfig.n_step: must be >= 1, got {self.n_step}")
+        if not float(self.weight_concentration) > 0:
+            raise ValueError(f"DQNConfig.weight_concentration: must be > 0, got {self.weight_concentration}")
+        if self.learning_starts < max(self.batch_size, self.n_step * self.num_envs):
+            raise ValueError(f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size} and >= "
+                             f"n_step * num_envs={self.n_step * self.num_envs}, got {self.learning_starts}")
         if self.learning_starts < self.batch_size:
             raise ValueError(f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size}, got {self.learning_starts}")
         if self.buffer_size < max(self.learning_starts, self.num_envs):
@@ -102,16 +115,28 @@ class DQNConfig:
 
 
 class QNetwork(nn.Module):
-    """Q(obs, w) -> (n_actions, n_objectives): one Q-vector per action, conditioned on the preference."""
+    """Q(obs, w) -> (n_actions, n_objectives): one Q-vector per action, conditioned on the preference.
+
+    ``side_actions > 0``: the discrete action ``i_bid * side_actions + i_ask`` is valued as the sum of a bid
+    head and an ask head, ``Q[i_bid, i_ask] = Q_bid[i_bid] + Q_ask[i_ask]`` (the joint table is returned,
+    so the argmax over it is the two per-side argmaxes).
+    """
 
     n_actions: int
     n_objectives: int
     hidden_sizes: tuple[int, ...] = (256, 256)
+    side_actions: int = 0
 
     @nn.compact
     def __call__(self, obs: jax.Array, weight: jax.Array) -> jax.Array:
-        q = MLP(self.hidden_sizes, self.n_actions * self.n_objectives, activation="relu")(conditioned_input(obs, weight))
-        return q.reshape(*q.shape[:-1], self.n_actions, self.n_objectives)
+        x = conditioned_input(obs, weight)
+        m, n = self.n_objectives, self.side_actions
+        if not n:
+            q = MLP(self.hidden_sizes, self.n_actions * m, activation="relu")(x)
+            return q.reshape(*q.shape[:-1], self.n_actions, m)
+        sides = MLP(self.hidden_sizes, 2 * n * m, activation="relu")(x).reshape(*x.shape[:-1], 2, n, m)
+        joint = sides[..., 0, :, None, :] + sides[..., 1, None, :, :]
+        return joint.reshape(*x.shape[:-1], n * n, m)
 
 
 def greedy_action(q_vectors: jax.Array, weight: jax.Array) -> jax.Array:
@@ -120,13 +145,15 @@ def greedy_action(q_vectors: jax.Array, weight: jax.Array) -> jax.Array:
 
 
 class ReplayBuffer(NamedTuple):
-    """Ring buffer of transitions: fixed-size arrays, ``count`` = transitions written so far."""
+    """Ring buffer of vectorised env steps: arrays of shape ``(rows, num_envs, ...)``, row ``i`` holding step
+    ``i`` of every env, so that an env's consecutive transitions sit in consecutive rows (the n-step return
+    reads them). ``count`` = rows written so far."""
 
-    obs: jax.Array  # (N, obs_dim)
-    action: jax.Array  # (N,)
-    reward: jax.Array  # (N, n_objectives), normalised
-    next_obs: jax.Array  # (N, obs_dim); meaningless where done (auto-reset), masked in the target
-    done: jax.Array  # (N,)
+    obs: jax.Array  # (R, E, obs_dim)
+    action: jax.Array  # (R, E)
+    reward: jax.Array  # (R, E, n_objectives), normalised
+    next_obs: jax.Array  # (R, E, obs_dim); meaningless where done (auto-reset), masked in the target
+    done: jax.Array  # (R, E)
     count: jax.Array  # int32 scalar
 
 
@@ -138,26 +165,50 @@ class Transition(NamedTuple):
     done: jax.Array
 
 
-def buffer_init(capacity: int, obs_dim: int, n_objectives: int) -> ReplayBuffer:
-    f32 = jnp.float32
-    return ReplayBuffer(jnp.zeros((capacity, obs_dim), f32), jnp.zeros((capacity,), jnp.int32),
-                        jnp.zeros((capacity, n_objectives), f32), jnp.zeros((capacity, obs_dim), f32),
-                        jnp.zeros((capacity,), f32), jnp.zeros((), jnp.int32))
+class NStepTransition(NamedTuple):
+    """A sampled n-step transition: ``target = reward + discount * Q(next_obs)``, ``discount = 0`` where the
+    episode ended within the n steps."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array  # sum_k gamma^k r_{t+k} over the steps before the episode's end
+    next_obs: jax.Array  # the observation after the n-th step
+    discount: jax.Array  # gamma^n, or 0 where the episode ended
+
+
+def buffer_init(rows: int, num_envs: int, obs_dim: int, n_objectives: int) -> ReplayBuffer:
+    f32, shape = jnp.float32, (rows, num_envs)
+    return ReplayBuffer(jnp.zeros(shape + (obs_dim,), f32), jnp.zeros(shape, jnp.int32),
+                        jnp.zeros(shape + (n_objectives,), f32), jnp.zeros(shape + (obs_dim,), f32),
+                        jnp.zeros(shape, f32), jnp.zeros((), jnp.int32))
 
 
 def buffer_add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
-    """Write a batch of transitions at the ring position (capacity is a multiple of the batch size)."""
-    capacity = buffer.obs.shape[0]
-    start = buffer.count % capacity
-    fields = [jax.lax.dynamic_update_slice_in_dim(old, new.astype(old.dtype), start, axis=0)
+    """Write one vectorised step (fields of leading size num_envs) as the next row of the ring."""
+    start = buffer.count % buffer.obs.shape[0]
+    fields = [jax.lax.dynamic_update_slice_in_dim(old, new.astype(old.dtype)[None], start, axis=0)
               for old, new in zip(buffer[:-1], batch)]
-    return ReplayBuffer(*fields, buffer.count + batch.obs.shape[0])
+    return ReplayBuffer(*fields, buffer.count + 1)
 
 
-def buffer_sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Transition:
-    capacity = buffer.obs.shape[0]
-    idx = jax.random.randint(key, (batch_size,), 0, jnp.minimum(buffer.count, capacity))
-    return Transition(*(field[idx] for field in buffer[:-1]))
+def buffer_sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int = 1,
+                  gamma: float = 1.0) -> NStepTransition:
+    """``batch_size`` uniform draws of (row, env) among the rows followed by ``n_step - 1`` stored rows, as
+    n-step transitions of that env (the return stops at the episode's end; nothing is bootstrapped past it)."""
+    rows, num_envs = buffer.obs.shape[:2]
+    key_row, key_env = jax.random.split(key)
+    first = jax.random.randint(key_row, (batch_size,), jnp.maximum(buffer.count - rows, 0),
+                               buffer.count - n_step + 1)
+    env = jax.random.randint(key_env, (batch_size, 1), 0, num_envs)
+    index = (first[:, None] + jnp.arange(n_step)) % rows  # (B, n) rows of the n steps
+    done = buffer.done[index, env]  # (B, n)
+    alive = jnp.cumprod(1.0 - done, axis=1)  # the episode still runs after step k
+    counted = jnp.concatenate([jnp.ones_like(alive[:, :1]), alive[:, :-1]], axis=1)  # step k is in the return
+    discounts = (gamma ** jnp.arange(n_step, dtype=jnp.float32)) * counted
+    reward = jnp.sum(discounts[..., None] * buffer.reward[index, env], axis=1)
+    env = env[:, 0]
+    return NStepTransition(buffer.obs[index[:, 0], env], buffer.action[index[:, 0], env], reward,
+                           buffer.next_obs[index[:, -1], env], gamma**n_step * alive[:, -1])
 
 
 class TrainState(NamedTuple):
@@ -199,14 +250,16 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     inv_scales = jnp.asarray(1.0 / scales, jnp.float32)
 
     n_actions = env.config.n_discrete_actions
-    network = QNetwork(n_actions, m, cfg.hidden_sizes)
+    network = QNetwork(n_actions, m, cfg.hidden_sizes, env.config.n_depths + 1 if cfg.factorised else 0)
     obs_dim = env.observation_space().shape[0]
     n_envs, K, B = cfg.num_envs, cfg.num_weights, cfg.batch_size
-    capacity = (cfg.buffer_size // n_envs) * n_envs
+    rows = cfg.buffer_size // n_envs
     prefill_iters = -(-cfg.learning_starts // n_envs)
     learn_iters = (cfg.total_env_steps - prefill_iters * n_envs) // n_envs
     num_updates = learn_iters * cfg.updates_per_step
-    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
+    learning_rate = optax.linear_schedule(cfg.learning_rate, 0.0, num_updates) if cfg.anneal_lr else cfg.learning_rate
+    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(learning_rate))
+    draw_weights = lambda key, n: sample_simplex_weights(key, (n,), m, cfg.weight_concentration)  # noqa: E731
     vmap_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def env_step(ts: TrainState, action: jax.Array, key: jax.Array):
@@ -218,13 +271,13 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         buffer = buffer_add(ts.buffer, Transition(ts.obs, action, reward, next_obs, done.astype(jnp.float32)))
         episode_return = ts.episode_return + reward
         finished = jnp.sum(episode_return * ts.weight, axis=-1)  # scalarised return of each env's episode
-        weight = jnp.where(done[:, None], sample_simplex_weights(key_w, (n_envs,), m), ts.weight)
+        weight = jnp.where(done[:, None], draw_weights(key_w, n_envs), ts.weight)
         stats = {"episode_scalarised_return": jnp.sum(jnp.where(done, finished, 0.0)), "episodes": jnp.sum(done)}
         ts = ts._replace(buffer=buffer, obs=next_obs, env_state=env_state, weight=weight,
                          episode_return=jnp.where(done[:, None], 0.0, episode_return))
         return ts, stats
 
-    def loss_fn(params, target_params, batch: Transition, weights: jax.Array, aux_coef):
+    def loss_fn(params, target_params, batch: NStepTransition, weights: jax.Array, aux_coef):
         """Envelope loss of a batch relabelled with the preferences ``weights`` (K, m)."""
         obs = jnp.broadcast_to(batch.obs, (K, B, obs_dim))
         w = jnp.broadcast_to(weights[:, None, :], (K, B, m))
@@ -243,7 +296,7 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         best = jnp.argmax(scores, axis=-1)  # (K, B) index into (w', a)
         q_next_flat = jnp.transpose(q_next, (1, 0, 2, 3)).reshape(B, K * n_actions, m)
         q_best = q_next_flat[jnp.arange(B)[None, :], best]  # (K, B, m)
-        target = batch.reward + cfg.gamma * (1.0 - batch.done)[:, None] * q_best
+        target = batch.reward + batch.discount[:, None] * q_best
         target = jax.lax.stop_gradient(target)
 
         error = target - q_taken
@@ -255,8 +308,8 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     def update(ts: TrainState, key: jax.Array, aux_coef):
         """One gradient step on a replay batch, then Polyak-average the target network."""
         key_batch, key_w = jax.random.split(key)
-        batch = buffer_sample(ts.buffer, key_batch, B)
-        weights = sample_simplex_weights(key_w, (K,), m)
+        batch = buffer_sample(ts.buffer, key_batch, B, cfg.n_step, cfg.gamma)
+        weights = draw_weights(key_w, K)
         grads, losses = jax.grad(loss_fn, has_aux=True)(ts.params, ts.target_params, batch, weights, aux_coef)
         updates, opt_state = tx.update(grads, ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
@@ -295,8 +348,8 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         params = network.init(key_net, jnp.zeros((obs_dim,)), jnp.full((m,), 1.0 / m))
         obs, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(key_reset, n_envs), env_params)
         ts = TrainState(params=params, target_params=params, opt_state=tx.init(params),
-                        buffer=buffer_init(capacity, obs_dim, m), obs=obs, env_state=env_state,
-                        weight=sample_simplex_weights(key_w, (n_envs,), m), episode_return=jnp.zeros((n_envs, m)),
+                        buffer=buffer_init(rows, n_envs, obs_dim, m), obs=obs, env_state=env_state,
+                        weight=draw_weights(key_w, n_envs), episode_return=jnp.zeros((n_envs, m)),
                         step=jnp.zeros((), jnp.int32))
         ts, _ = jax.lax.scan(prefill_iteration, ts, jax.random.split(key_prefill, prefill_iters))
         ts, metrics = jax.lax.scan(learn_iteration, ts, jax.random.split(key_learn, learn_iters))
