@@ -177,3 +177,13 @@ def test_envelope_training_runs_and_is_finite(tiny):
                       num_weights=3, hidden_sizes=(16,), envelope=True, n_step=3, factorised=True)
     out = jax.jit(make_train(small, env, params))(jax.random.key(0))
     assert np.all(np.isfinite(np.asarray(out.metrics["vector_loss"])))
+
+
+def test_a_policy_saved_before_the_factorised_head_rebuilds_with_the_joint_head(tiny):
+    from morl_mm.agents.registry import rebuild_policy
+
+    env, params = tiny
+    old_file = {"hidden_sizes": [16], "num_envs": 8}  # no "factorised": written before the field existed
+    assert rebuild_policy("dqn", old_file, env, params, None, PROFIT_HEAVY).network.side_actions == 0
+    assert rebuild_policy("dqn", {**old_file, "factorised": True}, env, params, None,
+                          PROFIT_HEAVY).network.side_actions == env.config.n_depths + 1

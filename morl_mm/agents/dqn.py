@@ -103,8 +103,6 @@ class DQNConfig:
         if self.learning_starts < max(self.batch_size, self.n_step * self.num_envs):
             raise ValueError(f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size} and >= "
                              f"n_step * num_envs={self.n_step * self.num_envs}, got {self.learning_starts}")
-        if self.learning_starts < self.batch_size:
-            raise ValueError(f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size}, got {self.learning_starts}")
         if self.buffer_size < max(self.learning_starts, self.num_envs):
             raise ValueError(f"DQNConfig.buffer_size: must hold learning_starts={self.learning_starts}, got {self.buffer_size}")
         if self.total_env_steps <= self.learning_starts + self.num_envs:
