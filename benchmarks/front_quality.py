@@ -8,16 +8,24 @@ printed: per objective, the worst value over the exact CCS and the classical str
 study, minus 10% of that objective's range over the same set.
 
     python benchmarks/front_quality.py [--learners ppo dqn] [--fractions 0.25 0.5 1] [--json]
+        [--action-mode continuous] [--set ppo.ent_coef=0.003 ...]
         [--figure figures/front_quality_hv_curve.png] [--from-json saved.json]   # --from-json: only re-render
 
+``--action-mode continuous`` trains and scores in the continuous mode, against the oracle's exact
+continuous CCS (learners limited to the discrete mode, DQN, are skipped). ``--set
+LEARNER.KEY=VALUE`` overrides one hyperparameter of the config's learner (a JSON value), for tuning
+runs without editing the study config.
+
 ``--json`` prints one JSON object: {"<learner>": {"hv_ratio", "eum_ratio", "igd", "env_steps",
-"wall_s", "curve": [{"env_steps", "hv_ratio", "wall_s"}, ...]}, "reference_point": [...],
-"ccs_points": n}.
+"wall_s", "curve": [{"env_steps", "hv_ratio", "wall_s"}, ...], "overrides": {...}, "front": the final
+network's mean returns at each weight}, "weights": the lattice, "reference_point": [...], "ccs_points": n,
+"action_mode": "discrete" | "continuous"}.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -25,8 +33,9 @@ import jax
 import numpy as np
 import xarray as xr
 
-from morl_mm.agents.common import evaluate_front
-from morl_mm.agents.registry import BUDGET_KEY, train_learner
+from morl_mm.agents.catalogue import NATIVE_MODES
+from morl_mm.agents.common import evaluate_front, upgrade_keys
+from morl_mm.agents.registry import BUDGET_KEY, RENAMED_KEYS, train_learner
 from morl_mm.evaluation.rollouts import evaluate_policy
 from morl_mm.oracle import convex_coverage_set
 from morl_mm.pareto import eum_ratio, hv_reference_point, hypervolume, igd, simplex_weights
@@ -34,6 +43,17 @@ from morl_mm.policies.registry import build_classical
 from morl_mm.study.config import load_config
 from morl_mm.study.runner import make_context
 
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """``LEARNER.KEY=VALUE`` -> (learner, key, value); the value is JSON (a bare word stays a string)."""
+    target, sep, value = text.partition("=")
+    learner, dot, key = target.partition(".")
+    if not (sep and dot and learner and key):
+        raise argparse.ArgumentTypeError(f"--set: expected LEARNER.KEY=VALUE, got {text!r}")
+    try:
+        return learner, key, json.loads(value)
+    except ValueError:
+        return learner, key, value
 
 
 def curve_dataset(results: dict) -> xr.Dataset:
@@ -62,6 +82,10 @@ def main(argv=None) -> int:
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0], help="budget fractions")
     parser.add_argument("--episodes", type=int, default=300, help="evaluation episodes per weight")
     parser.add_argument("--divisions", type=int, default=10, help="simplex lattice divisions of the evaluation")
+    parser.add_argument("--action-mode", choices=("discrete", "continuous"), default=None,
+                        help="train and score in this action mode (default: the config's)")
+    parser.add_argument("--set", action="append", default=[], type=parse_override, metavar="LEARNER.KEY=VALUE",
+                        help="override one learner hyperparameter (JSON value), repeatable")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--figure", help="write the HV-ratio curves as a PNG here")
     parser.add_argument("--from-json", help="re-render --figure from a saved --json output (no training)")
@@ -71,6 +95,15 @@ def main(argv=None) -> int:
         return 0
 
     config = load_config(args.config)
+    if args.action_mode:
+        config = dataclasses.replace(config, env_config=dataclasses.replace(config.env_config,
+                                                                             action_mode=args.action_mode))
+    mode = config.env_config.action_mode
+    overrides: dict[str, dict] = {}
+    for learner, key, value in args.set:
+        if learner not in {spec.name for spec in config.learners}:
+            parser.error(f"--set {learner}.{key}: no learner {learner!r} in {args.config}")
+        overrides.setdefault(learner, {})[key] = value
     ctx = make_context(config)
     env, params, scales = ctx.env, ctx.params, ctx.scales
     ccs = convex_coverage_set(env, params, scales)
@@ -84,14 +117,20 @@ def main(argv=None) -> int:
     log = sys.stderr
     print(f"exact CCS: {len(ccs.points)} points; reference point {np.round(ref, 4).tolist()}", file=log)
 
-    results = {"reference_point": [float(x) for x in ref], "ccs_points": len(ccs.points)}
+    results = {"reference_point": [float(x) for x in ref], "ccs_points": len(ccs.points), "action_mode": mode,
+               "weights": np.round(weights, 4).tolist()}
     for spec in config.learners:
         if args.learners and spec.name not in args.learners:
             continue
-        budget = spec.hyperparameters.get(BUDGET_KEY)
+        if NATIVE_MODES.get(spec.algorithm, mode) != mode:
+            print(f"{spec.name}: skipped ({spec.algorithm} has no {mode} mode)", file=log)
+            continue
+        extra = upgrade_keys(overrides.get(spec.name, {}), RENAMED_KEYS.get(spec.algorithm, {}), f"--set {spec.name}")
+        base = {**spec.hyperparameters, **extra}
+        budget = base.get(BUDGET_KEY)
         curve = []
         for fraction in sorted(args.fractions):
-            hp = dict(spec.hyperparameters)
+            hp = dict(base)
             if budget is not None:
                 hp[BUDGET_KEY] = int(budget * fraction)
             trained = train_learner(spec.algorithm, hp, env, params, scales, config.seed)
@@ -104,14 +143,15 @@ def main(argv=None) -> int:
                      "igd": float(igd(front, ccs.points, scales))}
             curve.append(point)
             print(f"{spec.name}: {point}", file=log)
-        results[spec.name] = {**curve[-1], "curve": curve}
+        results[spec.name] = {**curve[-1], "curve": curve, "overrides": overrides.get(spec.name, {}),
+                              "front": np.round(front, 4).tolist()}
 
     if args.figure:
         save_figure(results, args.figure)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        print(f"\nreference point {np.round(ref, 4).tolist()}, exact CCS {len(ccs.points)} points")
+        print(f"\n{mode} mode: reference point {np.round(ref, 4).tolist()}, exact CCS {len(ccs.points)} points")
         print(f"{'learner':>8} {'hv_ratio':>9} {'eum_ratio':>9} {'igd':>8} {'env_steps':>10} {'wall_s':>7}")
         for name, r in results.items():
             if isinstance(r, dict):

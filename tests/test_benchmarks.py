@@ -49,3 +49,20 @@ def test_the_numpy_reference_simulates_the_same_model_as_the_jax_env():
     # and the spread of the pnl (inventory marked at a Brownian mid) agrees: sample stds within 4.5 s.e.
     std_ref, std_ours = reference[:, 0].std(ddof=1), ours[:, 0].std(ddof=1)
     assert abs(std_ref - std_ours) < 4.5 * np.sqrt(std_ref**2 / (2 * episodes) + std_ours**2 / (2 * episodes))
+
+
+def test_front_quality_overrides_parse_to_json_values():
+    import importlib.util
+
+    import pytest
+
+    spec = importlib.util.spec_from_file_location("front_quality", BENCHMARKS / "front_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_override("dqn.n_step=8") == ("dqn", "n_step", 8)
+    assert bench.parse_override("dqn.factorised=true") == ("dqn", "factorised", True)
+    assert bench.parse_override("ppo.hidden=[128, 128]") == ("ppo", "hidden", [128, 128])
+    assert bench.parse_override("ppo.activation=relu") == ("ppo", "activation", "relu")
+    for bad in ("n_step=8", "dqn.n_step", ".x=1"):
+        with pytest.raises(Exception, match="LEARNER.KEY=VALUE"):
+            bench.parse_override(bad)

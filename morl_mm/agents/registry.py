@@ -151,10 +151,15 @@ def policy_file_spec(algorithm: str, hyperparameters: dict) -> tuple[str, dict]:
     return algorithm, hyperparameters
 
 
+SAVED_BEFORE = {"dqn": {"factorised": False}}
+"""Fields added since policy files were first written whose new default changes a network's layers: a file
+without the field was saved with this value (a DQN saved before issue 12 has the joint Q head)."""
+
+
 def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
                    network_params: Any, weight) -> Any:
     """The runnable policy of a saved network at ``weight`` (params set)."""
-    config = learner_config(algorithm, hyperparameters)
+    config = learner_config(algorithm, {**SAVED_BEFORE.get(algorithm, {}), **hyperparameters})
     if algorithm in ON_POLICY:
         return PPOPolicy.from_config(config, env, network_params, weight)
     return DQNPolicy.from_train(dqn.make_train(config, env, env_params, np.ones(env.num_objectives)), network_params,
