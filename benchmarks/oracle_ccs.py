@@ -67,7 +67,7 @@ def phases_in_subprocess(mode: str, method: str) -> dict:
 def phases(mode: str, method: str) -> dict:
     """Seconds spent in each part of one CCS, in this process (no persistent cache)."""
     from morl_mm.env import MarketMakingEnv
-    from morl_mm.env.objectives import reference_scales
+    from morl_mm.env.scales import reference_scales
     from morl_mm.oracle import ccs
 
     search, bounds = METHODS[method]
