@@ -38,6 +38,8 @@ demo: $(STAMP)
 	$(BIN)/morl-mm front results/default
 
 test: $(EXTRA) $(BROWSER)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)

@@ -61,12 +61,20 @@ def main(argv: list[str] | None = None) -> int:
             cap = read_capture(path, levels=args.levels)
             best = min(best, time.perf_counter() - t0)
         events = count_events(path)
-        out[rel] = {"seconds": round(best, 4), "book_rows": len(cap.book), "trades": len(cap.trades),
-                    "events": events, "events_per_s": round(events / best), "venue": cap.venue,
-                    "problems": sum(not g["reason"].startswith("info:") for g in cap.gaps)}
+        out[rel] = {
+            "seconds": round(best, 4),
+            "book_rows": len(cap.book),
+            "trades": len(cap.trades),
+            "events": events,
+            "events_per_s": round(events / best),
+            "venue": cap.venue,
+            "problems": sum(not g["reason"].startswith("info:") for g in cap.gaps),
+        }
         if not args.json:
-            print(f"{rel:50s} {best:7.3f} s  {events:7d} events  {events / best:9.0f} events/s  "
-                  f"{len(cap.book):7d} book rows  {len(cap.trades):6d} trades  ({cap.venue})")
+            print(
+                f"{rel:50s} {best:7.3f} s  {events:7d} events  {events / best:9.0f} events/s  "
+                f"{len(cap.book):7d} book rows  {len(cap.trades):6d} trades  ({cap.venue})"
+            )
     if args.json:
         print(json.dumps(out))
     return 0

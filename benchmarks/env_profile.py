@@ -20,8 +20,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from env_throughput import NumpyMarketMaking, make_jax_runner
+
 from morl_mm.env import MarketMakingEnv, random_bits
 from morl_mm.env.market import Draws
 
@@ -59,8 +59,7 @@ def variants(batch: int, steps: int) -> dict:
         "without the auto-reset": make_jax_runner(StepEnvOnly(), params, batch, steps),
         "hash replaced by a xor": make_jax_runner(XorBits(), params, batch, steps),
         "mid normal replaced by a uniform": make_jax_runner(NoNormal(), params, batch, steps),
-        "every optional part computed (traced params)": make_jax_runner(env, params, batch, steps,
-                                                                        trace_params=True),
+        "every optional part computed (traced params)": make_jax_runner(env, params, batch, steps, trace_params=True),
     }
     key = jax.random.key(0)
     calls = {name: (lambda run=run: run(key).block_until_ready()) for name, run in runs.items()}
@@ -97,6 +96,7 @@ def hlo_summary(batch: int, steps: int) -> dict:
     text = compiled.as_text()
     bodies = re.findall(r"body=(%[\w.\-]+)", text)
     computations = dict(re.findall(r"^(%[\w.\-]+) [^\n]*\{\n(.*?)\n\}", text, flags=re.S | re.M))
+
     def kernels_of(body):
         return re.findall(r"^\s*%\S+ = .*? (fusion|copy|conditional)\(", computations.get(body, ""), flags=re.M)
 

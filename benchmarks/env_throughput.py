@@ -104,8 +104,19 @@ class NumpyMarketMaking:
 
     def __init__(self, batch: int, params, seed: int = 0):
         self.rng = np.random.default_rng(seed)
-        p = {name: float(getattr(params, name)) for name in ("mid0", "sigma", "dt", "arrival_rate", "kappa",
-                                                             "order_size", "inventory_limit", "competitive_distance")}
+        p = {
+            name: float(getattr(params, name))
+            for name in (
+                "mid0",
+                "sigma",
+                "dt",
+                "arrival_rate",
+                "kappa",
+                "order_size",
+                "inventory_limit",
+                "competitive_distance",
+            )
+        }
         self.p, self.n_steps, self.batch = p, n_steps(params), batch
         f32 = np.float32
         self.mid = np.full(batch, p["mid0"], f32)
@@ -129,13 +140,16 @@ class NumpyMarketMaking:
         self.mid += np.float32(p["sigma"] * np.sqrt(p["dt"])) * noise
         self.time += 1
         # (as floats: numpy's + of two bool arrays is a logical or, which counted two firm sides as one)
-        firm = (on_bid & (depth_bid <= p["competitive_distance"])).astype(np.float32) \
-            + (on_ask & (depth_ask <= p["competitive_distance"])).astype(np.float32)
-        rewards = np.stack([
-            self.cash + self.inventory * self.mid - wealth_before,
-            -np.float32(p["sigma"] ** 2 * p["dt"]) * self.inventory**2,
-            np.float32(0.5 / self.n_steps) * firm,
-        ])
+        firm = (on_bid & (depth_bid <= p["competitive_distance"])).astype(np.float32) + (
+            on_ask & (depth_ask <= p["competitive_distance"])
+        ).astype(np.float32)
+        rewards = np.stack(
+            [
+                self.cash + self.inventory * self.mid - wealth_before,
+                -np.float32(p["sigma"] ** 2 * p["dt"]) * self.inventory**2,
+                np.float32(0.5 / self.n_steps) * firm,
+            ]
+        )
         done = self.time >= self.n_steps  # auto-reset finished envs
         if done.any():
             self.mid[done], self.cash[done], self.inventory[done], self.time[done] = p["mid0"], 0.0, 0.0, 0
@@ -194,8 +208,10 @@ def print_table(results: dict) -> None:
         print(f"{batch:>8} {jax_sps:>14.3e} {numpy_sps:>14.3e} {jax_sps / numpy_sps:>10.2f}")
     print(f"adapter (1 env, python loop): {results['adapter']['1']:.3e} steps/s")
     ratios = results["ratios"]
-    print(f"best jax / best numpy: {ratios['jax_over_numpy']:.2f}x   "
-          f"best jax / adapter: {ratios['jax_over_adapter']:.0f}x")
+    print(
+        f"best jax / best numpy: {ratios['jax_over_numpy']:.2f}x   "
+        f"best jax / adapter: {ratios['jax_over_adapter']:.0f}x"
+    )
 
 
 def main(argv=None) -> None:
@@ -213,8 +229,10 @@ def main(argv=None) -> None:
     if args.json:
         print(json.dumps(results))
     else:
-        print(f"jax {jax.__version__} on {jax.local_device_count()} {jax.devices()[0].platform} device(s), "
-              f"{steps} steps per env, best of {REPEATS}")
+        print(
+            f"jax {jax.__version__} on {jax.local_device_count()} {jax.devices()[0].platform} device(s), "
+            f"{steps} steps per env, best of {REPEATS}"
+        )
         print_table(results)
 
 

@@ -64,8 +64,10 @@ def curve_dataset(results: dict) -> xr.Dataset:
     for i, name in enumerate(learners):
         for j, point in enumerate(results[name]["curve"]):
             table[:, i, j] = point["hv_ratio"], point["env_steps"]
-    return xr.Dataset({"hv_ratio_curve": (("learner", "checkpoint"), table[0])},
-                      coords={"learner": learners, "env_steps": (("learner", "checkpoint"), table[1])})
+    return xr.Dataset(
+        {"hv_ratio_curve": (("learner", "checkpoint"), table[0])},
+        coords={"learner": learners, "env_steps": (("learner", "checkpoint"), table[1])},
+    )
 
 
 def save_figure(results: dict, path: str) -> None:
@@ -82,10 +84,20 @@ def main(argv=None) -> int:
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 1.0], help="budget fractions")
     parser.add_argument("--episodes", type=int, default=300, help="evaluation episodes per weight")
     parser.add_argument("--divisions", type=int, default=10, help="simplex lattice divisions of the evaluation")
-    parser.add_argument("--action-mode", choices=("discrete", "continuous"), default=None,
-                        help="train and score in this action mode (default: the config's)")
-    parser.add_argument("--set", action="append", default=[], type=parse_override, metavar="LEARNER.KEY=VALUE",
-                        help="override one learner hyperparameter (JSON value), repeatable")
+    parser.add_argument(
+        "--action-mode",
+        choices=("discrete", "continuous"),
+        default=None,
+        help="train and score in this action mode (default: the config's)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=parse_override,
+        metavar="LEARNER.KEY=VALUE",
+        help="override one learner hyperparameter (JSON value), repeatable",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--figure", help="write the HV-ratio curves as a PNG here")
     parser.add_argument("--from-json", help="re-render --figure from a saved --json output (no training)")
@@ -96,8 +108,9 @@ def main(argv=None) -> int:
 
     config = load_config(args.config)
     if args.action_mode:
-        config = dataclasses.replace(config, env_config=dataclasses.replace(config.env_config,
-                                                                             action_mode=args.action_mode))
+        config = dataclasses.replace(
+            config, env_config=dataclasses.replace(config.env_config, action_mode=args.action_mode)
+        )
     mode = config.env_config.action_mode
     overrides: dict[str, dict] = {}
     for learner, key, value in args.set:
@@ -117,8 +130,12 @@ def main(argv=None) -> int:
     log = sys.stderr
     print(f"exact CCS: {len(ccs.points)} points; reference point {np.round(ref, 4).tolist()}", file=log)
 
-    results = {"reference_point": [float(x) for x in ref], "ccs_points": len(ccs.points), "action_mode": mode,
-               "weights": np.round(weights, 4).tolist()}
+    results = {
+        "reference_point": [float(x) for x in ref],
+        "ccs_points": len(ccs.points),
+        "action_mode": mode,
+        "weights": np.round(weights, 4).tolist(),
+    }
     for spec in config.learners:
         if args.learners and spec.name not in args.learners:
             continue
@@ -134,17 +151,25 @@ def main(argv=None) -> int:
             if budget is not None:
                 hp[BUDGET_KEY] = int(budget * fraction)
             trained = train_learner(spec.algorithm, hp, env, params, scales, config.seed)
-            returns = evaluate_front(env, params, trained.policy, trained.network_params, weights, args.episodes,
-                                     jax.random.key(123))
+            returns = evaluate_front(
+                env, params, trained.policy, trained.network_params, weights, args.episodes, jax.random.key(123)
+            )
             front = np.asarray(returns, np.float64).mean(axis=1)
-            point = {"env_steps": trained.env_steps, "wall_s": round(trained.seconds, 1),
-                     "hv_ratio": float(hypervolume(front, ref) / exact_hv),
-                     "eum_ratio": float(eum_ratio(front, ccs.points, weights, scales)),
-                     "igd": float(igd(front, ccs.points, scales))}
+            point = {
+                "env_steps": trained.env_steps,
+                "wall_s": round(trained.seconds, 1),
+                "hv_ratio": float(hypervolume(front, ref) / exact_hv),
+                "eum_ratio": float(eum_ratio(front, ccs.points, weights, scales)),
+                "igd": float(igd(front, ccs.points, scales)),
+            }
             curve.append(point)
             print(f"{spec.name}: {point}", file=log)
-        results[spec.name] = {**curve[-1], "curve": curve, "overrides": overrides.get(spec.name, {}),
-                              "front": np.round(front, 4).tolist()}
+        results[spec.name] = {
+            **curve[-1],
+            "curve": curve,
+            "overrides": overrides.get(spec.name, {}),
+            "front": np.round(front, 4).tolist(),
+        }
 
     if args.figure:
         save_figure(results, args.figure)
@@ -155,8 +180,10 @@ def main(argv=None) -> int:
         print(f"{'learner':>8} {'hv_ratio':>9} {'eum_ratio':>9} {'igd':>8} {'env_steps':>10} {'wall_s':>7}")
         for name, r in results.items():
             if isinstance(r, dict):
-                print(f"{name:>8} {r['hv_ratio']:9.4f} {r['eum_ratio']:9.4f} {r['igd']:8.4f} {r['env_steps']:10d} "
-                      f"{r['wall_s']:7.1f}")
+                print(
+                    f"{name:>8} {r['hv_ratio']:9.4f} {r['eum_ratio']:9.4f} {r['igd']:8.4f} {r['env_steps']:10d} "
+                    f"{r['wall_s']:7.1f}"
+                )
                 for c in r["curve"]:
                     print(f"{'':>8}   curve: {c['env_steps']:>9} steps -> HV ratio {c['hv_ratio']:.4f}")
     return 0

@@ -44,8 +44,19 @@ WARMUP_DECISIONS = 300
 def model(action_mode: str):
     """A model of the synthetic market below, in its units (dollars, seconds)."""
     config = EnvConfig(action_mode=action_mode, depth_grid=(0.01, 0.02, 0.03, 0.05, 0.08))
-    params = make_params(config, dt=DT, horizon=HORIZON, sigma=0.03, arrival_rate=2.0, kappa=25.0, tick_size=0.01,
-                         mid0=0.0, inventory_limit=5.0, order_size=1.0, competitive_distance=0.05)
+    params = make_params(
+        config,
+        dt=DT,
+        horizon=HORIZON,
+        sigma=0.03,
+        arrival_rate=2.0,
+        kappa=25.0,
+        tick_size=0.01,
+        mid0=0.0,
+        inventory_limit=5.0,
+        order_size=1.0,
+        competitive_distance=0.05,
+    )
     return MarketMakingEnv(config), params
 
 
@@ -85,9 +96,11 @@ def policies(result: str | None, names=None):
 
     env_c, params_c = model("continuous")
     env_d, params_d = model("discrete")
-    builders = {"ppo": lambda: (untrained("ppo", env_c, params_c), env_c, params_c),
-                "dqn": lambda: (untrained("dqn", env_d, params_d), env_d, params_d),
-                "avellaneda_stoikov": lambda: (AvellanedaStoikov(env_c, params_c, gamma=0.1), env_c, params_c)}
+    builders = {
+        "ppo": lambda: (untrained("ppo", env_c, params_c), env_c, params_c),
+        "dqn": lambda: (untrained("dqn", env_d, params_d), env_d, params_d),
+        "avellaneda_stoikov": lambda: (AvellanedaStoikov(env_c, params_c, gamma=0.1), env_c, params_c),
+    }
     return {k: build() for k, build in builders.items() if names is None or k in names}
 
 

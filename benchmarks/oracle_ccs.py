@@ -37,11 +37,27 @@ METHODS = {"before": ("full", "lp"), "after": ("auto", "hull")}
 def run_cli(mode: str, method: str, cache: str) -> dict:
     """One ``python -m morl_mm.oracle --json`` process; returns its JSON and the process wall time."""
     search, bounds = METHODS[method]
-    command = [sys.executable, "-m", "morl_mm.oracle", "--json", "--action-mode", mode, "--search", search,
-               "--bounds", bounds]
+    command = [
+        sys.executable,
+        "-m",
+        "morl_mm.oracle",
+        "--json",
+        "--action-mode",
+        mode,
+        "--search",
+        search,
+        "--bounds",
+        bounds,
+    ]
     started = time.perf_counter()
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "MORL_MM_COMPILE_CACHE": cache}).stdout
+    out = subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "MORL_MM_COMPILE_CACHE": cache},
+    ).stdout
     result = json.loads(out)
     result["process_s"] = time.perf_counter() - started
     return result
@@ -58,9 +74,14 @@ def same_points(a: dict, b: dict) -> float | None:
 
 
 def phases_in_subprocess(mode: str, method: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--phases-of", f"{mode},{method}"], check=True,
-                         capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "MORL_MM_COMPILE_CACHE": "off"}).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--phases-of", f"{mode},{method}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "MORL_MM_COMPILE_CACHE": "off"},
+    ).stdout
     return json.loads(out)
 
 
@@ -85,6 +106,7 @@ def phases(mode: str, method: str) -> dict:
                 return fn(*args, **kwargs)
             finally:
                 spent[name] += time.perf_counter() - t
+
         return wrapper
 
     originals = ccs.Solver.__call__, ccs.optimistic_bounds, ccs.optimistic_bound, ccs.corner_weights
@@ -119,11 +141,21 @@ def main(argv=None) -> int:
     report = {"load_average_before": [round(x, 2) for x in os.getloadavg()], "modes": {}}
     with tempfile.TemporaryDirectory() as cache:
         for mode in args.modes.split(","):
-            runs = {"before": run_cli(mode, "before", "off"), "after_cold": run_cli(mode, "after", cache),
-                    "after_warm": run_cli(mode, "after", cache)}
-            entry = {name: {"seconds": round(r["seconds"], 3), "process_s": round(r["process_s"], 3),
-                            "points": len(r["points"]), "n_solves": r["n_solves"],
-                            "max_point_diff_vs_before": same_points(runs["before"], r)} for name, r in runs.items()}
+            runs = {
+                "before": run_cli(mode, "before", "off"),
+                "after_cold": run_cli(mode, "after", cache),
+                "after_warm": run_cli(mode, "after", cache),
+            }
+            entry = {
+                name: {
+                    "seconds": round(r["seconds"], 3),
+                    "process_s": round(r["process_s"], 3),
+                    "points": len(r["points"]),
+                    "n_solves": r["n_solves"],
+                    "max_point_diff_vs_before": same_points(runs["before"], r),
+                }
+                for name, r in runs.items()
+            }
             entry["phases"] = {method: phases_in_subprocess(mode, method) for method in METHODS}
             report["modes"][mode] = entry
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -135,8 +167,10 @@ def main(argv=None) -> int:
         print(f"{mode} mode")
         for name in ("before", "after_cold", "after_warm"):
             r = entry[name]
-            print(f"  {name:<11} {r['seconds']:7.2f} s CCS ({r['process_s']:6.2f} s process), {r['points']} points, "
-                  f"{r['n_solves']} solves, max |point - before| {r['max_point_diff_vs_before']}")
+            print(
+                f"  {name:<11} {r['seconds']:7.2f} s CCS ({r['process_s']:6.2f} s process), {r['points']} points, "
+                f"{r['n_solves']} solves, max |point - before| {r['max_point_diff_vs_before']}"
+            )
         for method, p in entry["phases"].items():
             print(f"  phases {method:<7} " + ", ".join(f"{k} {v}" for k, v in p.items()))
     return 0

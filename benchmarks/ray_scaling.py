@@ -57,12 +57,19 @@ def overhead(n: int) -> dict:
     first = per_task_seconds(backend, n)  # starts the workers
     warm = per_task_seconds(backend, n)
     ray.shutdown()
-    return {"tasks": n, "in_process_s_per_task": in_process, "ray_head_start_s": head_seconds,
-            "ray_first_batch_s_per_task": first, "ray_warm_s_per_task": warm}
+    return {
+        "tasks": n,
+        "in_process_s_per_task": in_process,
+        "ray_head_start_s": head_seconds,
+        "ray_first_batch_s_per_task": first,
+        "ray_warm_s_per_task": warm,
+    }
 
 
 def reduced(config, seeds: list[int], group: str | None):
-    learners = [dataclasses.replace(s, seeds=tuple(seeds)) for s in config.learners if group is None or s.group == group]
+    learners = [
+        dataclasses.replace(s, seeds=tuple(seeds)) for s in config.learners if group is None or s.group == group
+    ]
     return dataclasses.replace(config, learners=tuple(learners))
 
 
@@ -82,15 +89,31 @@ def study(path: str, seeds: list[int], group: str | None, out: Path) -> dict:
     on_ray = run_study(config, out / "ray", progress=False, backend=RayBackend())
     ray_seconds = time.perf_counter() - started
     ray.shutdown()
-    identical = {str(kind): bool(np.array_equal(local["returns"].values[:, local.kind.values == kind],
-                                                on_ray["returns"].values[:, on_ray.kind.values == kind], equal_nan=True))
-                 for kind in dict.fromkeys(local.kind.values)}
+    identical = {
+        str(kind): bool(
+            np.array_equal(
+                local["returns"].values[:, local.kind.values == kind],
+                on_ray["returns"].values[:, on_ray.kind.values == kind],
+                equal_nan=True,
+            )
+        )
+        for kind in dict.fromkeys(local.kind.values)
+    }
     hv = lambda ds: {k: v["hv_ratio"] for k, v in json.loads(ds.attrs["indicators"]).items()}
-    return {"config": path, "learners": [s.name for s in config.learners], "seeds": seeds, "group": group,
-            "in_process_s": in_process, "ray_2cpu_s": ray_seconds, "speedup": in_process / ray_seconds,
-            "unit_seconds_in_process": json.loads(local.attrs["unit_seconds"]),
-            "unit_seconds_ray": json.loads(on_ray.attrs["unit_seconds"]),
-            "returns_identical": identical, "hv_ratio_in_process": hv(local), "hv_ratio_ray": hv(on_ray)}
+    return {
+        "config": path,
+        "learners": [s.name for s in config.learners],
+        "seeds": seeds,
+        "group": group,
+        "in_process_s": in_process,
+        "ray_2cpu_s": ray_seconds,
+        "speedup": in_process / ray_seconds,
+        "unit_seconds_in_process": json.loads(local.attrs["unit_seconds"]),
+        "unit_seconds_ray": json.loads(on_ray.attrs["unit_seconds"]),
+        "returns_identical": identical,
+        "hv_ratio_in_process": hv(local),
+        "hv_ratio_ray": hv(on_ray),
+    }
 
 
 def main() -> None:

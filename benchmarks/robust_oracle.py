@@ -42,15 +42,28 @@ def measure(spec: str, env, params, scales, plain, divisions: int, resolution: i
     solve_warm = time.perf_counter() - started
     rows = []
     for w, p, robust in zip(WEIGHTS, plain, [first] + solver(WEIGHTS[1:])):
-        rows.append({"weights": list(w), "plain": p.scalarised_value, "robust": robust.scalarised_value,
-                     "plain_under_worst_case": solver.evaluate(p.action_table, w).scalarised_value,
-                     "robust_objectives": robust.objective_values.tolist()})
+        rows.append(
+            {
+                "weights": list(w),
+                "plain": p.scalarised_value,
+                "robust": robust.scalarised_value,
+                "plain_under_worst_case": solver.evaluate(p.action_table, w).scalarised_value,
+                "robust_objectives": robust.objective_values.tolist(),
+            }
+        )
     front = robust_coverage_set(env, params, box, divisions=divisions, scales=scales)
     fine = RobustSolver(env, params, box, scales=scales, resolution=resolution)(WEIGHTS[0])[0]
-    return {"weights": rows, "solve_first_s": solve_first, "solve_warm_s": solve_warm,
-            "front_points": len(front.points), "front_solves": front.n_solves, "front_s": front.seconds,
-            "fine_resolution": resolution, "fine_value": fine.scalarised_value,
-            "vertex_value": first.scalarised_value}
+    return {
+        "weights": rows,
+        "solve_first_s": solve_first,
+        "solve_warm_s": solve_warm,
+        "front_points": len(front.points),
+        "front_solves": front.n_solves,
+        "front_s": front.seconds,
+        "fine_resolution": resolution,
+        "fine_value": fine.scalarised_value,
+        "vertex_value": first.scalarised_value,
+    }
 
 
 def main() -> None:
@@ -73,14 +86,18 @@ def main() -> None:
     print("scales " + ", ".join(f"{n}={s:.4g}" for n, s in zip(env.objectives, scales)))
     for spec in args.boxes:
         r = result[spec]
-        print(f"\n{spec}: one robust solve {r['solve_first_s']:.1f} s (first), {r['solve_warm_s']:.2f} s (warm); "
-              f"robust front {r['front_points']} points from {r['front_solves']} weights in {r['front_s']:.0f} s; "
-              f"max-min value at {WEIGHTS[0]}: vertices {r['vertex_value']:.6f}, "
-              f"{r['fine_resolution']}-point grid {r['fine_value']:.6f}")
+        print(
+            f"\n{spec}: one robust solve {r['solve_first_s']:.1f} s (first), {r['solve_warm_s']:.2f} s (warm); "
+            f"robust front {r['front_points']} points from {r['front_solves']} weights in {r['front_s']:.0f} s; "
+            f"max-min value at {WEIGHTS[0]}: vertices {r['vertex_value']:.6f}, "
+            f"{r['fine_resolution']}-point grid {r['fine_value']:.6f}"
+        )
         print(f"{'weights':>16} {'plain':>9} {'robust':>9} {'plain vs its worst case':>24}  robust objectives")
         for row in r["weights"]:
-            print(f"{','.join(f'{x:g}' for x in row['weights']):>16} {row['plain']:9.4f} {row['robust']:9.4f} "
-                  f"{row['plain_under_worst_case']:24.4f}  " + ", ".join(f"{v:.4g}" for v in row["robust_objectives"]))
+            print(
+                f"{','.join(f'{x:g}' for x in row['weights']):>16} {row['plain']:9.4f} {row['robust']:9.4f} "
+                f"{row['plain_under_worst_case']:24.4f}  " + ", ".join(f"{v:.4g}" for v in row["robust_objectives"])
+            )
 
 
 if __name__ == "__main__":

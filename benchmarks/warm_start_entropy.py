@@ -44,8 +44,9 @@ def main() -> None:
         obs, state = carry
         logits, _ = network.apply(params, conditioned_input(obs, weights))
         action = jax.random.categorical(key, logits)
-        obs_next, state, *_ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(key, n), state, action,
-                                                                          model)
+        obs_next, state, *_ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(key, n), state, action, model
+        )
         return (obs_next, state), obs
 
     steps = int(round(model.horizon / model.dt))

@@ -56,6 +56,8 @@ def validate_weights(weights, n_objectives: int, atol: float = WEIGHT_ATOL) -> n
         raise ValueError(f"weights: must be >= 0 (on the simplex), got {rows[bad].tolist()}")
     bad = np.abs(rows.sum(axis=1) - 1.0) > atol
     if bad.any():
-        raise ValueError(f"weights: must sum to 1 (on the simplex), got {rows[bad].tolist()} "
-                         f"with sums {rows[bad].sum(axis=1).tolist()}")
+        raise ValueError(
+            f"weights: must sum to 1 (on the simplex), got {rows[bad].tolist()} "
+            f"with sums {rows[bad].sum(axis=1).tolist()}"
+        )
     return np.clip(w, 0.0, None)

@@ -41,8 +41,16 @@ from morl_mm.policies.classical import AvellanedaStoikov, FixedSpread, avellaned
 from morl_mm.policies.quoting import stack_params
 
 GAMMAS = (0.1, 0.01, 1.0)  # the paper's Tables 1, 2, 3
-PAPER_SETTING = dict(mid0=100.0, horizon=1.0, sigma=2.0, dt=0.005, initial_inventory=0.0, kappa=1.5,
-                     arrival_rate=140.0, inventory_limit=1000.0)
+PAPER_SETTING = dict(
+    mid0=100.0,
+    horizon=1.0,
+    sigma=2.0,
+    dt=0.005,
+    initial_inventory=0.0,
+    kappa=1.5,
+    arrival_rate=140.0,
+    inventory_limit=1000.0,
+)
 STRATEGIES = ("inventory", "symmetric")
 STATISTICS = ("spread", "profit_mean", "profit_std", "q_mean", "q_std")
 
@@ -95,10 +103,20 @@ def summarise(spread, profit, final_q) -> dict[str, float]:
         s = x.std(ddof=1)
         return float(np.sqrt(max(np.mean((x - x.mean()) ** 4) - s**4, 0.0) / n) / (2 * s)) if s > 0 else 0.0
 
-    stats = {"spread": float(spread.mean()), "profit_mean": float(profit.mean()), "profit_std": float(profit.std(ddof=1)),
-             "q_mean": float(final_q.mean()), "q_std": float(final_q.std(ddof=1))}
-    stats.update(spread_se=float(spread.std(ddof=1) / math.sqrt(n)), profit_mean_se=stats["profit_std"] / math.sqrt(n),
-                 profit_std_se=std_error(profit), q_mean_se=stats["q_std"] / math.sqrt(n), q_std_se=std_error(final_q))
+    stats = {
+        "spread": float(spread.mean()),
+        "profit_mean": float(profit.mean()),
+        "profit_std": float(profit.std(ddof=1)),
+        "q_mean": float(final_q.mean()),
+        "q_std": float(final_q.std(ddof=1)),
+    }
+    stats.update(
+        spread_se=float(spread.std(ddof=1) / math.sqrt(n)),
+        profit_mean_se=stats["profit_std"] / math.sqrt(n),
+        profit_std_se=std_error(profit),
+        q_mean_se=stats["q_std"] / math.sqrt(n),
+        q_std_se=std_error(final_q),
+    )
     return stats
 
 
@@ -109,8 +127,13 @@ def paper_errors(gamma: str, strategy: str) -> dict[str, float]:
     spread, _, profit_std, _, q_std = PAPER_TABLES[gamma][strategy]
     n = PAPER_SIMULATIONS
     rounding = {"spread": 0.005, "profit_mean": 0.05, "profit_std": 0.05, "q_mean": 0.005, "q_std": 0.05}
-    sampling = {"spread": 0.0, "profit_mean": profit_std / math.sqrt(n), "profit_std": profit_std / math.sqrt(2 * (n - 1)),
-                "q_mean": q_std / math.sqrt(n), "q_std": q_std / math.sqrt(2 * (n - 1))}
+    sampling = {
+        "spread": 0.0,
+        "profit_mean": profit_std / math.sqrt(n),
+        "profit_std": profit_std / math.sqrt(2 * (n - 1)),
+        "q_mean": q_std / math.sqrt(n),
+        "q_std": q_std / math.sqrt(2 * (n - 1)),
+    }
     return {k: math.hypot(sampling[k], rounding[k] / math.sqrt(3)) for k in STATISTICS}
 
 
@@ -121,13 +144,15 @@ def z_scores(results) -> dict[str, dict[str, dict[str, float]]]:
         out[gamma] = {}
         for strategy, ours in by_strategy.items():
             paper, paper_se = dict(zip(STATISTICS, PAPER_TABLES[gamma][strategy])), paper_errors(gamma, strategy)
-            out[gamma][strategy] = {k: (ours[k] - paper[k]) / math.hypot(ours[k + "_se"], paper_se[k])
-                                    for k in STATISTICS}
+            out[gamma][strategy] = {
+                k: (ours[k] - paper[k]) / math.hypot(ours[k + "_se"], paper_se[k]) for k in STATISTICS
+            }
     return out
 
 
-def run_study(simulations: int = 1000, seed: int = 0, gammas=GAMMAS, time_term: bool = True,
-              negative_depth: bool = True) -> dict[str, dict[str, dict[str, float]]]:
+def run_study(
+    simulations: int = 1000, seed: int = 0, gammas=GAMMAS, time_term: bool = True, negative_depth: bool = True
+) -> dict[str, dict[str, dict[str, float]]]:
     """The paper's tables: per gamma, statistics of the inventory and the symmetric strategy."""
     if int(simulations) < 2:
         raise ValueError(f"--simulations: need at least 2, got {simulations}")
@@ -143,14 +168,21 @@ def run_study(simulations: int = 1000, seed: int = 0, gammas=GAMMAS, time_term: 
 
 def format_table(results) -> str:
     """Paper / ours (our standard error) for every figure, one row per gamma and strategy."""
-    header = (f"{'gamma':>5} {'strategy':>9}  " + "  ".join(f"{name:>20}" for name in STATISTICS)
-              + "\n" + " " * 17 + "  ".join(f"{'paper / ours (se)':>20}" for _ in STATISTICS))
+    header = (
+        f"{'gamma':>5} {'strategy':>9}  "
+        + "  ".join(f"{name:>20}" for name in STATISTICS)
+        + "\n"
+        + " " * 17
+        + "  ".join(f"{'paper / ours (se)':>20}" for _ in STATISTICS)
+    )
     lines = [header, "-" * (17 + 22 * len(STATISTICS))]
     for gamma, by_strategy in results.items():
         for name in STRATEGIES:
             r, paper = by_strategy[name], PAPER_TABLES.get(gamma, {}).get(name)
-            cells = [f"{'' if paper is None else f'{p:g} / '}{r[k]:.2f} ({r[k + '_se']:.2f})"
-                     for k, p in zip(STATISTICS, paper or [None] * len(STATISTICS))]
+            cells = [
+                f"{'' if paper is None else f'{p:g} / '}{r[k]:.2f} ({r[k + '_se']:.2f})"
+                for k, p in zip(STATISTICS, paper or [None] * len(STATISTICS))
+            ]
             lines.append(f"{gamma:>5} {name:>9}  " + "  ".join(f"{c:>20}" for c in cells))
     return "\n".join(lines)
 
@@ -160,14 +192,21 @@ def main(argv=None) -> int:
     parser.add_argument("--simulations", type=int, default=1000, help="simulated paths per strategy (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--no-time-term", action="store_true",
-                        help="inventory strategy's spread without the gamma sigma^2 (T - t) term (not the paper's)")
-    parser.add_argument("--clip-at-mid", action="store_true",
-                        help="quotes clipped at the mid (no negative depths): the earlier reproduction")
+    parser.add_argument(
+        "--no-time-term",
+        action="store_true",
+        help="inventory strategy's spread without the gamma sigma^2 (T - t) term (not the paper's)",
+    )
+    parser.add_argument(
+        "--clip-at-mid",
+        action="store_true",
+        help="quotes clipped at the mid (no negative depths): the earlier reproduction",
+    )
     args = parser.parse_args(argv)
     try:
-        results = run_study(args.simulations, args.seed, time_term=not args.no_time_term,
-                            negative_depth=not args.clip_at_mid)
+        results = run_study(
+            args.simulations, args.seed, time_term=not args.no_time_term, negative_depth=not args.clip_at_mid
+        )
     except ValueError as err:
         parser.error(str(err))
     print(json.dumps(results) if args.json else format_table(results))

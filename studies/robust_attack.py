@@ -28,12 +28,19 @@ from morl_mm.study.attack import attack_study, attack_table
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("result", help="study.nc, or the study's output folder")
-    parser.add_argument("--weights", nargs="+", default=["0.8,0.1,0.1", "0.34,0.33,0.33", "0.1,0.8,0.1"],
-                        help="attacked weights, each a,b,c on the simplex")
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        default=["0.8,0.1,0.1", "0.34,0.33,0.33", "0.1,0.8,0.1"],
+        help="attacked weights, each a,b,c on the simplex",
+    )
     parser.add_argument("--adversary", default="drift=-2:2", help="the box, FIELD=LO:HI[,FIELD=LO:HI]")
     parser.add_argument("--mode", default="step", choices=["step", "episode"], help="when the adversary acts")
-    parser.add_argument("--env-steps", type=int, help="the adversary's training budget per weight "
-                        f"(default {ATTACK_CONFIG.total_timesteps:,})")
+    parser.add_argument(
+        "--env-steps",
+        type=int,
+        help=f"the adversary's training budget per weight (default {ATTACK_CONFIG.total_timesteps:,})",
+    )
     parser.add_argument("--episodes", type=int, default=256, help="evaluation episodes before and under attack")
     parser.add_argument("--classical", nargs="*", help="labels of the classical strategies to attack (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -46,8 +53,15 @@ def main(argv=None) -> int:
             shape = {"num_envs": config.num_envs, "num_steps": config.num_steps}
             budget = with_env_steps("ppo_adversarial", shape, args.env_steps)["total_timesteps"]
             config = dataclasses.replace(config, total_timesteps=budget)
-        rows = attack_study(load_result(args.result), weights, parse_adversary(args.adversary, args.mode),
-                            jax.random.key(args.seed), config=config, episodes=args.episodes, classical=args.classical)
+        rows = attack_study(
+            load_result(args.result),
+            weights,
+            parse_adversary(args.adversary, args.mode),
+            jax.random.key(args.seed),
+            config=config,
+            episodes=args.episodes,
+            classical=args.classical,
+        )
     except ValueError as err:
         print(f"robust_attack: error: {err}", file=sys.stderr)
         return 2

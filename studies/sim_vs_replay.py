@@ -1,6 +1,6 @@
 """The Markdown table of a data study: each policy's objectives in simulation and on the replay.
 
-    python studies/sim_vs_replay.py results/lobster_goog [--source base] [--target replay]
+python studies/sim_vs_replay.py results/lobster_goog [--source base] [--target replay]
 """
 
 import argparse

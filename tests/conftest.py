@@ -53,8 +53,9 @@ def run_study_cli(root, text: str, name: str = "study", extra=()):
 # (JAX compiles on the first example)
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
 # HYPOTHESIS_PROFILE=explore: new random examples on every run, to look for defects beyond the CI examples
 settings.register_profile("explore", parent=settings.get_profile("ci"), derandomize=False, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

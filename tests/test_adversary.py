@@ -23,10 +23,17 @@ def test_box_orders_fields_maps_actions_and_lists_corners():
     assert parse_adversary("sigma=2:2").is_point and not box.is_point
 
 
-@pytest.mark.parametrize("text, match", [
-    ("volume=1:2", "unknown field"), ("drift=1:-1", "lo <= hi"), ("drift=a:1", "numbers"),
-    ("drift=1", "field=LO:HI"), ("drift=0:1,drift=0:2", "twice"), ("", "at least one"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("volume=1:2", "unknown field"),
+        ("drift=1:-1", "lo <= hi"),
+        ("drift=a:1", "numbers"),
+        ("drift=1", "field=LO:HI"),
+        ("drift=0:1,drift=0:2", "twice"),
+        ("", "at least one"),
+    ],
+)
 def test_bad_boxes_raise_naming_the_problem(text, match):
     with pytest.raises(ValueError, match=match):
         parse_adversary(text)

@@ -28,9 +28,17 @@ def test_adversarial_ppo_trains_in_one_jit_over_two_seeds_and_exports_a_ppo_poli
     env = MarketMakingEnv(action_mode="discrete")
     params = env.make_params(**TINY)
     # per episode here (the attack below acts per step): one draw of (drift, kappa) at each episode's start
-    config = ARLConfig(num_envs=16, num_steps=40, total_timesteps=16 * 40 * 4, num_minibatches=4, hidden_sizes=(16, 16),
-                       adversary_hidden_sizes=(16, 16), adversary={"drift": (-2.0, 2.0), "kappa": (1.2, 1.8)},
-                       adversary_mode="episode", num_checkpoints=2)
+    config = ARLConfig(
+        num_envs=16,
+        num_steps=40,
+        total_timesteps=16 * 40 * 4,
+        num_minibatches=4,
+        hidden_sizes=(16, 16),
+        adversary_hidden_sizes=(16, 16),
+        adversary={"drift": (-2.0, 2.0), "kappa": (1.2, 1.8)},
+        adversary_mode="episode",
+        num_checkpoints=2,
+    )
     train = make_train(config, env, params, SCALES)
     seeds = jnp.stack([jax.random.key(0), jax.random.key(1)])
     (network, adversary), metrics = jax.jit(jax.vmap(train), compiler_options=FAST)(seeds)
@@ -49,14 +57,21 @@ def test_adversarial_ppo_trains_in_one_jit_over_two_seeds_and_exports_a_ppo_poli
     kind, spec = policy_file_spec("ppo_adversarial", _json_ready(config))
     assert kind == "ppo" and set(spec) == {f.name for f in dataclasses.fields(PPOConfig)}
     weight = np.array([0.5, 0.3, 0.2], np.float32)
-    path = policy_io.save_policy(tmp_path / "mm.mmpol", kind=kind, spec=spec, env=env, env_params=params,
-                                 arrays={"network": first, "weight": weight})
+    path = policy_io.save_policy(
+        tmp_path / "mm.mmpol",
+        kind=kind,
+        spec=spec,
+        env=env,
+        env_params=params,
+        arrays={"network": first, "weight": weight},
+    )
     loaded = policy_io.load_policy(path)
     assert isinstance(loaded.policy, PPOPolicy)
     obs, state = env.reset(jax.random.key(0), params)
     direct = PPOPolicy.from_config(config.market_maker, env, first, weight)
-    assert int(loaded.policy.act(loaded.policy.params, obs, state, None)) == int(direct.act(direct.params, obs, state,
-                                                                                          None))
+    assert int(loaded.policy.act(loaded.policy.params, obs, state, None)) == int(
+        direct.act(direct.params, obs, state, None)
+    )
 
 
 def test_attack_on_a_long_inventory_drives_the_drift_to_its_low_bound():
@@ -67,12 +82,28 @@ def test_attack_on_a_long_inventory_drives_the_drift_to_its_low_bound():
     params = env.make_params(**TINY, initial_inventory=3.0)
     off = quote_to_action(env.config, 0.0, 0.0, False, False)
     weights = np.array([[0.8, 0.1, 0.1]])
-    config = ARLConfig(num_envs=32, num_steps=40, total_timesteps=32 * 40 * 20, num_minibatches=4,
-                       hidden_sizes=(16, 16),
-                       adversary_hidden_sizes=(16, 16), adversary_learning_rate=3e-3, adversary={"drift": (-2.0, 2.0)},
-                       adversary_mode="step")
-    result = best_response_attack(env, params, lambda obs, state, key: off, weights, jax.random.key(0),
-                                  config=config, episodes=64, scales=SCALES, compiler_options=FAST)
+    config = ARLConfig(
+        num_envs=32,
+        num_steps=40,
+        total_timesteps=32 * 40 * 20,
+        num_minibatches=4,
+        hidden_sizes=(16, 16),
+        adversary_hidden_sizes=(16, 16),
+        adversary_learning_rate=3e-3,
+        adversary={"drift": (-2.0, 2.0)},
+        adversary_mode="step",
+    )
+    result = best_response_attack(
+        env,
+        params,
+        lambda obs, state, key: off,
+        weights,
+        jax.random.key(0),
+        config=config,
+        episodes=64,
+        scales=SCALES,
+        compiler_options=FAST,
+    )
 
     worst_loss = 0.8 * 3.0 * 2.0 * 0.2 / SCALES[0]  # w_pnl q |mu_lo| T / scale
     assert result.utility_loss[0] > 0.8 * worst_loss, (result.utility_loss, worst_loss)
@@ -123,14 +154,17 @@ def test_study_learner_config_round_trip():
 BOX = "{ drift = [-2.0, 2.0], kappa = [1.2, 1.8] }"
 
 
-@pytest.mark.parametrize("old, new, message", [
-    (BOX, "{ drift = [2.0, -2.0] }", "adversary: drift needs lo <= hi"),
-    (BOX, "{ spread = [0.0, 1.0] }", "adversary: unknown field 'spread'"),
-    (BOX, "{ drift = [1.0] }", "adversary: drift needs \\[lo, hi\\]"),
-    (BOX, "{ arrival_rate = [100.0, 300.0] }", "arrival_rate \\* dt must be <= 1"),  # a corner the model rejects
-    (BOX, "'drift'", "adversary must be a table"),
-    ('"episode"', '"sometimes"', "adversary_mode: must be 'step' or 'episode'"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (BOX, "{ drift = [2.0, -2.0] }", "adversary: drift needs lo <= hi"),
+        (BOX, "{ spread = [0.0, 1.0] }", "adversary: unknown field 'spread'"),
+        (BOX, "{ drift = [1.0] }", "adversary: drift needs \\[lo, hi\\]"),
+        (BOX, "{ arrival_rate = [100.0, 300.0] }", "arrival_rate \\* dt must be <= 1"),  # a corner the model rejects
+        (BOX, "'drift'", "adversary must be a table"),
+        ('"episode"', '"sometimes"', "adversary_mode: must be 'step' or 'episode'"),
+    ],
+)
 def test_bad_adversary_bounds_are_config_errors_naming_file_and_key(old, new, message):
     with pytest.raises(ConfigError, match=f"robust.toml: .*learners.ppo_adv.*{message}"):
         parse(STUDY.replace(old, new))

@@ -9,8 +9,13 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def test_env_throughput_quick_json():
-    out = subprocess.run([sys.executable, str(BENCHMARKS / "env_throughput.py"), "--quick", "--json"],
-                         check=True, capture_output=True, text=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "env_throughput.py"), "--quick", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     result = json.loads(out)  # exactly one JSON object on stdout
     assert set(result) == {"jax", "numpy", "adapter", "ratios"}
     assert set(result["jax"]) == set(result["numpy"]) and len(result["jax"]) >= 2
@@ -45,7 +50,10 @@ def test_the_numpy_reference_simulates_the_same_model_as_the_jax_env():
     ours = np.asarray(ours, np.float64)
     se = np.sqrt(reference.var(axis=0, ddof=1) / episodes + ours.var(axis=0, ddof=1) / episodes)
     assert np.all(np.abs(reference.mean(axis=0) - ours.mean(axis=0)) < 4.5 * se + 1e-9), (
-        reference.mean(axis=0), ours.mean(axis=0), se)
+        reference.mean(axis=0),
+        ours.mean(axis=0),
+        se,
+    )
     # and the spread of the pnl (inventory marked at a Brownian mid) agrees: sample stds within 4.5 s.e.
     std_ref, std_ours = reference[:, 0].std(ddof=1), ours[:, 0].std(ddof=1)
     assert abs(std_ref - std_ours) < 4.5 * np.sqrt(std_ref**2 / (2 * episodes) + std_ours**2 / (2 * episodes))

@@ -61,8 +61,11 @@ def test_lobster_round_trip_recovers_the_truth(round_trip):
         assert (hi - lo) / true < 0.3, (key, cal.ci[key])
     assert cal.params["tick_size"] == pytest.approx(0.01)
     assert cal.params["mid0"] == 0.0
-    assert "adverse_impact" not in cal.params or cal.ci["adverse_impact"][0] <= 0 <= cal.ci["adverse_impact"][1] \
+    assert (
+        "adverse_impact" not in cal.params
+        or cal.ci["adverse_impact"][0] <= 0 <= cal.ci["adverse_impact"][1]
         or abs(cal.params["adverse_impact"]) < 0.002
+    )
     assert cal.n_regimes == 1 and "regimes" in cal.diagnostics["not_fitted"]
     # dt: largest round step with A dt <= 0.1, whole number of steps
     a_max = max(cal.diagnostics["arrival_rate_buy"], cal.diagnostics["arrival_rate_sell"])
@@ -158,8 +161,26 @@ def test_toml_and_json(round_trip, tmp_path):
 
 def test_cli_calibrate_json_out_and_figure(lobster_pair, tmp_path, capsys):
     out, fig = tmp_path / "params.toml", tmp_path / "fit.png"
-    assert main(["calibrate", str(lobster_pair), "--json", "--out", str(out), "--figure", str(fig),
-                 "--horizon", "30", "--start", "60", "--end", "1500"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(lobster_pair),
+                "--json",
+                "--out",
+                str(out),
+                "--figure",
+                str(fig),
+                "--horizon",
+                "30",
+                "--start",
+                "60",
+                "--end",
+                "1500",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     for key in ("sigma", "arrival_rate", "kappa", "tick_size", "dt", "n_steps"):
         assert math.isfinite(doc[key]), key

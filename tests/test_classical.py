@@ -17,8 +17,14 @@ import scipy.linalg
 
 from morl_mm.env import EnvConfig, MarketMakingEnv, rollout
 from morl_mm.policies.base import Policy
-from morl_mm.policies.classical import (AvellanedaStoikov, CarteaJaimungal, FixedSpread, GueantLehalleFernandezTapia,
-                                        GueantLehalleFernandezTapiaExact, LinearSkew)
+from morl_mm.policies.classical import (
+    AvellanedaStoikov,
+    CarteaJaimungal,
+    FixedSpread,
+    GueantLehalleFernandezTapia,
+    GueantLehalleFernandezTapiaExact,
+    LinearSkew,
+)
 from morl_mm.policies.quoting import quote_to_action, stack_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -50,14 +56,16 @@ def params(env):
 
 # -- Avellaneda-Stoikov --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("step, q", [(100, 2.0), (0, -1.0), (199, 0.0)])
 def test_avellaneda_stoikov_equals_the_papers_formulas_by_hand(env, params, step, q):
     gamma, sigma, tau = 0.1, 2.0, 1.0 - step * 0.005
     spread = gamma * sigma**2 * tau + (2 / gamma) * math.log(1 + gamma / KAPPA)
     reservation = 100.0 - q * gamma * sigma**2 * tau
     expected_bid, expected_ask = 100.0 - (reservation - spread / 2), (reservation + spread / 2) - 100.0
-    action = AvellanedaStoikov(env, params, gamma).act(AvellanedaStoikov(env, params, gamma).params, None,
-                                                       _state(env, params, step, q), None)
+    action = AvellanedaStoikov(env, params, gamma).act(
+        AvellanedaStoikov(env, params, gamma).params, None, _state(env, params, step, q), None
+    )
     np.testing.assert_allclose(np.asarray(action), [expected_bid, expected_ask, 1.0, 1.0], atol=1e-5)
 
 
@@ -73,6 +81,7 @@ def test_avellaneda_stoikov_long_inventory_shifts_quotes_down(env, params):
 
 
 # -- Guéant-Lehalle-Fernandez-Tapia ---------------------------------------------------------------------
+
 
 def test_glft_exact_solves_its_ode_system(env):
     """ln v from the backward matrix exponential satisfies v_q' = α q² v_q - η (v_{q-1} + v_{q+1})
@@ -107,6 +116,7 @@ def test_glft_asymptotic_agrees_with_exact_far_from_horizon(env, params):
 
 
 # -- Cartea-Jaimungal ------------------------------------------------------------------------------------
+
 
 def test_cartea_jaimungal_h_solves_the_hjb(env):
     """h = (1/κ) ln ω satisfies ∂t h = φ q² - λ/(κ e) Σ± e^{κ (h(q±1) - h(q))}, h(T, q) = -α q²."""
@@ -159,6 +169,7 @@ def test_cartea_jaimungal_sanity(env):
 
 # -- every policy in the env ------------------------------------------------------------------------------
 
+
 def _policies(env, params):
     return {
         "avellaneda_stoikov": AvellanedaStoikov(env, params, gamma=0.1),
@@ -209,8 +220,9 @@ def test_vmap_over_policy_params(env, params):
         single = AvellanedaStoikov(env, params, gamma=gamma)
         np.testing.assert_allclose(action, single.act(single.params, None, state, None), atol=1e-6)
     keys = jax.random.split(jax.random.key(2), 4)
-    returns = jax.jit(jax.vmap(lambda p: jax.vmap(
-        lambda k: rollout(env, policy, k, params, 40, policy_params=p).reward.sum(0))(keys)))(batch)
+    returns = jax.jit(
+        jax.vmap(lambda p: jax.vmap(lambda k: rollout(env, policy, k, params, 40, policy_params=p).reward.sum(0))(keys))
+    )(batch)
     assert returns.shape == (3, 4, 3) and not np.allclose(returns[0], returns[2])
 
 
@@ -236,9 +248,16 @@ def test_quote_to_action_snaps_to_the_nearest_grid_depth():
 
 # -- the Avellaneda-Stoikov (2008) reproduction -------------------------------------------------------------
 
+
 def test_study_json_has_the_documented_shape():
-    out = subprocess.run([sys.executable, str(STUDY), "--simulations", "4", "--seed", "3", "--json"],
-                         capture_output=True, text=True, check=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(STUDY), "--simulations", "4", "--seed", "3", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     result = json.loads(out.stdout)
     assert list(result) == ["0.1", "0.01", "1"]  # the paper's Tables 1, 2, 3
     for by_strategy in result.values():
@@ -263,8 +282,9 @@ def test_reproduction_matches_the_published_tables_within_monte_carlo_error(repr
     whose gamma = 1 inventory strategy earns 38 instead of the paper's 31.4."""
     study, _, results = reproduction
     z = study.z_scores(results)
-    worst = max(((abs(v), gamma, strategy, k) for gamma, by in z.items() for strategy, zs in by.items()
-                 for k, v in zs.items()))
+    worst = max(
+        ((abs(v), gamma, strategy, k) for gamma, by in z.items() for strategy, zs in by.items() for k, v in zs.items())
+    )
     assert worst[0] < 4.0, worst
     clipped = study.run_study(simulations=300, seed=0, gammas=(1.0,), negative_depth=False)
     assert abs(study.z_scores(clipped)["1"]["inventory"]["profit_mean"]) > 4.0
@@ -282,5 +302,9 @@ def test_inventory_strategy_is_less_risky_than_symmetric(reproduction):
         expected = 2 * 200 * 140 * 0.005 * math.exp(-KAPPA * half) * half
         assert abs(symmetric["profit_mean"] - expected) < 4 * symmetric["profit_std"] / math.sqrt(simulations), gamma
     # more risk aversion: tighter inventory, less profit
-    assert results["0.01"]["inventory"]["q_std"] > results["0.1"]["inventory"]["q_std"] > results["1"]["inventory"]["q_std"]
+    assert (
+        results["0.01"]["inventory"]["q_std"]
+        > results["0.1"]["inventory"]["q_std"]
+        > results["1"]["inventory"]["q_std"]
+    )
     assert results["0.01"]["inventory"]["profit_mean"] > results["1"]["inventory"]["profit_mean"]

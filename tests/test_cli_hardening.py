@@ -129,13 +129,16 @@ def test_ctrl_c_during_run_prints_one_line_and_exits_130(small, tmp_path, capsys
     assert "Traceback" not in captured.err + captured.out
 
 
-@pytest.mark.parametrize("where, message", [
-    ("missing/dir/x.mmpol", "no such folder"),
-    ("out/policies/{label}.mmpol", "file of the study"),
-    ("out/policies/other.mmpol", "file of the study"),
-    ("out/study.nc", "file of the study"),
-    ("out", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("missing/dir/x.mmpol", "no such folder"),
+        ("out/policies/{label}.mmpol", "file of the study"),
+        ("out/policies/other.mmpol", "file of the study"),
+        ("out/study.nc", "file of the study"),
+        ("out", "is a folder"),
+    ],
+)
 def test_export_refuses_missing_folders_and_the_study_s_own_files(small, capsys, where, message):
     config, out, _ = small
     label = load_result(out).pareto_set().select([1.0, 0.0, 0.0]).label
@@ -189,18 +192,24 @@ def test_front_all_lists_every_policy(small, capsys):
 
 
 # -- fuzzed arguments of select and front ----------------------------------------------------------------
-NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
-                   st.sampled_from(["", "a", "1e999", "-0", "nan", ",", "0x1"]))
+NUMBER = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-5, 5),
+    st.sampled_from(["", "a", "1e999", "-0", "nan", ",", "0x1"]),
+)
 WEIGHTS = st.lists(NUMBER, min_size=0, max_size=4).map(lambda xs: ",".join(str(x) for x in xs))
-OPTIONS = st.lists(st.one_of(
-    st.tuples(st.just("--weights"), WEIGHTS),
-    st.tuples(st.just("--min-quoting-ratio"), NUMBER.map(str)),
-    st.tuples(st.just("--max-inventory-risk"), NUMBER.map(str)),
-    st.tuples(st.just("--maximise"), st.sampled_from(["pnl", "quoting_ratio", "inventory_risk", "sharpe", ""])),
-    st.tuples(st.just("--scenario"), st.sampled_from(["base", "volatile", "", "BASE"])),
-    st.tuples(st.just("--json")),
-    st.tuples(st.just("--all")),
-), max_size=4).map(lambda groups: [x for g in groups for x in g])
+OPTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("--weights"), WEIGHTS),
+        st.tuples(st.just("--min-quoting-ratio"), NUMBER.map(str)),
+        st.tuples(st.just("--max-inventory-risk"), NUMBER.map(str)),
+        st.tuples(st.just("--maximise"), st.sampled_from(["pnl", "quoting_ratio", "inventory_risk", "sharpe", ""])),
+        st.tuples(st.just("--scenario"), st.sampled_from(["base", "volatile", "", "BASE"])),
+        st.tuples(st.just("--json")),
+        st.tuples(st.just("--all")),
+    ),
+    max_size=4,
+).map(lambda groups: [x for g in groups for x in g])
 
 
 @settings(max_examples=150)
@@ -266,8 +275,9 @@ def test_a_study_reports_the_invalid_actions_of_a_policy(small, capsys):
 
     config, _, _ = small
     ctx = make_context(load_config(config))
-    nan_quoter = Candidate("nan_quoter", "classical", np.full(3, np.nan), lambda obs, state, key: jnp.float32(jnp.nan),
-                           None, None)
+    nan_quoter = Candidate(
+        "nan_quoter", "classical", np.full(3, np.nan), lambda obs, state, key: jnp.float32(jnp.nan), None, None
+    )
     part = evaluate_candidates(ctx, "classical", [nan_quoter], {}, progress=False)
     steps = int(ctx.params.n_steps) * ctx.config.evaluation.episodes * len(ctx.config.evaluation.seeds)
     assert json.loads(part.attrs["info"])["invalid_actions"] == {"nan_quoter": steps}

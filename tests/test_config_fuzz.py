@@ -14,17 +14,43 @@ from morl_mm.study import ConfigError, load_config
 
 VALID = {
     "study": {"name": "fuzz", "seed": 0},
-    "env": {"action_mode": "continuous", "max_depth": 5.0, "max_lots": 1, "objectives": ["pnl", "inventory_risk",
-            "quoting_ratio"], "depth_grid": [0.2, 0.6, 1.0], "mid_noise": "gaussian",
-            "params": {"horizon": 0.2, "dt": 0.005, "sigma": 2.0, "kappa": 1.5, "inventory_limit": 4.0, "latency": 0,
-                       "arrival_rate": 140.0}},
+    "env": {
+        "action_mode": "continuous",
+        "max_depth": 5.0,
+        "max_lots": 1,
+        "objectives": ["pnl", "inventory_risk", "quoting_ratio"],
+        "depth_grid": [0.2, 0.6, 1.0],
+        "mid_noise": "gaussian",
+        "params": {
+            "horizon": 0.2,
+            "dt": 0.005,
+            "sigma": 2.0,
+            "kappa": 1.5,
+            "inventory_limit": 4.0,
+            "latency": 0,
+            "arrival_rate": 140.0,
+        },
+    },
     "oracle": {"enabled": True, "depth_step": 0.05},
-    "classical": [{"kind": "avellaneda_stoikov", "gamma": 0.1}, {"kind": "fixed_spread", "half_spread": 0.7},
-                  {"kind": "linear_skew", "half_spread": 0.7, "skew": 0.1}],
-    "learners": {"ppo": {"algorithm": "ppo", "num_envs": 16, "num_steps": 40, "total_timesteps": 6400,
-                         "num_minibatches": 4, "learning_rate": 0.001, "hidden_sizes": [32, 32], "seeds": [0, 1],
-                         "group": "g"},
-                 "q": {"algorithm": "dqn", "env_steps": 5000, "hidden_sizes": [32], "learning_rate": 0.001}},
+    "classical": [
+        {"kind": "avellaneda_stoikov", "gamma": 0.1},
+        {"kind": "fixed_spread", "half_spread": 0.7},
+        {"kind": "linear_skew", "half_spread": 0.7, "skew": 0.1},
+    ],
+    "learners": {
+        "ppo": {
+            "algorithm": "ppo",
+            "num_envs": 16,
+            "num_steps": 40,
+            "total_timesteps": 6400,
+            "num_minibatches": 4,
+            "learning_rate": 0.001,
+            "hidden_sizes": [32, 32],
+            "seeds": [0, 1],
+            "group": "g",
+        },
+        "q": {"algorithm": "dqn", "env_steps": 5000, "hidden_sizes": [32], "learning_rate": 0.001},
+    },
     "evaluation": {"episodes": 8, "seeds": [0, 1], "weights_per_axis": 3},
     "scenarios": {"calm": {"sigma": 1.0}, "toxic": {"adverse_impact": 0.05}},
 }
@@ -46,8 +72,11 @@ def toml_value(value) -> str:
 
 def to_toml(doc: dict) -> str:
     """A small TOML writer: scalars first, then tables, arrays of tables and sub-tables."""
-    lines = [f'"{k}" = {toml_value(v)}' for k, v in doc.items()
-             if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))]
+    lines = [
+        f'"{k}" = {toml_value(v)}'
+        for k, v in doc.items()
+        if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))
+    ]
 
     def table(prefix, body):
         lines.append(f"[{prefix}]")
@@ -83,10 +112,14 @@ def leaves(doc, path=()):
 
 PATHS = [p for p, _ in leaves(VALID)]
 HOSTILE = st.one_of(
-    st.sampled_from(["x", "", True, False, -1, 0, 1, 2.5, -0.5, 1e308, -1e308, 10**18, [], ["a"], [1, 2], [0.5],
-                     {"a": 1}, {}]),
-    st.just(float("nan")), st.just(float("inf")), st.just(float("-inf")),
-    st.floats(-1e3, 1e3), st.integers(-10, 10**6),
+    st.sampled_from(
+        ["x", "", True, False, -1, 0, 1, 2.5, -0.5, 1e308, -1e308, 10**18, [], ["a"], [1, 2], [0.5], {"a": 1}, {}]
+    ),
+    st.just(float("nan")),
+    st.just(float("inf")),
+    st.just(float("-inf")),
+    st.floats(-1e3, 1e3),
+    st.integers(-10, 10**6),
 )
 
 
@@ -175,8 +208,15 @@ def test_a_non_utf8_config_is_a_config_error_naming_the_file(tmp_path, capsys):
     assert str(path) in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("overrides, field", [({"sigma": "2"}, "sigma"), ({"kappa": None}, "kappa"),
-                                              ({"latency": True}, "latency"), ({"regime_vol": ["a"]}, "regime_vol")])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"sigma": "2"}, "sigma"),
+        ({"kappa": None}, "kappa"),
+        ({"latency": True}, "latency"),
+        ({"regime_vol": ["a"]}, "regime_vol"),
+    ],
+)
 def test_make_params_names_the_field_of_a_value_that_is_no_number(overrides, field):
     with pytest.raises(ValueError, match=f"EnvParams.{field}: must be"):
         make_params(**overrides)

@@ -93,12 +93,12 @@ def _basic_messages():
     msgs = [
         ("34200.000000001", 1, 1, 100, 1000100, -1),
         ("34200.5", 1, 2, 200, 1000000, 1),
-        ("34201.123456789", 4, 1, 30, 1000100, -1),   # buy market order lifts the ask ...
-        ("34201.123456789", 4, 3, 50, 1000200, -1),   # ... and sweeps the 2nd level (not the best): kept
-        ("34201.123456789", 5, 0, 10, 1000300, -1),   # hidden execution, same order
-        ("34202", 4, 2, 20, 1000000, 1),              # a sell market order hits the bid
-        ("34202", 5, 0, 5, 999900, 1),                # same ts, same side: same market order
-        ("34202", 4, 9, 5, 1000100, -1),              # same ts, other side: another order
+        ("34201.123456789", 4, 1, 30, 1000100, -1),  # buy market order lifts the ask ...
+        ("34201.123456789", 4, 3, 50, 1000200, -1),  # ... and sweeps the 2nd level (not the best): kept
+        ("34201.123456789", 5, 0, 10, 1000300, -1),  # hidden execution, same order
+        ("34202", 4, 2, 20, 1000000, 1),  # a sell market order hits the bid
+        ("34202", 5, 0, 5, 999900, 1),  # same ts, same side: same market order
+        ("34202", 4, 9, 5, 1000100, -1),  # same ts, other side: another order
     ]
     books = [BOOK] * len(msgs)
     return msgs, books
@@ -151,7 +151,7 @@ def test_lobster_crossed_row_is_invalid_and_reported(tmp_path):
     msgs, books = _basic_messages()
     books = list(books)
     books[3] = [1000000, 100, 1000000, 200, 1000200, 50, 999900, 10]  # bid == ask: crossed (locked)
-    books[4] = [999900, 100, 1000000, 200, 1000200, 50, 999900, 10]   # bid > ask
+    books[4] = [999900, 100, 1000000, 200, 1000200, 50, 999900, 10]  # bid > ask
     mpath, _ = _lobster_files(tmp_path, msgs, books)
     cap = read_capture(mpath)
     assert cap.book.valid.tolist() == [True, True, True, False, False, True, True, True]
@@ -160,8 +160,14 @@ def test_lobster_crossed_row_is_invalid_and_reported(tmp_path):
 
 
 def test_lobster_halt(tmp_path):
-    msgs = [("34200.1", 1, 1, 100, 1000100, -1), ("34300", 7, 0, 0, -1, -1), ("34301", 1, 2, 10, 1000000, 1),
-            ("34400", 7, 0, 0, 0, -1), ("34500", 7, 0, 0, 1, -1), ("34501", 1, 3, 10, 1000000, 1)]
+    msgs = [
+        ("34200.1", 1, 1, 100, 1000100, -1),
+        ("34300", 7, 0, 0, -1, -1),
+        ("34301", 1, 2, 10, 1000000, 1),
+        ("34400", 7, 0, 0, 0, -1),
+        ("34500", 7, 0, 0, 1, -1),
+        ("34501", 1, 3, 10, 1000000, 1),
+    ]
     mpath, _ = _lobster_files(tmp_path, msgs, [BOOK] * 6)
     cap = read_capture(mpath)
     assert cap.book.valid.tolist() == [True, False, False, False, True, True]
@@ -232,8 +238,10 @@ def _book_tickers(path):
     return out
 
 
-@pytest.mark.parametrize("rel,venue,tick,n_trades,n_diffs", [(USDM, "binance-usdm", 0.1, 21_313, 6_551),
-                                                              (SPOT, "binance-spot", 0.01, 9_757, 3_451)])
+@pytest.mark.parametrize(
+    "rel,venue,tick,n_trades,n_diffs",
+    [(USDM, "binance-usdm", 0.1, 21_313, 6_551), (SPOT, "binance-spot", 0.01, 9_757, 3_451)],
+)
 def test_binance_samples_agree_with_book_ticker(rel, venue, tick, n_trades, n_diffs):
     from morl_mm.data.binance import rebuild
 
@@ -263,8 +271,16 @@ T0 = 1_700_000_000_000  # ms
 
 
 def _diff(E, U, u, pu, b=(), a=(), wrap=True):
-    d = {"e": "depthUpdate", "E": E, "T": E, "s": "BTCUSDT", "U": U, "u": u, "b": [list(x) for x in b],
-         "a": [list(x) for x in a]}
+    d = {
+        "e": "depthUpdate",
+        "E": E,
+        "T": E,
+        "s": "BTCUSDT",
+        "U": U,
+        "u": u,
+        "b": [list(x) for x in b],
+        "a": [list(x) for x in a],
+    }
     if pu is not None:
         d["pu"] = pu
     return {"stream": "btcusdt@depth@0ms", "data": d} if wrap else d
@@ -296,20 +312,20 @@ SNAP = _snap(100, [("99.0", "1"), ("98.0", "2")], [("101.0", "1"), ("102.0", "3"
 
 def _futures_messages():
     return [
-        _diff(T0 + 1, 90, 95, 89, b=[("97.0", "5")]),               # 1: before the snapshot, u < 100: dropped
-        _diff(T0 + 2, 96, 105, 95, b=[("99.5", "1")]),              # 2: covers 100: applied after the snapshot
-        SNAP,                                                       # 3
-        _diff(T0 + 6, 106, 110, 105, a=[("101.0", "0")]),           # 4: removes the best ask
-        _trade(T0 + 7, 1, "102.0", "0.5", False),                   # 5: buyer-initiated ...
-        _trade(T0 + 7, 2, "102.0", "0.25", False),                  # 6: ... same taker order
-        _trade(T0 + 7, 3, "99.5", "1", True),                       # 7: seller-initiated, another order
-        _trade(T0 + 8, 4, "99.5", "1", True, X="INSURANCE_FUND"),    # 8: not a market print: dropped
-        _trade(T0 + 9, 5, "99.5", "1", True),                       # 9: another time: another order
-        _diff(T0 + 10, 111, 120, 110, b=[("99.5", "0")]),           # 10
-        _diff(T0 + 11, 125, 130, 121, b=[("99.2", "4")]),           # 11: pu 121 != 120: gap
-        _diff(T0 + 12, 131, 135, 130, a=[("101.5", "1")]),          # 12: invalid (after the gap)
-        _snap(133, [("99.1", "1")], [("100.9", "1")], E=T0 + 13),   # 13: re-initialises
-        _diff(T0 + 14, 136, 140, 135, b=[("99.3", "2")]),           # 14: pu == previous u (135 replayed)
+        _diff(T0 + 1, 90, 95, 89, b=[("97.0", "5")]),  # 1: before the snapshot, u < 100: dropped
+        _diff(T0 + 2, 96, 105, 95, b=[("99.5", "1")]),  # 2: covers 100: applied after the snapshot
+        SNAP,  # 3
+        _diff(T0 + 6, 106, 110, 105, a=[("101.0", "0")]),  # 4: removes the best ask
+        _trade(T0 + 7, 1, "102.0", "0.5", False),  # 5: buyer-initiated ...
+        _trade(T0 + 7, 2, "102.0", "0.25", False),  # 6: ... same taker order
+        _trade(T0 + 7, 3, "99.5", "1", True),  # 7: seller-initiated, another order
+        _trade(T0 + 8, 4, "99.5", "1", True, X="INSURANCE_FUND"),  # 8: not a market print: dropped
+        _trade(T0 + 9, 5, "99.5", "1", True),  # 9: another time: another order
+        _diff(T0 + 10, 111, 120, 110, b=[("99.5", "0")]),  # 10
+        _diff(T0 + 11, 125, 130, 121, b=[("99.2", "4")]),  # 11: pu 121 != 120: gap
+        _diff(T0 + 12, 131, 135, 130, a=[("101.5", "1")]),  # 12: invalid (after the gap)
+        _snap(133, [("99.1", "1")], [("100.9", "1")], E=T0 + 13),  # 13: re-initialises
+        _diff(T0 + 14, 136, 140, 135, b=[("99.3", "2")]),  # 14: pu == previous u (135 replayed)
     ]
 
 
@@ -343,13 +359,25 @@ def test_binance_gap_without_resnapshot_stays_invalid(tmp_path):
 
 def test_binance_spot_rules(tmp_path):
     msgs = [
-        _diff(T0 + 1, 90, 100, None, b=[("97.0", "5")], wrap=False),   # u <= 100: dropped
+        _diff(T0 + 1, 90, 100, None, b=[("97.0", "5")], wrap=False),  # u <= 100: dropped
         _diff(T0 + 2, 101, 104, None, b=[("99.5", "1")], wrap=False),  # covers 101: applied
-        _snap(100, [("99.0", "1")], [("101.0", "1")]),                 # no E on a spot snapshot
+        _snap(100, [("99.0", "1")], [("101.0", "1")]),  # no E on a spot snapshot
         _diff(T0 + 6, 105, 107, None, b=[("99.6", "1")]),
-        _diff(T0 + 7, 109, 110, None, b=[("99.7", "1")]),              # U != 108: gap
-        {"stream": "btcusdt@trade", "data": {"e": "trade", "E": T0 + 8, "T": T0 + 8, "s": "BTCUSDT",
-                                             "t": 7, "p": "99.7", "q": "2", "m": False, "M": True}},
+        _diff(T0 + 7, 109, 110, None, b=[("99.7", "1")]),  # U != 108: gap
+        {
+            "stream": "btcusdt@trade",
+            "data": {
+                "e": "trade",
+                "E": T0 + 8,
+                "T": T0 + 8,
+                "s": "BTCUSDT",
+                "t": 7,
+                "p": "99.7",
+                "q": "2",
+                "m": False,
+                "M": True,
+            },
+        },
     ]
     cap = read_capture(_write_lines(tmp_path / "spot_test.gz", msgs, gzip.open), levels=3)
     assert cap.venue == "binance-spot"
@@ -423,14 +451,18 @@ def _bs(ts, kind, **d):
 
 
 def _book(ts, bid, ask):
-    return _bs(ts, "order_book", bids=[[str(bid), "1.0"], [str(bid - 1), "2.0"]],
-               asks=[[str(ask), "1.0"], [str(ask + 1), "2.0"]])
+    return _bs(
+        ts,
+        "order_book",
+        bids=[[str(bid), "1.0"], [str(bid - 1), "2.0"]],
+        asks=[[str(ask), "1.0"], [str(ask + 1), "2.0"]],
+    )
 
 
 def _bitstamp_lines():
     return [
         _bs(1000, "order_created", price="100.00", amount="2.0", datetime="1", id=10, order_type=1),  # ask
-        _bs(1001, "order_created", price="99.00", amount="1.0", datetime="1", id=11, order_type=0),   # bid
+        _bs(1001, "order_created", price="99.00", amount="1.0", datetime="1", id=11, order_type=0),  # bid
         _book(1002, 99.0, 100.0),
         # a bid limit order crosses the resting ask: both orders show up; the ask (older) was consumed: +1
         _bs(2000, "order_created", price="100.00", amount="3.0", datetime="2", id=12, order_type=0),
@@ -461,8 +493,12 @@ def test_bitstamp_synthetic_aggressor_rules(tmp_path):
     a = cap.trades.aggressor_id
     assert a[0] == a[1] and len(set(a[1:].tolist())) == 4
     info = gap_reasons(cap, "aggressor side inferred")[0]["counts"]
-    assert info == {"order match (both orders seen)": 2, "order match (one order seen)": 1, "mid rule": 2,
-                    "tick rule": 0}
+    assert info == {
+        "order match (both orders seen)": 2,
+        "order match (one order seen)": 1,
+        "mid rule": 2,
+        "tick rule": 0,
+    }
     assert cap.book.valid.tolist() == [True, False] and gap_reasons(cap, "crossed")[0]["line"] == 16
     assert cap.book.bid_price[0].tolist() == [99.0, 98.0] and cap.book.levels == 2
     # outside the match window the fill events no longer match: the mid rule decides
@@ -472,7 +508,7 @@ def test_bitstamp_synthetic_aggressor_rules(tmp_path):
 
 def test_bitstamp_corrupt_line(tmp_path):
     lines = _bitstamp_lines()
-    lines[6] = "2020 trade {\"price\": 100.0, \"amount\":\n"
+    lines[6] = '2020 trade {"price": 100.0, "amount":\n'
     path = tmp_path / "bitstamp_bad.log"
     path.write_text("".join(lines))
     with pytest.raises(CaptureError, match=r"bitstamp_bad\.log:7: "):
@@ -482,6 +518,7 @@ def test_bitstamp_corrupt_line(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- dispatch
+
 
 def test_read_capture_errors(tmp_path):
     with pytest.raises(CaptureError, match="no such file"):
@@ -505,8 +542,11 @@ def test_lobster_without_date_in_name(tmp_path):
 
 
 def test_binance_crossed_row_is_invalid_and_reported(tmp_path):
-    msgs = [SNAP, _diff(T0 + 6, 96, 105, 95, b=[("101.0", "1")]),  # bid 101 == ask 101: crossed
-            _diff(T0 + 7, 106, 107, 105, b=[("101.0", "0")])]
+    msgs = [
+        SNAP,
+        _diff(T0 + 6, 96, 105, 95, b=[("101.0", "1")]),  # bid 101 == ask 101: crossed
+        _diff(T0 + 7, 106, 107, 105, b=[("101.0", "0")]),
+    ]
     cap = read_capture(_write_lines(tmp_path / "usdm_x.log", msgs), format="binance")
     assert cap.book.valid.tolist() == [True, False, True]
     crossed = gap_reasons(cap, "crossed")

@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_study_cli
 
 from morl_mm.cli import main as cli
 from morl_mm.data.readers import read_capture
 from morl_mm.data.synthetic import simulate_capture, write_lobster
 from morl_mm.study import ConfigError, load_config, load_result
-from conftest import run_study_cli
 
 SECONDS = 242.0  # the replay part [120, 240) lies inside it
 
@@ -88,8 +88,7 @@ def test_data_study_calibrates_trains_and_replays_the_held_out_part(study):
     replay = ds["returns"].sel(scenario="replay")
     counts = np.isfinite(replay.isel(objective=0)).sum("sample").values
     assert np.all(counts == windows)  # one sample per window, the rest NaN padding
-    np.testing.assert_allclose(ds["value"].sel(scenario="replay").values,
-                               replay.mean("sample", skipna=True).values)
+    np.testing.assert_allclose(ds["value"].sel(scenario="replay").values, replay.mean("sample", skipna=True).values)
     assert np.all(np.isfinite(ds["ci"].sel(scenario="replay").values))
     # the simulated episodes are the study's: seeds x episodes of 10 s
     assert int(np.isfinite(ds["returns"].sel(scenario="base").isel(objective=0, policy=0)).sum()) == 32
@@ -102,8 +101,13 @@ def test_a_replayed_policy_file_backtests_to_the_study_replay(study, capture_fil
     """`morl-mm backtest` of a study's policy file on the same capture and part gives the study's replay values."""
     _, out = study
     result = load_result(out)
-    label = "fixed_spread_h0.04" if "fixed_spread_h0.04" in result.dataset.policy.values else \
-        [str(p) for p, k in zip(result.dataset.policy.values, result.dataset["kind"].values) if k == "classical"][0]
+    label = (
+        "fixed_spread_h0.04"
+        if "fixed_spread_h0.04" in result.dataset.policy.values
+        else [str(p) for p, k in zip(result.dataset.policy.values, result.dataset["kind"].values) if k == "classical"][
+            0
+        ]
+    )
     path = result.policy_file(label)
     capsys.readouterr()
     assert cli(["backtest", str(path), "--data", str(capture_file), "--start", "120", "--end", "240", "--json"]) == 0
@@ -113,13 +117,30 @@ def test_a_replayed_policy_file_backtests_to_the_study_replay(study, capture_fil
     expected = result.dataset["value"].sel(scenario="replay", policy=label).values
     got = np.array([row["objectives"][o] for o in out_json["objectives"]])
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
-    assert {"realized_spread_mean", "slippage", "pnl_sharpe", "inventory_skewness", "fills_bid",
-            "fills_ask"} <= set(row["metrics"])
+    assert {"realized_spread_mean", "slippage", "pnl_sharpe", "inventory_skewness", "fills_bid", "fills_ask"} <= set(
+        row["metrics"]
+    )
     # the bounds: trade-through fills least, touch most
     fills = {}
     for model in ("trade_through", "touch"):
-        assert cli(["backtest", str(path), "--data", str(capture_file), "--start", "120", "--end", "240",
-                    "--fill-model", model, "--json"]) == 0
+        assert (
+            cli(
+                [
+                    "backtest",
+                    str(path),
+                    "--data",
+                    str(capture_file),
+                    "--start",
+                    "120",
+                    "--end",
+                    "240",
+                    "--fill-model",
+                    model,
+                    "--json",
+                ]
+            )
+            == 0
+        )
         m = json.loads(capsys.readouterr().out)["policies"][0]["metrics"]
         fills[model] = m["fills_bid"] + m["fills_ask"]
     queue = row["metrics"]["fills_bid"] + row["metrics"]["fills_ask"]
@@ -159,8 +180,21 @@ def test_data_config_errors_name_the_key(tmp_path, capture_file):
 def test_run_with_a_missing_capture_fails_cleanly(tmp_path, capture_file, capsys):
     config = tmp_path / "study.toml"
     config.write_text(study_text(capture_file))
-    assert cli(["run", str(config), "--out", str(tmp_path / "out"), "--quiet", "--no-render",
-                "--data", str(tmp_path / "nowhere.zip")]) == 2
+    assert (
+        cli(
+            [
+                "run",
+                str(config),
+                "--out",
+                str(tmp_path / "out"),
+                "--quiet",
+                "--no-render",
+                "--data",
+                str(tmp_path / "nowhere.zip"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "nowhere.zip" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "study.nc").exists()
@@ -179,8 +213,9 @@ def test_sim_versus_replay_table_and_figure(study):
     ds = load_result(out).dataset
     assert (out / "figures" / "sim_vs_replay.png").stat().st_size > 10_000
     shift = scenario_shift(ds)
-    np.testing.assert_allclose(shift["change"].values,
-                               ds["value"].sel(scenario="replay").values - ds["value"].sel(scenario="base").values)
+    np.testing.assert_allclose(
+        shift["change"].values, ds["value"].sel(scenario="replay").values - ds["value"].sel(scenario="base").values
+    )
     chosen = table_policies(ds)
     classical = [str(p) for p, k in zip(ds.policy.values, ds["kind"].values) if k == "classical"]
     assert chosen[: len(classical)] == classical and any(label.startswith("ppo") for label in chosen)

@@ -7,16 +7,40 @@ import numpy as np
 import pytest
 
 from morl_mm.agents.common import evaluate_front
-from morl_mm.agents.dqn import (DQNConfig, DQNPolicy, QNetwork, Transition, bootstrap_q, buffer_add, buffer_init,
-                               buffer_sample, make_train)
+from morl_mm.agents.dqn import (
+    DQNConfig,
+    DQNPolicy,
+    QNetwork,
+    Transition,
+    bootstrap_q,
+    buffer_add,
+    buffer_init,
+    buffer_sample,
+    make_train,
+)
 from morl_mm.env import MarketMakingEnv, rollout
 
 # a tiny model: 40 steps, inventory within +-4 lots
 TINY = dict(horizon=0.2, inventory_limit=4.0)
-CONFIG = DQNConfig(total_timesteps=40_000, num_envs=32, learning_starts=2048, buffer_size=20_000, batch_size=128,
-                   num_weights=4, updates_per_step=2, learning_rate=1e-3, tau=0.01, hidden_sizes=(64, 64),
-                   aux_loss_final=0.0, envelope=False, gamma=1.0, n_step=4, factorised=True, anneal_lr=True,
-                   weight_concentration=0.5)
+CONFIG = DQNConfig(
+    total_timesteps=40_000,
+    num_envs=32,
+    learning_starts=2048,
+    buffer_size=20_000,
+    batch_size=128,
+    num_weights=4,
+    updates_per_step=2,
+    learning_rate=1e-3,
+    tau=0.01,
+    hidden_sizes=(64, 64),
+    aux_loss_final=0.0,
+    envelope=False,
+    gamma=1.0,
+    n_step=4,
+    factorised=True,
+    anneal_lr=True,
+    weight_concentration=0.5,
+)
 PROFIT_HEAVY = np.array([0.8, 0.1, 0.1], np.float32)
 RISK_HEAVY = np.array([0.1, 0.8, 0.1], np.float32)
 QUOTING_HEAVY = np.array([0.1, 0.1, 0.8], np.float32)
@@ -48,9 +72,11 @@ def test_beats_random_and_follows_the_weights(tiny, trained):
     weights = np.stack([PROFIT_HEAVY, RISK_HEAVY, QUOTING_HEAVY])
     key = jax.random.key(123)
     returns = np.asarray(evaluate_front(env, params, policy, out.params, weights, EPISODES, key))
-    random_returns = np.asarray(jax.jit(jax.vmap(
-        lambda k: rollout(env, lambda o, s, kk: env.sample_action(kk), k, params).reward.sum(0)))(
-        jax.random.split(key, EPISODES)))
+    random_returns = np.asarray(
+        jax.jit(jax.vmap(lambda k: rollout(env, lambda o, s, kk: env.sample_action(kk), k, params).reward.sum(0)))(
+            jax.random.split(key, EPISODES)
+        )
+    )
     # every trained weight beats uniformly random quoting by a margin (normalised scalarised return): random
     # quoting already earns a decent pnl on this tiny model, so the profit-heavy margin is the smallest
     # (measured at seeds 0 / 1: 0.16 / 0.09, 0.50 / 0.35, 0.40 / 0.32)
@@ -63,8 +89,9 @@ def test_beats_random_and_follows_the_weights(tiny, trained):
         traj = rollout(env, policy, k, params, policy_params=(out.params, weight))
         return jnp.mean(jnp.abs(traj.info.inventory))
 
-    per_weight = jax.jit(jax.vmap(lambda w: jnp.mean(jax.vmap(lambda k: mean_abs_inventory(w, k))(
-        jax.random.split(key, EPISODES // 4)))))
+    per_weight = jax.jit(
+        jax.vmap(lambda w: jnp.mean(jax.vmap(lambda k: mean_abs_inventory(w, k))(jax.random.split(key, EPISODES // 4))))
+    )
     profit_inventory, risk_inventory = np.asarray(per_weight(jnp.asarray(weights[:2])))
     assert risk_inventory < profit_inventory
     assert np.all(np.isfinite(np.asarray(out.metrics["vector_loss"])))
@@ -72,8 +99,15 @@ def test_beats_random_and_follows_the_weights(tiny, trained):
 
 def test_same_seed_same_result(tiny):
     env, params = tiny
-    small = DQNConfig(total_timesteps=512, num_envs=8, learning_starts=128, buffer_size=512, batch_size=32,
-                      num_weights=2, hidden_sizes=(16,))
+    small = DQNConfig(
+        total_timesteps=512,
+        num_envs=8,
+        learning_starts=128,
+        buffer_size=512,
+        batch_size=32,
+        num_weights=2,
+        hidden_sizes=(16,),
+    )
     train = jax.jit(make_train(small, env, params, scales=np.array([10.0, 4.0, 1.0])))
     first, again, other = train(jax.random.key(7)), train(jax.random.key(7)), train(jax.random.key(8))
     for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(again)):
@@ -113,8 +147,16 @@ def test_n_step_return_stops_at_the_episode_end():
     gamma, rows = 0.5, 5
     buffer = buffer_init(rows, 1, 1, 1)
     for t in range(7):
-        buffer = buffer_add(buffer, Transition(jnp.full((1, 1), t), jnp.full((1,), t), jnp.ones((1, 1)),
-                                               jnp.full((1, 1), t + 1), jnp.array([float(t == 4)])))
+        buffer = buffer_add(
+            buffer,
+            Transition(
+                jnp.full((1, 1), t),
+                jnp.full((1,), t),
+                jnp.ones((1, 1)),
+                jnp.full((1, 1), t + 1),
+                jnp.array([float(t == 4)]),
+            ),
+        )
     sample = buffer_sample(buffer, jax.random.key(0), 256, n_step=3, gamma=gamma)
     start = np.asarray(sample.obs[:, 0]).astype(int)
     assert set(start) == {2, 3, 4}  # t = 5, 6 lack two stored successors; t = 0, 1 are overwritten
@@ -126,10 +168,16 @@ def test_n_step_return_stops_at_the_episode_end():
         np.testing.assert_array_equal(np.asarray(sample.discount[rows_t]), discount)
         np.testing.assert_array_equal(np.asarray(sample.action[rows_t]), t)
     # a run that does not end within the n steps bootstraps at gamma^n
-    running = buffer_add(buffer_init(4, 1, 1, 1), Transition(jnp.zeros((1, 1)), jnp.zeros((1,), jnp.int32),
-                                                              jnp.ones((1, 1)), jnp.ones((1, 1)), jnp.zeros((1,))))
-    running = buffer_add(running, Transition(jnp.ones((1, 1)), jnp.ones((1,), jnp.int32), jnp.full((1, 1), 2.0),
-                                             jnp.full((1, 1), 2.0), jnp.zeros((1,))))
+    running = buffer_add(
+        buffer_init(4, 1, 1, 1),
+        Transition(jnp.zeros((1, 1)), jnp.zeros((1,), jnp.int32), jnp.ones((1, 1)), jnp.ones((1, 1)), jnp.zeros((1,))),
+    )
+    running = buffer_add(
+        running,
+        Transition(
+            jnp.ones((1, 1)), jnp.ones((1,), jnp.int32), jnp.full((1, 1), 2.0), jnp.full((1, 1), 2.0), jnp.zeros((1,))
+        ),
+    )
     two = buffer_sample(running, jax.random.key(1), 8, n_step=2, gamma=gamma)
     np.testing.assert_allclose(np.asarray(two.reward[:, 0]), 1.0 + gamma * 2.0)
     np.testing.assert_allclose(np.asarray(two.discount), gamma**2)
@@ -173,8 +221,18 @@ def test_envelope_target_maximises_over_the_relabelling_preferences_too():
 
 def test_envelope_training_runs_and_is_finite(tiny):
     env, params = tiny
-    small = DQNConfig(total_timesteps=1024, num_envs=8, learning_starts=256, buffer_size=1024, batch_size=32,
-                      num_weights=3, hidden_sizes=(16,), envelope=True, n_step=3, factorised=True)
+    small = DQNConfig(
+        total_timesteps=1024,
+        num_envs=8,
+        learning_starts=256,
+        buffer_size=1024,
+        batch_size=32,
+        num_weights=3,
+        hidden_sizes=(16,),
+        envelope=True,
+        n_step=3,
+        factorised=True,
+    )
     out = jax.jit(make_train(small, env, params))(jax.random.key(0))
     assert np.all(np.isfinite(np.asarray(out.metrics["vector_loss"])))
 
@@ -185,5 +243,7 @@ def test_a_policy_saved_before_the_factorised_head_rebuilds_with_the_joint_head(
     env, params = tiny
     old_file = {"hidden_sizes": [16], "num_envs": 8}  # no "factorised": written before the field existed
     assert rebuild_policy("dqn", old_file, env, params, None, PROFIT_HEAVY).network.side_actions == 0
-    assert rebuild_policy("dqn", {**old_file, "factorised": True}, env, params, None,
-                          PROFIT_HEAVY).network.side_actions == env.config.n_depths + 1
+    assert (
+        rebuild_policy("dqn", {**old_file, "factorised": True}, env, params, None, PROFIT_HEAVY).network.side_actions
+        == env.config.n_depths + 1
+    )

@@ -52,8 +52,10 @@ def episode_returns(env, policy, params, episodes, seed=0):
 PNL_ENV = MarketMakingEnv(objectives=ALL_OBJECTIVES, n_regimes=2, max_lots=3)
 PNL_POLICY = random_policy(PNL_ENV)
 LIMIT_ENVS = {lots: MarketMakingEnv(max_lots=lots) for lots in (1, 2, 3)}
-LIMIT_POLICIES = {lots: (random_policy(env), constant([0.0, 3.0, 1.0, 1.0] + [float(lots)] * 2 * (lots > 1)))
-                  for lots, env in LIMIT_ENVS.items()}
+LIMIT_POLICIES = {
+    lots: (random_policy(env), constant([0.0, 3.0, 1.0, 1.0] + [float(lots)] * 2 * (lots > 1)))
+    for lots, env in LIMIT_ENVS.items()
+}
 
 
 # -- accounting -----------------------------------------------------------------------------------
@@ -69,10 +71,19 @@ LIMIT_POLICIES = {lots: (random_policy(env), constant([0.0, 3.0, 1.0, 1.0] + [fl
 def test_episode_pnl_equals_wealth_change(seed, fee, penalty, impact, jump_rate, q0):
     """The episode sum of `pnl` is final minus initial mark-to-market wealth, liquidation included."""
     env = PNL_ENV
-    params = env.make_params(horizon=0.2, maker_fee=fee, liquidation_penalty=penalty, adverse_impact=impact,
-                             jump_rate=jump_rate, jump_std=0.5, initial_inventory=float(q0), signal_vol=1.0,
-                             flow_sensitivity=0.5, regime_vol=[1.0, 2.0],
-                             regime_transition=[[0.9, 0.1], [0.2, 0.8]])
+    params = env.make_params(
+        horizon=0.2,
+        maker_fee=fee,
+        liquidation_penalty=penalty,
+        adverse_impact=impact,
+        jump_rate=jump_rate,
+        jump_std=0.5,
+        initial_inventory=float(q0),
+        signal_vol=1.0,
+        flow_sensitivity=0.5,
+        regime_vol=[1.0, 2.0],
+        regime_transition=[[0.9, 0.1], [0.2, 0.8]],
+    )
     traj = jax.tree_util.tree_map(lambda x: x[0], episode_returns(env, PNL_POLICY, params, 1, seed))
     initial_wealth = q0 * params.mid0
     final = traj.info
@@ -82,8 +93,9 @@ def test_episode_pnl_equals_wealth_change(seed, fee, penalty, impact, jump_rate,
     np.testing.assert_allclose(float(final.wealth[-1]), float(final_wealth), rtol=1e-5, atol=1e-3)
     # the liquidation penalty is charged once, at the last step: the same episode without it (same keys,
     # same actions) differs by alpha q_T^2 in the final cash and the pnl, and nowhere before
-    free = jax.tree_util.tree_map(lambda x: x[0], episode_returns(
-        env, PNL_POLICY, params.replace(liquidation_penalty=0.0), 1, seed))
+    free = jax.tree_util.tree_map(
+        lambda x: x[0], episode_returns(env, PNL_POLICY, params.replace(liquidation_penalty=0.0), 1, seed)
+    )
     charge = penalty * float(final.inventory[-1]) ** 2
     np.testing.assert_array_equal(np.asarray(free.info.cash[:-1]), np.asarray(final.cash[:-1]))
     np.testing.assert_array_equal(np.asarray(free.reward[:-1]), np.asarray(traj.reward[:-1]))
@@ -94,8 +106,12 @@ def test_episode_pnl_equals_wealth_change(seed, fee, penalty, impact, jump_rate,
 
 # -- inventory limits -----------------------------------------------------------------------------
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31 - 1), limit=st.integers(3, 8), order_size=st.sampled_from([0.5, 1.0]),
-       max_lots=st.integers(1, 3))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    limit=st.integers(3, 8),
+    order_size=st.sampled_from([0.5, 1.0]),
+    max_lots=st.integers(1, 3),
+)
 def test_inventory_limit_never_breached(seed, limit, order_size, max_lots):
     env = LIMIT_ENVS[max_lots]
     params = env.make_params(horizon=0.5, inventory_limit=float(limit), order_size=order_size)
@@ -167,7 +183,7 @@ def test_inventory_risk_is_minus_squared_inventory_value():
     env = MarketMakingEnv()
     params = env.make_params(horizon=0.5)
     traj = episode_returns(env, random_policy(env), params, episodes=4)
-    expected = -(np.asarray(traj.info.inventory) * 2.0) ** 2 * 0.005
+    expected = -((np.asarray(traj.info.inventory) * 2.0) ** 2) * 0.005
     np.testing.assert_allclose(np.asarray(traj.reward[..., 1]), expected, rtol=1e-5, atol=1e-7)
 
 
@@ -188,8 +204,11 @@ def test_latency_delays_the_action_by_exactly_L_steps(latency):
     env = MarketMakingEnv(max_latency=3)
     params = env.make_params(horizon=0.05, latency=latency)  # 10 steps
     # quote only at step 2, a distinctive depth
-    policy = lambda obs, state, key: jnp.where(state.time == 2, jnp.array([0.3, 0.4, 1.0, 1.0]),  # noqa: E731
-                                               jnp.array([0.0, 0.0, -1.0, -1.0]))
+    policy = lambda obs, state, key: jnp.where(
+        state.time == 2,
+        jnp.array([0.3, 0.4, 1.0, 1.0]),  # noqa: E731
+        jnp.array([0.0, 0.0, -1.0, -1.0]),
+    )
     traj = rollout(env, policy, jax.random.key(0), params)
     quoted = ~np.isnan(np.asarray(traj.info.bid_price))
     assert quoted.tolist() == [t == 2 + latency for t in range(10)]
@@ -257,7 +276,7 @@ def test_vmap_over_market_params():
     keys = jax.random.split(jax.random.key(0), 3)
     traj = jax.jit(jax.vmap(lambda k, p: rollout(env, constant([0.7, 0.7, 1.0, 1.0]), k, p, 100)))(keys, batched)
     for i, sigma in enumerate(np.asarray(sigmas)):
-        expected = -(np.asarray(traj.info.inventory[i]) * sigma) ** 2 * 0.005
+        expected = -((np.asarray(traj.info.inventory[i]) * sigma) ** 2) * 0.005
         np.testing.assert_allclose(np.asarray(traj.reward[i, :, 1]), expected, rtol=1e-5, atol=1e-7)
 
 
@@ -361,8 +380,12 @@ def test_bad_params_raise_naming_the_field(overrides, field):
 
 @pytest.mark.parametrize(
     "overrides, field",
-    [({"objectives": ("pnl", "alpha")}, "objectives"), ({"action_mode": "hybrid"}, "action_mode"),
-     ({"depth_grid": (0.1, -0.2)}, "depth_grid"), ({"max_lots": 0}, "max_lots")],
+    [
+        ({"objectives": ("pnl", "alpha")}, "objectives"),
+        ({"action_mode": "hybrid"}, "action_mode"),
+        ({"depth_grid": (0.1, -0.2)}, "depth_grid"),
+        ({"max_lots": 0}, "max_lots"),
+    ],
 )
 def test_bad_config_raises_naming_the_field(overrides, field):
     with pytest.raises(ValueError, match=field):

@@ -13,13 +13,20 @@ from hypothesis import strategies as st
 from morl_mm.env import EnvConfig, MarketMakingEnv, make_params
 
 STEPS = 8
-LOTS_ENV = MarketMakingEnv(EnvConfig(action_mode="continuous", max_lots=3, objectives=(
-    "pnl", "inventory_risk", "quoting_ratio", "adverse_selection", "order_management")))
+LOTS_ENV = MarketMakingEnv(
+    EnvConfig(
+        action_mode="continuous",
+        max_lots=3,
+        objectives=("pnl", "inventory_risk", "quoting_ratio", "adverse_selection", "order_management"),
+    )
+)
 DISC_ENV = MarketMakingEnv(EnvConfig(action_mode="discrete"))
 PARAM_ENV = MarketMakingEnv(EnvConfig(action_mode="continuous", n_regimes=2, max_latency=2))
 
-ANY_FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
-                      st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e30, -1e30, 3.7, 80.0, 81.0]))
+ANY_FLOAT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e30, -1e30, 3.7, 80.0, 81.0]),
+)
 
 
 def finite_tree(tree) -> bool:
@@ -67,31 +74,54 @@ def test_discrete_actions_never_poison_the_state(actions):
 def _as_arrays(params):
     """Every leaf a device array of one dtype per field, so that one compilation serves every example."""
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), params).replace(
-        latency=jnp.asarray(params.latency, jnp.int32))
+        latency=jnp.asarray(params.latency, jnp.int32)
+    )
 
 
-PARAMS = st.fixed_dictionaries({
-    "sigma": st.floats(0.0, 50.0), "drift": st.floats(-50.0, 50.0), "kappa": st.floats(1e-3, 50.0),
-    "arrival_rate": st.floats(0.0, 200.0), "jump_rate": st.floats(0.0, 200.0), "jump_mean": st.floats(-20.0, 20.0),
-    "jump_std": st.floats(0.0, 20.0), "signal_vol": st.floats(0.0, 10.0), "signal_reversion": st.floats(0.0, 50.0),
-    "flow_sensitivity": st.floats(-5.0, 5.0), "adverse_impact": st.floats(-1.0, 1.0), "tick_size": st.floats(0.0, 2.0),
-    "order_size": st.floats(1e-3, 5.0), "inventory_limit": st.floats(1e-3, 100.0), "latency": st.integers(0, 2),
-    "maker_fee": st.floats(-1.0, 1.0), "liquidation_penalty": st.floats(0.0, 10.0),
-    "competitive_distance": st.floats(1e-3, 10.0), "initial_inventory": st.floats(-100.0, 100.0),
-    "vol_ewma": st.floats(0.0, 1.0), "flow_ewma": st.floats(0.0, 1.0), "mid0": st.floats(-1e3, 1e4),
-    "regime_vol": st.lists(st.floats(0.0, 10.0), min_size=2, max_size=2),
-    "regime_transition": st.floats(0.0, 1.0).map(lambda p: [[1 - p, p], [p, 1 - p]]),
-})
+PARAMS = st.fixed_dictionaries(
+    {
+        "sigma": st.floats(0.0, 50.0),
+        "drift": st.floats(-50.0, 50.0),
+        "kappa": st.floats(1e-3, 50.0),
+        "arrival_rate": st.floats(0.0, 200.0),
+        "jump_rate": st.floats(0.0, 200.0),
+        "jump_mean": st.floats(-20.0, 20.0),
+        "jump_std": st.floats(0.0, 20.0),
+        "signal_vol": st.floats(0.0, 10.0),
+        "signal_reversion": st.floats(0.0, 50.0),
+        "flow_sensitivity": st.floats(-5.0, 5.0),
+        "adverse_impact": st.floats(-1.0, 1.0),
+        "tick_size": st.floats(0.0, 2.0),
+        "order_size": st.floats(1e-3, 5.0),
+        "inventory_limit": st.floats(1e-3, 100.0),
+        "latency": st.integers(0, 2),
+        "maker_fee": st.floats(-1.0, 1.0),
+        "liquidation_penalty": st.floats(0.0, 10.0),
+        "competitive_distance": st.floats(1e-3, 10.0),
+        "initial_inventory": st.floats(-100.0, 100.0),
+        "vol_ewma": st.floats(0.0, 1.0),
+        "flow_ewma": st.floats(0.0, 1.0),
+        "mid0": st.floats(-1e3, 1e4),
+        "regime_vol": st.lists(st.floats(0.0, 10.0), min_size=2, max_size=2),
+        "regime_transition": st.floats(0.0, 1.0).map(lambda p: [[1 - p, p], [p, 1 - p]]),
+    }
+)
 
 
-EXAMPLE = {"sigma": 0.0, "kappa": 1.0, "arrival_rate": 0.0, "inventory_limit": 1.0, "mid0": 4.0,
-           "regime_vol": [0.0, 0.0], "regime_transition": [[1.0, 0.0], [0.0, 1.0]]}
+EXAMPLE = {
+    "sigma": 0.0,
+    "kappa": 1.0,
+    "arrival_rate": 0.0,
+    "inventory_limit": 1.0,
+    "mid0": 4.0,
+    "regime_vol": [0.0, 0.0],
+    "regime_transition": [[1.0, 0.0], [0.0, 1.0]],
+}
 
 
 @settings(max_examples=200)
 @example(overrides={**EXAMPLE, "tick_size": 1.175494351e-38}, actions=[[0.0] * 4] * STEPS)  # NaN cash before
-@given(overrides=PARAMS, actions=st.lists(st.lists(ANY_FLOAT, min_size=4, max_size=4), min_size=STEPS,
-                                          max_size=STEPS))
+@given(overrides=PARAMS, actions=st.lists(st.lists(ANY_FLOAT, min_size=4, max_size=4), min_size=STEPS, max_size=STEPS))
 def test_params_that_validate_never_give_a_nan_state(overrides, actions):
     try:
         params = make_params(PARAM_ENV.config, horizon=0.04, dt=0.005, **overrides)

@@ -7,9 +7,19 @@ import pytest
 
 from morl_mm.env import EnvConfig, MarketMakingEnv, StepInfo, Trajectory, make_params
 from morl_mm.env.objectives import UNITS as OBJECTIVE_UNITS
-from morl_mm.evaluation import (episode_metrics, evaluate_policy, inventory_grid, inventory_histogram,
-                                inventory_moments, max_drawdown, metrics_dataset, pnl_quantiles, pnl_sharpe,
-                                stack_scenarios, step_sharpe)
+from morl_mm.evaluation import (
+    episode_metrics,
+    evaluate_policy,
+    inventory_grid,
+    inventory_histogram,
+    inventory_moments,
+    max_drawdown,
+    metrics_dataset,
+    pnl_quantiles,
+    pnl_sharpe,
+    stack_scenarios,
+    step_sharpe,
+)
 from morl_mm.evaluation.dataset import EPISODE_VARIABLES, SUMMARY_VARIABLES
 
 NAN = np.nan
@@ -42,15 +52,26 @@ def _hand_episode():
     """4 steps, dt 0.25, mid0 100. Bid filled at 99.5 in step 0, ask filled at 101 in step 2."""
     f = lambda *x: jnp.asarray(x, jnp.float32)  # noqa: E731
     info = StepInfo(
-        time=jnp.arange(1, 5), mid=f(101, 100, 102, 103), cash=f(-99.5, -99.5, 1.5, 1.5), inventory=f(1, 1, 0, 0),
-        wealth=f(1.5, 0.5, 1.5, 1.5), fill_bid=f(1, 0, 0, 0), fill_ask=f(0, 0, 1, 0),
-        bid_price=f(99.5, 100.0, NAN, 101.5), ask_price=f(100.5, NAN, 101.0, 102.9), regime=jnp.zeros(4, jnp.int32),
-        market_buy=f(0, 0, 1, 0), market_sell=f(1, 0, 0, 0))
+        time=jnp.arange(1, 5),
+        mid=f(101, 100, 102, 103),
+        cash=f(-99.5, -99.5, 1.5, 1.5),
+        inventory=f(1, 1, 0, 0),
+        wealth=f(1.5, 0.5, 1.5, 1.5),
+        fill_bid=f(1, 0, 0, 0),
+        fill_ask=f(0, 0, 1, 0),
+        bid_price=f(99.5, 100.0, NAN, 101.5),
+        ask_price=f(100.5, NAN, 101.0, 102.9),
+        regime=jnp.zeros(4, jnp.int32),
+        market_buy=f(0, 0, 1, 0),
+        market_sell=f(1, 0, 0, 0),
+    )
     reward = jnp.asarray([[1.5, -0.1], [-1.0, -0.2], [1.0, 0.0], [0.0, 0.0]], jnp.float32)
-    traj = Trajectory(obs=jnp.zeros((4, 8)), action=jnp.zeros((4, 4)), reward=reward, done=jnp.arange(4) == 3,
-                      info=info)
-    params = make_params(EnvConfig(max_latency=1), horizon=1.0, dt=0.25, arrival_rate=1.0, latency=1,
-                         liquidation_penalty=0.1)
+    traj = Trajectory(
+        obs=jnp.zeros((4, 8)), action=jnp.zeros((4, 4)), reward=reward, done=jnp.arange(4) == 3, info=info
+    )
+    params = make_params(
+        EnvConfig(max_latency=1), horizon=1.0, dt=0.25, arrival_rate=1.0, latency=1, liquidation_penalty=0.1
+    )
     return traj, params
 
 
@@ -142,8 +163,9 @@ def test_metrics_agree_with_env_rewards(symmetric_run):
 def test_adverse_impact_shows_as_price_impact():
     impact = 0.5
     toxic = make_params(inventory_limit=1000.0, adverse_impact=impact)
-    ds = metrics_dataset(evaluate_policy(ENV, toxic, POLICY, jax.random.key(2), EPISODES), toxic, ENV.objectives,
-                         markout_steps=1)
+    ds = metrics_dataset(
+        evaluate_policy(ENV, toxic, POLICY, jax.random.key(2), EPISODES), toxic, ENV.objectives, markout_steps=1
+    )
     # a bid fill needs a sell order (mid -0.5); a buy order arrives too w.p. A dt = 0.7 (mid +0.5):
     # the mid moves E = -0.5 * (1 - 0.7) against the fill, so the impact is 2 * 0.5 * 0.3 = 0.3 per unit
     expected = 2 * impact * (1 - 140.0 * 0.005)
@@ -161,10 +183,23 @@ def test_scenario_batch_and_dataset_layout():
     batch = stack_scenarios(calm, volatile)
     traj = evaluate_policy(ENV, batch, POLICY, jax.random.key(3), EPISODES)
     assert traj.reward.shape == (2, EPISODES, 200, 3)
-    ds = metrics_dataset([traj, traj], batch, ENV.objectives, policy_labels=["a", "b"],
-                         scenario_labels=["calm", "volatile"], objective_scales=[67.8, 98.2, 1.0])
-    assert dict(ds.sizes) == {"policy": 2, "scenario": 2, "episode": EPISODES, "objective": 3, "side": 2,
-                              "quantile": 5, "inventory_bin": 21}
+    ds = metrics_dataset(
+        [traj, traj],
+        batch,
+        ENV.objectives,
+        policy_labels=["a", "b"],
+        scenario_labels=["calm", "volatile"],
+        objective_scales=[67.8, 98.2, 1.0],
+    )
+    assert dict(ds.sizes) == {
+        "policy": 2,
+        "scenario": 2,
+        "episode": EPISODES,
+        "objective": 3,
+        "side": 2,
+        "quantile": 5,
+        "inventory_bin": 21,
+    }
     assert ds.pnl.dims == ("policy", "scenario", "episode")
     assert ds.fill_rate.dims == ("policy", "scenario", "episode", "side")
     assert ds.pnl_quantile.dims == ("policy", "scenario", "quantile")

@@ -57,9 +57,13 @@ def test_time_grid_and_realized_vol_signature():
 
 def _trades():
     ts = np.array([1, 1, 2, 5, 5, 9], dtype=np.int64) * S
-    return Trades(ts_ns=ts, price=np.array([100.0, 100.5, 99.0, 101.0, 101.5, 98.0]),
-                  size=np.array([1.0, 2.0, 4.0, 1.0, 1.0, 3.0]), side=np.array([1, 1, -1, 1, 1, -1], np.int8),
-                  aggressor_id=np.array([0, 0, 1, 2, 2, 3], np.int64))
+    return Trades(
+        ts_ns=ts,
+        price=np.array([100.0, 100.5, 99.0, 101.0, 101.5, 98.0]),
+        size=np.array([1.0, 2.0, 4.0, 1.0, 1.0, 3.0]),
+        side=np.array([1, 1, -1, 1, 1, -1], np.int8),
+        aggressor_id=np.array([0, 0, 1, 2, 2, 3], np.int64),
+    )
 
 
 def test_market_orders_group_prints():
@@ -90,8 +94,14 @@ def test_features_dataset_has_units():
     n = 11
     ts = np.arange(n, dtype=np.int64) * S
     bid = np.column_stack([99.0 + np.arange(n) * 0.1, 98.0 + np.arange(n) * 0.1])
-    book = Book(ts_ns=ts, bid_price=bid, bid_size=np.ones((n, 2)), ask_price=bid + 1.0,
-                ask_size=np.full((n, 2), 3.0), valid=np.ones(n, bool))
+    book = Book(
+        ts_ns=ts,
+        bid_price=bid,
+        bid_size=np.ones((n, 2)),
+        ask_price=bid + 1.0,
+        ask_size=np.full((n, 2), 3.0),
+        valid=np.ones(n, bool),
+    )
     cap = Capture("X", "test", "memory", 0.1, book, _trades())
     ds = F.features(cap, 1.0, vol_window_s=2.0, flow_window_s=3.0)
     assert ds.sizes["time"] == 11

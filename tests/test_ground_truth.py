@@ -8,8 +8,14 @@ from morl_mm.env import MarketMakingEnv
 from morl_mm.env.scales import reference_scales
 from morl_mm.evaluation.rollouts import evaluate_policy
 from morl_mm.oracle import solve
-from morl_mm.policies.classical import (AvellanedaStoikov, CarteaJaimungal, FixedSpread,
-                                        GueantLehalleFernandezTapia, GueantLehalleFernandezTapiaExact, LinearSkew)
+from morl_mm.policies.classical import (
+    AvellanedaStoikov,
+    CarteaJaimungal,
+    FixedSpread,
+    GueantLehalleFernandezTapia,
+    GueantLehalleFernandezTapiaExact,
+    LinearSkew,
+)
 
 
 @pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (0.5, 0.5, 0.0), (0.3, 0.3, 0.4), (0.1, 0.6, 0.3)])
@@ -20,9 +26,15 @@ def test_oracle_beats_every_classical_strategy(weights):
     scales = reference_scales(env, params)
     w = np.asarray(weights) / scales
     optimum = solve(env, params, weights, scales)
-    policies = [AvellanedaStoikov(env, params, 0.1), AvellanedaStoikov(env, params, 1.0),
-                GueantLehalleFernandezTapia(env, params, 0.1), GueantLehalleFernandezTapiaExact(env, params, 0.1),
-                CarteaJaimungal(env, params, phi=0.05, alpha=0.001), FixedSpread(env, 0.65), LinearSkew(env, 0.65, 0.1)]
+    policies = [
+        AvellanedaStoikov(env, params, 0.1),
+        AvellanedaStoikov(env, params, 1.0),
+        GueantLehalleFernandezTapia(env, params, 0.1),
+        GueantLehalleFernandezTapiaExact(env, params, 0.1),
+        CarteaJaimungal(env, params, phi=0.05, alpha=0.001),
+        FixedSpread(env, 0.65),
+        LinearSkew(env, 0.65, 0.1),
+    ]
     for policy in policies:
         traj = evaluate_policy(env, params, policy, jax.random.key(1), 2000)
         utility = np.asarray(traj.reward, np.float64).sum(axis=1) @ w

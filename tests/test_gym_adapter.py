@@ -56,8 +56,15 @@ def test_make_applies_config_and_param_overrides():
     assert float(mo_gym.make(ENV_ID).unwrapped.params.sigma) == 2.0
 
 
-@pytest.mark.parametrize("bad, field", [({"sigma": -1.0}, "sigma"), ({"dt": 0.003}, "dt"),
-                                        ({"action_mode": "grid"}, "action_mode"), ({"sigmaa": 1.0}, "sigmaa")])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"sigma": -1.0}, "sigma"),
+        ({"dt": 0.003}, "dt"),
+        ({"action_mode": "grid"}, "action_mode"),
+        ({"sigmaa": 1.0}, "sigmaa"),
+    ],
+)
 def test_bad_override_raises_value_error_naming_the_field(bad, field):
     with pytest.raises(ValueError, match=field):
         MOMarketMakingEnv(**bad)
@@ -180,8 +187,10 @@ def test_registration_is_idempotent_and_happens_on_import_morl_mm():
     morl_mm._register_envs()
     assert ENV_ID in gym.envs.registry
     # fresh process: gymnasium 1.x does not load plugin entry points, `import morl_mm` registers
-    code = ("import mo_gymnasium as m, gymnasium as g\n"
-            f"assert {ENV_ID!r} not in g.envs.registry\n"
-            f"env = m.make('morl_mm:{ENV_ID}', sigma=1.0)\n"
-            "assert float(env.unwrapped.params.sigma) == 1.0\n")
+    code = (
+        "import mo_gymnasium as m, gymnasium as g\n"
+        f"assert {ENV_ID!r} not in g.envs.registry\n"
+        f"env = m.make('morl_mm:{ENV_ID}', sigma=1.0)\n"
+        "assert float(env.unwrapped.params.sigma) == 1.0\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -164,15 +164,22 @@ def test_packages_import_only_lower_layers():
     package = lambda module: module.split(".")[1] if "." in module else None  # noqa: E731  (None: morl_mm itself)
     packages = {package(m) for m in edges} - {None}
     assert packages == set(layer), "every package of morl_mm has a layer"
-    upward = sorted((a, b) for a, targets in edges.items() for b in targets
-                    if package(a) is not None and package(b) != package(a) and layer[package(b)] >= layer[package(a)])
+    upward = sorted(
+        (a, b)
+        for a, targets in edges.items()
+        for b in targets
+        if package(a) is not None and package(b) != package(a) and layer[package(b)] >= layer[package(a)]
+    )
     assert upward == []
 
 
 def bad_function_imports(function_imports) -> list[tuple[str, str, str]]:
     def allowed(module: str, target: str) -> bool:
-        return (target.split(".")[0] in OPTIONAL_EXTRAS or (module, "*") in LAZY_IMPORTS
-                or any((module, target.rsplit(".", n)[0]) in LAZY_IMPORTS for n in range(target.count(".") + 1)))
+        return (
+            target.split(".")[0] in OPTIONAL_EXTRAS
+            or (module, "*") in LAZY_IMPORTS
+            or any((module, target.rsplit(".", n)[0]) in LAZY_IMPORTS for n in range(target.count(".") + 1))
+        )
 
     return sorted({(m, f, t) for m, f, t in function_imports if not allowed(m, t)})
 
@@ -190,7 +197,15 @@ def test_the_check_sees_a_cycle_and_a_function_level_import(tmp_path):
     (package / "sub" / "e.py").write_text("from pkg.c import TYPE_CHECKING\n")
     (package / "f.py").write_text("from pkg.sub.e import TYPE_CHECKING\n")  # runs pkg/sub/__init__ first
     edges, function_imports = import_graph(package)
-    assert edges == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": set(), "pkg.sub": {"pkg.sub.d"},
-                     "pkg.sub.d": {"pkg.sub.e", "pkg.f"}, "pkg.sub.e": {"pkg.c"}, "pkg.f": {"pkg.sub", "pkg.sub.e"}}
+    assert edges == {
+        "pkg": set(),
+        "pkg.a": {"pkg.b"},
+        "pkg.b": {"pkg.a"},
+        "pkg.c": set(),
+        "pkg.sub": {"pkg.sub.d"},
+        "pkg.sub.d": {"pkg.sub.e", "pkg.f"},
+        "pkg.sub.e": {"pkg.c"},
+        "pkg.f": {"pkg.sub", "pkg.sub.e"},
+    }
     assert sorted(cycles(edges)) == [["pkg.a", "pkg.b"], ["pkg.f", "pkg.sub", "pkg.sub.d"]]
     assert bad_function_imports(function_imports) == [("pkg.b", "f", "pkg.a")]  # torch: an optional extra

@@ -20,12 +20,15 @@ def state_is_finite(state) -> bool:
     return all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(state))
 
 
-@pytest.mark.parametrize("action, quoted", [
-    ([np.nan, 0.5, 1.0, 1.0], [0.0, 1.0]),   # a non-finite depth: that side is not quoted
-    ([0.5, np.inf, 1.0, 1.0], [1.0, 0.0]),
-    ([0.5, 0.5, np.nan, 1.0], [0.0, 1.0]),   # a NaN flag: off
-    ([np.nan] * 4, [0.0, 0.0]),
-])
+@pytest.mark.parametrize(
+    "action, quoted",
+    [
+        ([np.nan, 0.5, 1.0, 1.0], [0.0, 1.0]),  # a non-finite depth: that side is not quoted
+        ([0.5, np.inf, 1.0, 1.0], [1.0, 0.0]),
+        ([0.5, 0.5, np.nan, 1.0], [0.0, 1.0]),  # a NaN flag: off
+        ([np.nan] * 4, [0.0, 0.0]),
+    ],
+)
 def test_non_finite_continuous_action_quotes_nothing_on_that_side_and_is_flagged(action, quoted):
     params = CONT.default_params
     step = jax.jit(lambda k, s, a: CONT.step(k, s, a, params))
@@ -40,8 +43,9 @@ def test_non_finite_continuous_action_quotes_nothing_on_that_side_and_is_flagged
             assert np.isnan(float(info.bid_price)) == (quoted[0] == 0)
 
 
-@pytest.mark.parametrize("action, invalid", [(-1, True), (10**6, True), (N_DISC, True), (0, False),
-                                             (N_DISC - 1, False)])
+@pytest.mark.parametrize(
+    "action, invalid", [(-1, True), (10**6, True), (N_DISC, True), (0, False), (N_DISC - 1, False)]
+)
 def test_discrete_indices_out_of_range_are_clipped_inside_jit_and_flagged(action, invalid):
     quote, flag = jax.jit(DISC.check_action)(jnp.asarray(action, jnp.int32))
     clipped = min(max(action, 0), N_DISC - 1)
@@ -59,8 +63,9 @@ def test_float_discrete_actions_that_are_no_index_are_flagged(action):
 
 def test_invalid_actions_under_vmap_flag_only_their_env():
     params = CONT.default_params
-    actions = jnp.array([[0.5, 0.5, 1.0, 1.0], [jnp.nan, 0.5, 1.0, 1.0], [0.5, 0.5, 1.0, 1.0],
-                         [jnp.nan, jnp.nan, jnp.nan, jnp.nan]])
+    actions = jnp.array(
+        [[0.5, 0.5, 1.0, 1.0], [jnp.nan, 0.5, 1.0, 1.0], [0.5, 0.5, 1.0, 1.0], [jnp.nan, jnp.nan, jnp.nan, jnp.nan]]
+    )
     keys = jax.random.split(jax.random.key(1), 4)
     _, states = jax.vmap(CONT.reset, in_axes=(0, None))(keys, params)
     _, states, reward, _, info = jax.jit(jax.vmap(CONT.step, in_axes=(0, 0, 0, None)))(keys, states, actions, params)

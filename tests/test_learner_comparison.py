@@ -6,6 +6,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import exact_hypervolume, run_study_cli
 
 from morl_mm.agents.registry import with_env_steps
 from morl_mm.cli import main as cli
@@ -16,7 +17,6 @@ from morl_mm.policies import AvellanedaStoikov, InActionMode
 from morl_mm.study import load_result
 from morl_mm.study.budget import steps_for_wall_time
 from morl_mm.study.comparison import learner_table
-from conftest import exact_hypervolume, run_study_cli
 
 try:
     import morl_baselines  # noqa: F401
@@ -27,7 +27,8 @@ except ImportError:
 
 SMALL = dict(horizon=0.1, inventory_limit=3.0)  # 20 steps
 
-STUDY = """
+STUDY = (
+    """
 [study]
 name = "compare"
 seed = 0
@@ -64,7 +65,9 @@ learning_starts = 200
 buffer_size = 1_000
 batch_size = 32
 hidden_sizes = [32, 32]
-""" + ("""
+"""
+    + (
+        """
 [learners.envelope]
 algorithm = "envelope"
 group = "steps"
@@ -73,7 +76,11 @@ seeds = [0, 1]
 learning_starts = 60
 net_arch = [16, 16]
 batch_size = 16
-""" if HAS_BASELINES else "") + """
+"""
+        if HAS_BASELINES
+        else ""
+    )
+    + """
 [evaluation]
 episodes = 16
 seeds = [0]
@@ -82,6 +89,7 @@ weights_per_axis = 3
 [scenarios.calm]
 sigma = 1.0
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +104,12 @@ def per_seed_hv_ratios(ds, kind: str) -> np.ndarray:
     exact = np.asarray(json.loads(ds.attrs["units_info"])["oracle"]["oracle_expected_values"])
     values = ds["value"].sel(scenario="base").values
     members = ds.kind.values == kind
-    return np.array([exact_hypervolume(values[members & (ds.train_seed.values == s)], ref)
-                     for s in sorted(set(ds.train_seed.values[members]))]) / exact_hypervolume(exact, ref)
+    return np.array(
+        [
+            exact_hypervolume(values[members & (ds.train_seed.values == s)], ref)
+            for s in sorted(set(ds.train_seed.values[members]))
+        ]
+    ) / exact_hypervolume(exact, ref)
 
 
 def test_learners_train_per_seed_and_report_mean_and_spread(study):
@@ -158,8 +170,9 @@ def test_a_discrete_policy_acts_identically_in_the_continuous_mode():
     policy = AvellanedaStoikov(discrete, params, gamma=0.1)  # snaps its quotes to the discrete grid
     key = jax.random.key(3)
     a = rollout(discrete, policy, key, params)
-    b = rollout(continuous, InActionMode(policy, discrete, continuous.config), key,
-                make_params(continuous.config, **SMALL))
+    b = rollout(
+        continuous, InActionMode(policy, discrete, continuous.config), key, make_params(continuous.config, **SMALL)
+    )
     np.testing.assert_array_equal(np.asarray(a.reward), np.asarray(b.reward))
     np.testing.assert_array_equal(np.asarray(a.info.inventory), np.asarray(b.info.inventory))
 
@@ -194,7 +207,9 @@ def test_wall_time_pilots_grow_until_the_extra_steps_cost_measurable_time():
 def test_ppo_budget_rounds_to_whole_updates():
     hp = with_env_steps("ppo", {"num_envs": 16, "num_steps": 20}, 6_000)
     assert hp["total_timesteps"] == 6_080  # 19 updates of 320 steps
-    assert with_env_steps("ppo", {"num_envs": 16, "num_steps": 20, "num_checkpoints": 4}, 100)["total_timesteps"] == 1280
+    assert (
+        with_env_steps("ppo", {"num_envs": 16, "num_steps": 20, "num_checkpoints": 4}, 100)["total_timesteps"] == 1280
+    )
     assert with_env_steps("dqn", {}, 777)["total_timesteps"] == 777
     with pytest.raises(ValueError, match="env_steps"):
         with_env_steps("dqn", {}, 0)

@@ -39,11 +39,28 @@ DT, HORIZON = 0.5, 15.0  # 30 decisions per episode
 def policy_file(tmp_path_factory):
     """A skewed quoter (half-spread 2 cents, skew 1 cent per unit of inventory) on a 1-cent grid."""
     config = EnvConfig(action_mode="continuous", max_latency=1)
-    params = make_params(config, dt=DT, horizon=HORIZON, sigma=0.05, tick_size=0.01, mid0=0.0, order_size=1.0,
-                         inventory_limit=4.0, competitive_distance=0.05, arrival_rate=1.0, kappa=50.0)
+    params = make_params(
+        config,
+        dt=DT,
+        horizon=HORIZON,
+        sigma=0.05,
+        tick_size=0.01,
+        mid0=0.0,
+        order_size=1.0,
+        inventory_limit=4.0,
+        competitive_distance=0.05,
+        arrival_rate=1.0,
+        kappa=50.0,
+    )
     path = tmp_path_factory.mktemp("policy") / "skew.mmpol"
-    save_policy(path, kind="classical", spec={"kind": "linear_skew", "half_spread": 0.02, "skew": 0.01},
-                env=MarketMakingEnv(config), env_params=params, label="skew")
+    save_policy(
+        path,
+        kind="classical",
+        spec={"kind": "linear_skew", "half_spread": 0.02, "skew": 0.01},
+        env=MarketMakingEnv(config),
+        env_params=params,
+        label="skew",
+    )
     return path
 
 
@@ -88,8 +105,9 @@ def session(loaded, capture, limits=None, hook=None, fill_model="queue", monitor
     venue = MatchingVenue(src.tape, params, fill_model, reference_price=src.reference_price + venue_shift)
     gateway = Recorder(venue, hook)
     mon = Monitor(loaded.env.objectives, params.replace(mid0=0.0, initial_inventory=0.0)) if monitor else None
-    engine = QuoteEngine(loaded.policy, loaded.env, loaded.env_params, gateway, src, limits, mon, label="skew",
-                         id_prefix="t-")
+    engine = QuoteEngine(
+        loaded.policy, loaded.env, loaded.env_params, gateway, src, limits, mon, label="skew", id_prefix="t-"
+    )
     if hook is not None:
         gateway.hook = lambda step: hook(step, engine)
     return engine, engine.run(), gateway
@@ -103,14 +121,18 @@ def aapl():
     return CaptureSource(AAPL, dt=DT, speed="max", start=600.0, end=630.0).capture
 
 
-def test_session_pnl_is_the_backtest_and_the_accounts_are_the_venue_record(loaded, policy_file, aapl, tmp_path,
-                                                                            capsys):
+def test_session_pnl_is_the_backtest_and_the_accounts_are_the_venue_record(loaded, policy_file, aapl, tmp_path, capsys):
     """Orders out, reports in: a session over two windows of AAPL gives the venue's position and cash, and
     the first window's objective vector (pnl included) is the backtest's, bit for bit."""
     start, end = 600.0, 630.0  # two windows of 15 s
     t0 = aapl.start_ns
-    ds = backtest([("skew", "classical", loaded)], aapl, fill_model="queue", start_ns=t0 + int(start * 1e9),
-                  end_ns=t0 + int(end * 1e9))
+    ds = backtest(
+        [("skew", "classical", loaded)],
+        aapl,
+        fill_model="queue",
+        start_ns=t0 + int(start * 1e9),
+        end_ns=t0 + int(end * 1e9),
+    )
     engine, summary, gateway = session(loaded, aapl, start=start, end=end)
     venue = gateway.venue
     assert summary["account"]["inventory"] == venue.inventory and summary["account"]["cash"] == venue.cash
@@ -124,8 +146,28 @@ def test_session_pnl_is_the_backtest_and_the_accounts_are_the_venue_record(loade
     # the same through the command line, on the first window alone, and its report
     capsys.readouterr()
     out = tmp_path / "session"
-    assert cli(["serve", str(policy_file), "--feed", str(AAPL), "--start", "600", "--end", "615", "--speed", "max",
-                "--venue", "sim", "--json", "--out", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "serve",
+                str(policy_file),
+                "--feed",
+                str(AAPL),
+                "--start",
+                "600",
+                "--end",
+                "615",
+                "--speed",
+                "max",
+                "--venue",
+                "sim",
+                "--json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     served = json.loads(capsys.readouterr().out)
     assert served["objectives"] == dict(zip(backtest_json(ds)["objectives"], map(float, expected)))
     assert served["account"]["cash"] == served["venue_record"]["cash"]
@@ -139,16 +181,19 @@ def test_venue_rejects_with_a_reason_and_the_engine_counts_them(loaded, syntheti
     venue = MatchingVenue(src.tape, on_venue_ticks(loaded.env_params, 0.01), reference_price=src.reference_price)
     best_bid = float(src.tape.bid_price[0, 0]) + src.reference_price
     best_ask = float(src.tape.ask_price[0, 0]) + src.reference_price
-    reports = venue.submit([
-        OrderAction("new", "buy", "b1", round(best_bid, 2), 1.0),
-        OrderAction("new", "buy", "b2", round(best_bid - 0.01, 2), 1.0),  # a second order on a side
-        OrderAction("replace", "sell", "r1", round(best_ask, 2), 1.0, orig_cl_ord_id="nope"),
-        OrderAction("new", "sell", "s1", round(best_bid, 2), 1.0),  # through the bid
-        OrderAction("new", "sell", "s2", best_ask + 0.003, 1.0),  # off the grid
-        OrderAction("new", "sell", "b1", round(best_ask, 2), 1.0),  # duplicate id
-        OrderAction("new", "sell", "s3", round(best_ask, 2), -1.0),
-        OrderAction("cancel", "buy", "c1", orig_cl_ord_id="b1"),
-    ], 0)
+    reports = venue.submit(
+        [
+            OrderAction("new", "buy", "b1", round(best_bid, 2), 1.0),
+            OrderAction("new", "buy", "b2", round(best_bid - 0.01, 2), 1.0),  # a second order on a side
+            OrderAction("replace", "sell", "r1", round(best_ask, 2), 1.0, orig_cl_ord_id="nope"),
+            OrderAction("new", "sell", "s1", round(best_bid, 2), 1.0),  # through the bid
+            OrderAction("new", "sell", "s2", best_ask + 0.003, 1.0),  # off the grid
+            OrderAction("new", "sell", "b1", round(best_ask, 2), 1.0),  # duplicate id
+            OrderAction("new", "sell", "s3", round(best_ask, 2), -1.0),
+            OrderAction("cancel", "buy", "c1", orig_cl_ord_id="b1"),
+        ],
+        0,
+    )
     kinds = [r.exec_type for r in reports]
     assert kinds == ["new", "rejected", "rejected", "rejected", "rejected", "rejected", "rejected", "canceled"]
     texts = [r.text for r in reports]
@@ -200,16 +245,20 @@ def test_each_risk_limit_blocks_what_it_must(loaded, synthetic):
 
 def test_limits_toml_is_validated_with_one_line_errors(tmp_path, policy_file, capsys):
     good = tmp_path / "limits.toml"
-    good.write_text('[limits]\nmax_inventory = 5\nmax_order_rate = 20.0\nprice_collar_ticks = 10\nmax_loss = 50\n'
-                    'max_drawdown = 30\nstale_after_s = 2.0\nkill_file = "/tmp/kill"\n')
+    good.write_text(
+        "[limits]\nmax_inventory = 5\nmax_order_rate = 20.0\nprice_collar_ticks = 10\nmax_loss = 50\n"
+        'max_drawdown = 30\nstale_after_s = 2.0\nkill_file = "/tmp/kill"\n'
+    )
     limits = load_limits(good)
     assert limits.max_inventory == 5 and limits.collar(0.01) == pytest.approx(0.1)
-    cases = {"[limits]\nmax_inventroy = 5\n": "unknown key 'max_inventroy'",
-             "[limits]\nmax_loss = -1\n": "limits.max_loss: a number > 0",
-             "[limits]\nmax_order_rate = 'fast'\n": "limits.max_order_rate",
-             "[limits]\nprice_collar = 0.1\nprice_collar_ticks = 3\n": "not both",
-             "[limit]\nmax_loss = 1\n": "unknown table or key 'limit'",
-             "[limits\n": "not valid TOML"}
+    cases = {
+        "[limits]\nmax_inventroy = 5\n": "unknown key 'max_inventroy'",
+        "[limits]\nmax_loss = -1\n": "limits.max_loss: a number > 0",
+        "[limits]\nmax_order_rate = 'fast'\n": "limits.max_order_rate",
+        "[limits]\nprice_collar = 0.1\nprice_collar_ticks = 3\n": "not both",
+        "[limit]\nmax_loss = 1\n": "unknown table or key 'limit'",
+        "[limits\n": "not valid TOML",
+    }
     for text, message in cases.items():
         bad = tmp_path / "bad.toml"
         bad.write_text(text)
@@ -267,8 +316,7 @@ def test_a_malformed_market_data_line_is_reported_and_skipped(loaded, tmp_path, 
     params = on_venue_ticks(loaded.env_params, source.tick_size)
     monitor = Monitor(loaded.env.objectives, params.replace(mid0=0.0))
     venue = MatchingVenue(source.tape, params, reference_price=source.reference_price)
-    summary = QuoteEngine(loaded.policy, loaded.env, loaded.env_params, SimGateway(venue), source, None,
-                          monitor).run()
+    summary = QuoteEngine(loaded.policy, loaded.env, loaded.env_params, SimGateway(venue), source, None, monitor).run()
     assert summary["intervals"] == source.n_steps and summary["market_data"]["bad_lines"] == 1
     assert monitor.registry.get_sample_value("morl_mm_market_data_bad_lines_total") == 1.0
 
@@ -281,8 +329,7 @@ def test_metrics_endpoint_serves_the_metric_names_and_alerts_fire(loaded, synthe
     port = monitor.serve(0)
     try:
         venue = MatchingVenue(src.tape, params, reference_price=src.reference_price)
-        summary = QuoteEngine(loaded.policy, loaded.env, loaded.env_params, SimGateway(venue), src, None,
-                              monitor).run()
+        summary = QuoteEngine(loaded.policy, loaded.env, loaded.env_params, SimGateway(venue), src, None, monitor).run()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read().decode()
     finally:
@@ -304,15 +351,19 @@ def test_the_latency_benchmark_reports_its_json_shape(capsys):
     """benchmarks/inference_latency.py --json: one object {"<policy>": {"p50_us", "p99_us", "decisions"}}."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("inference_latency", Path(__file__).resolve().parents[1]
-                                                  / "benchmarks" / "inference_latency.py")
+    spec = importlib.util.spec_from_file_location(
+        "inference_latency", Path(__file__).resolve().parents[1] / "benchmarks" / "inference_latency.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     bench.WARMUP_DECISIONS = 20
     capsys.readouterr()
     assert bench.main(["--decisions", "30", "--policies", "avellaneda_stoikov", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert list(result) == ["avellaneda_stoikov"] and set(result["avellaneda_stoikov"]) == {"p50_us", "p99_us",
-                                                                                            "decisions"}
+    assert list(result) == ["avellaneda_stoikov"] and set(result["avellaneda_stoikov"]) == {
+        "p50_us",
+        "p99_us",
+        "decisions",
+    }
     row = result["avellaneda_stoikov"]
     assert row["decisions"] == 30 and 0 < row["p50_us"] <= row["p99_us"]

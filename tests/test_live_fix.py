@@ -59,8 +59,10 @@ def venue(market):
 
 def best(market, step: int) -> tuple[float, float]:
     tape, info = market
-    return (round(float(tape.bid_price[step, 0]) + info.reference_price, 2),
-            round(float(tape.ask_price[step, 0]) + info.reference_price, 2))
+    return (
+        round(float(tape.bid_price[step, 0]) + info.reference_price, 2),
+        round(float(tape.ask_price[step, 0]) + info.reference_price, 2),
+    )
 
 
 def as_tuple(report) -> tuple:
@@ -85,8 +87,9 @@ def quote_script(gateway, market, steps: int = STEPS) -> list:
                 working[side] = f"{side}{n}"
             elif step == 3:
                 further = round(price - TICK if side == "buy" else price + TICK, 2)
-                actions.append(OrderAction("replace", side, f"{side}{n}", price=further, qty=2.0,
-                                           orig_cl_ord_id=working[side]))
+                actions.append(
+                    OrderAction("replace", side, f"{side}{n}", price=further, qty=2.0, orig_cl_ord_id=working[side])
+                )
                 working[side] = f"{side}{n}"
         gateway.send(actions, step)
         for report in gateway.sync(step):
@@ -97,9 +100,11 @@ def quote_script(gateway, market, steps: int = STEPS) -> list:
 
 
 def test_messages_map_to_order_actions_and_back():
-    for action in (OrderAction("new", "buy", "a1", price=100.01, qty=2.0),
-                   OrderAction("replace", "sell", "a2", price=100.05, qty=1.5, orig_cl_ord_id="a0"),
-                   OrderAction("cancel", "sell", "a3", orig_cl_ord_id="a2")):
+    for action in (
+        OrderAction("new", "buy", "a1", price=100.01, qty=2.0),
+        OrderAction("replace", "sell", "a2", price=100.05, qty=1.5, orig_cl_ord_id="a0"),
+        OrderAction("cancel", "sell", "a3", orig_cl_ord_id="a2"),
+    ):
         msg_type, body = order_message(action, "SYN")
         m = simplefix.FixMessage()
         m.append_pair(fc.TAG_BEGINSTRING, "FIX.4.4", header=True)
@@ -148,9 +153,14 @@ def test_fix_session_reproduces_the_in_process_venue(venue, market):
 def test_rejected_orders_come_back_with_the_reason(venue, market):
     gateway = FixGateway.connect(venue.host, venue.port, timeout=5.0)
     bid, _ = best(market, 0)
-    gateway.send([OrderAction("cancel", "buy", "c1", orig_cl_ord_id="nope"),
-                  OrderAction("new", "buy", "b1", price=bid + TICK / 3, qty=1.0),
-                  OrderAction("new", "sell", "s1", price=-1.0, qty=1.0)], 0)
+    gateway.send(
+        [
+            OrderAction("cancel", "buy", "c1", orig_cl_ord_id="nope"),
+            OrderAction("new", "buy", "b1", price=bid + TICK / 3, qty=1.0),
+            OrderAction("new", "sell", "s1", price=-1.0, qty=1.0),
+        ],
+        0,
+    )
     cancel, off_tick, negative = gateway.sync(0)
     gateway.close()
     assert cancel.exec_type == "rejected" and "unknown order id 'nope'" in cancel.text
@@ -190,7 +200,7 @@ class LossyLink:
             while data := src.recv(65536):
                 buffer += data
                 while match := self.MESSAGE.search(buffer):
-                    message, buffer = match.group(0), buffer[match.end():]
+                    message, buffer = match.group(0), buffer[match.end() :]
                     if from_venue and self.drop_from_venue and b"\x0135=" + self.drop_from_venue + b"\x01" in message:
                         self.drop_from_venue = None
                         continue
@@ -242,8 +252,13 @@ def test_dropped_session_resumes_without_duplicate_orders(venue, market, tmp_pat
     assert [r.exec_type for r in gateway.sync(0)] == ["new"]
     link.cut()  # the connection drops mid-session
     assert gateway.session.wait_closed(2.0)
-    gateway.send([OrderAction("replace", "buy", "b2", price=round(bid - TICK, 2), qty=1.0, orig_cl_ord_id="b1"),
-                  OrderAction("new", "sell", "s3", price=ask, qty=1.0)], 1)  # kept while down
+    gateway.send(
+        [
+            OrderAction("replace", "buy", "b2", price=round(bid - TICK, 2), qty=1.0, orig_cl_ord_id="b1"),
+            OrderAction("new", "sell", "s3", price=ask, qty=1.0),
+        ],
+        1,
+    )  # kept while down
     reports = gateway.sync(1)  # reconnects with the next numbers; the venue asks for the two orders
     assert gateway.reconnects == 1 and gateway.counts["resent"] == 2
     assert [(r.cl_ord_id, r.exec_type) for r in reports] == [("b2", "replaced"), ("s3", "new")]
@@ -318,10 +333,27 @@ def test_serve_over_fix_matches_the_venue_record_and_the_backtest(tmp_path):
     if not AAPL.is_file():
         pytest.skip(f"shared data sample {AAPL} absent (set MORL_MM_DATA to the folder of the samples)")
     config = EnvConfig(action_mode="continuous", max_latency=1)
-    params = make_params(config, dt=0.5, horizon=10.0, sigma=0.05, tick_size=0.01, mid0=0.0, order_size=1.0,
-                         inventory_limit=3.0, competitive_distance=0.05, arrival_rate=1.0, kappa=50.0)
-    policy = save_policy(tmp_path / "fixed.mmpol", kind="classical", spec={"kind": "fixed_spread", "half_spread": 0.02},
-                         env=MarketMakingEnv(config), env_params=params, label="fixed")
+    params = make_params(
+        config,
+        dt=0.5,
+        horizon=10.0,
+        sigma=0.05,
+        tick_size=0.01,
+        mid0=0.0,
+        order_size=1.0,
+        inventory_limit=3.0,
+        competitive_distance=0.05,
+        arrival_rate=1.0,
+        kappa=50.0,
+    )
+    policy = save_policy(
+        tmp_path / "fixed.mmpol",
+        kind="classical",
+        spec={"kind": "fixed_spread", "half_spread": 0.02},
+        env=MarketMakingEnv(config),
+        env_params=params,
+        label="fixed",
+    )
     window = ["--feed", str(AAPL), "--start", "600", "--end", "610"]  # one episode of 20 decisions
     record = tmp_path / "venue.json"
     url, thread, codes = start_venue_command([*window, "--dt", "0.5", "--once", "--record", str(record)])
@@ -337,8 +369,9 @@ def test_serve_over_fix_matches_the_venue_record_and_the_backtest(tmp_path):
     assert len(ids) == len(set(ids)) and venue["rejects"] == 0
     capture = read_capture(AAPL)
     t0 = capture.start_ns
-    ds = backtest([("fixed", "classical", load_policy(policy))], capture, start_ns=t0 + 600 * 10**9,
-                  end_ns=t0 + 610 * 10**9)
+    ds = backtest(
+        [("fixed", "classical", load_policy(policy))], capture, start_ns=t0 + 600 * 10**9, end_ns=t0 + 610 * 10**9
+    )
     (episode,) = summary["episodes"]
     assert episode["comparable"]
     np.testing.assert_array_equal(list(episode["objectives"].values()), ds["returns"].values[0, 0])

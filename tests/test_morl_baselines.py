@@ -11,8 +11,8 @@ import numpy as np  # noqa: E402
 from morl_mm.agents import morl_baselines as mb  # noqa: E402
 from morl_mm.env.gym_adapter import MOMarketMakingEnv, VectorMarketMakingEnv  # noqa: E402
 from morl_mm.env.market import MarketMakingEnv  # noqa: E402
-from morl_mm.env.scales import reference_scales  # noqa: E402
 from morl_mm.env.params import EnvConfig, make_params  # noqa: E402
+from morl_mm.env.scales import reference_scales  # noqa: E402
 
 TINY = dict(horizon=0.1, inventory_limit=3)  # 20 steps of dt = 0.005
 OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio")
@@ -20,18 +20,36 @@ BUDGET = 240
 EPISODES = 3
 SMALL = {  # a few hundred steps: updates must start early, populations stay small
     "gpi_ls": dict(learning_starts=60, net_arch=[32, 32], iterations=2, num_eval_episodes_for_front=1),
-    "gpi_pd": dict(learning_starts=60, net_arch=[32, 32], iterations=2, num_eval_episodes_for_front=1,
-                   dynamics_rollout_starts=100, dynamics_rollout_freq=100, dynamics_rollout_batch_size=64,
-                   dynamics_train_freq=lambda step: 100, dynamics_net_arch=[32, 32]),
+    "gpi_pd": dict(
+        learning_starts=60,
+        net_arch=[32, 32],
+        iterations=2,
+        num_eval_episodes_for_front=1,
+        dynamics_rollout_starts=100,
+        dynamics_rollout_freq=100,
+        dynamics_rollout_batch_size=64,
+        dynamics_train_freq=lambda step: 100,
+        dynamics_net_arch=[32, 32],
+    ),
     "envelope": dict(learning_starts=60, net_arch=[32, 32], batch_size=32),
     "pcn": dict(hidden_dim=32, num_er_episodes=4, num_step_episodes=2, num_model_updates=5),
     "capql": dict(learning_starts=60, net_arch=[32, 32], batch_size=32),
     # PGMORL's predictor needs >= 4 population members, and its weight selection fits one model per
     # (member, candidate weight, objective): two objectives keep that to seconds
-    "pgmorl": dict(pop_size=4, delta_weight=0.25, net_arch=[16, 16], update_epochs=1, warmup_iterations=1,
-                   evolutionary_iterations=1),
-    "morld": dict(pop_size=3, exchanges=3, num_eval_episodes_for_front=1,
-                  policy_args=dict(net_arch=[32, 32], learning_starts=40, batch_size=32)),
+    "pgmorl": dict(
+        pop_size=4,
+        delta_weight=0.25,
+        net_arch=[16, 16],
+        update_epochs=1,
+        warmup_iterations=1,
+        evolutionary_iterations=1,
+    ),
+    "morld": dict(
+        pop_size=3,
+        exchanges=3,
+        num_eval_episodes_for_front=1,
+        policy_args=dict(net_arch=[32, 32], learning_starts=40, batch_size=32),
+    ),
 }
 WEIGHT_CONDITIONED = ("gpi_ls", "gpi_pd", "envelope", "capql")
 
@@ -47,9 +65,16 @@ def test_adapter_yields_a_pareto_set_in_the_common_format(algorithm):
     objectives = OBJECTIVES[:2] if algorithm == "pgmorl" else OBJECTIVES
     d = len(objectives)
     scales = _scales(mode, objectives)
-    front = mb.train_baseline(algorithm, BUDGET, dict(TINY, objectives=objectives), seed=0,
-                              eval_weights=np.eye(d), eval_episodes=EPISODES, scales=scales,
-                              hyperparameters=SMALL[algorithm])
+    front = mb.train_baseline(
+        algorithm,
+        BUDGET,
+        dict(TINY, objectives=objectives),
+        seed=0,
+        eval_weights=np.eye(d),
+        eval_episodes=EPISODES,
+        scales=scales,
+        hyperparameters=SMALL[algorithm],
+    )
     n = len(front)
     assert n >= 1
     assert front.objectives == objectives
@@ -76,9 +101,14 @@ def test_adapter_yields_a_pareto_set_in_the_common_format(algorithm):
 
 
 def test_default_scales_and_weights_are_the_projects():
-    front = mb.train_baseline("pcn", 100, TINY, seed=1, eval_episodes=2,
-                              hyperparameters=dict(hidden_dim=16, num_er_episodes=2, num_step_episodes=1,
-                                                   num_model_updates=2))
+    front = mb.train_baseline(
+        "pcn",
+        100,
+        TINY,
+        seed=1,
+        eval_episodes=2,
+        hyperparameters=dict(hidden_dim=16, num_er_episodes=2, num_step_episodes=1, num_model_updates=2),
+    )
     config = EnvConfig(action_mode="discrete")
     np.testing.assert_allclose(front.scales, reference_scales(MarketMakingEnv(config), make_params(config, **TINY)))
     assert len(front) <= mb.DEFAULT_EVAL_WEIGHTS
@@ -136,14 +166,17 @@ def test_gpi_pd_model_env_patch_ends_episodes_on_time_and_is_undone():
     assert gpi_pd_module.ModelEnv is original
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(algorithm="ppo"), "algorithm must be one of"),
-    (dict(env_kwargs=dict(action_mode="continuous", **TINY)), "discrete"),
-    (dict(eval_episodes=1), "eval_episodes"),
-    (dict(env_steps=0), "env_steps"),
-    (dict(eval_weights=[[0.5, 0.6, 0.0]]), "sum to 1"),
-    (dict(scales=[1.0, 0.0, 1.0]), "scales"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(algorithm="ppo"), "algorithm must be one of"),
+        (dict(env_kwargs=dict(action_mode="continuous", **TINY)), "discrete"),
+        (dict(eval_episodes=1), "eval_episodes"),
+        (dict(env_steps=0), "env_steps"),
+        (dict(eval_weights=[[0.5, 0.6, 0.0]]), "sum to 1"),
+        (dict(scales=[1.0, 0.0, 1.0]), "scales"),
+    ],
+)
 def test_bad_input_is_refused_with_the_value_named(bad, message):
     kwargs = dict(algorithm="envelope", env_steps=10, env_kwargs=TINY)
     kwargs.update(bad)
@@ -163,9 +196,15 @@ def test_missing_extra_raises_a_clear_import_error(monkeypatch):
 
 
 def test_same_seed_same_front():
-    run = lambda: mb.train_baseline("pcn", 120, TINY, seed=5, eval_episodes=2, scales=[10.0, 5.0, 1.0],  # noqa: E731
-                                    hyperparameters=dict(hidden_dim=16, num_er_episodes=2, num_step_episodes=2,
-                                                         num_model_updates=3))
+    run = lambda: mb.train_baseline(
+        "pcn",
+        120,
+        TINY,
+        seed=5,
+        eval_episodes=2,
+        scales=[10.0, 5.0, 1.0],  # noqa: E731
+        hyperparameters=dict(hidden_dim=16, num_er_episodes=2, num_step_episodes=2, num_model_updates=3),
+    )
     np.testing.assert_array_equal(run().values, run().values)
 
 

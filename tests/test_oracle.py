@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from morl_mm.env import EnvConfig, MarketMakingEnv, n_steps, rollout
-from morl_mm.oracle import (OracleNotExactError, convex_coverage_set, corner_weights, evaluate, solve,
-                            weight_grid_sweep)
+from morl_mm.oracle import OracleNotExactError, convex_coverage_set, corner_weights, evaluate, solve, weight_grid_sweep
 from morl_mm.oracle.__main__ import main as oracle_main
 from morl_mm.policies.table import TablePolicy
 
@@ -17,15 +16,26 @@ FOUR = ("pnl", "inventory_risk", "quoting_ratio", "adverse_selection")
 # (0.9 / 0.81): the env computes the effective depth as mid - (mid - depth) in float32, so a quote
 # at exactly competitive_distance counts as firm or not depending on the mid's rounding.
 SMALL = dict(horizon=0.2, inventory_limit=4.0)
-RICH = dict(SMALL, adverse_impact=0.05, drift=1.0, maker_fee=0.01, liquidation_penalty=0.1, jump_rate=20.0,
-            jump_mean=0.1, jump_std=0.3, initial_inventory=1.0)
+RICH = dict(
+    SMALL,
+    adverse_impact=0.05,
+    drift=1.0,
+    maker_fee=0.01,
+    liquidation_penalty=0.1,
+    jump_rate=20.0,
+    jump_mean=0.1,
+    jump_std=0.3,
+    initial_inventory=1.0,
+)
 REGIMES = dict(SMALL, regime_vol=[1.0, 3.0], regime_transition=[[0.9, 0.1], [0.2, 0.8]], adverse_impact=0.05)
 CASES = {
     "discrete": (EnvConfig(objectives=FOUR, action_mode="discrete"), dict(RICH, competitive_distance=0.9)),
     "continuous": (EnvConfig(objectives=FOUR), dict(RICH, competitive_distance=0.81)),
     "regimes": (EnvConfig(objectives=FOUR, n_regimes=2), dict(REGIMES, competitive_distance=0.81)),
-    "regimes_discrete": (EnvConfig(objectives=FOUR, action_mode="discrete", n_regimes=2),
-                         dict(REGIMES, competitive_distance=0.9)),
+    "regimes_discrete": (
+        EnvConfig(objectives=FOUR, action_mode="discrete", n_regimes=2),
+        dict(REGIMES, competitive_distance=0.9),
+    ),
 }
 UNIT_SCALES = np.ones(4)
 EPISODES = 4000
@@ -112,8 +122,9 @@ def test_ccs_points_are_optimal_where_found_and_cover_a_dense_grid():
     assert np.all(ccs.weights @ points.T <= own[:, None] + 1e-9)
     # each point is the exact optimum of its weight
     for i in (0, len(points) // 2, len(points) - 1):
-        np.testing.assert_allclose(solve(env, params, ccs.weights[i], scales=scales).objective_values,
-                                   ccs.points[i], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            solve(env, params, ccs.weights[i], scales=scales).objective_values, ccs.points[i], rtol=1e-9, atol=1e-12
+        )
     # OLS loses nothing a dense weight grid finds: at every grid weight the CCS is within tolerance
     grid = weight_grid_sweep(env, params, divisions=24, scales=scales, tolerance=1e-12)
     assert grid.n_solves == 325
@@ -130,13 +141,16 @@ def test_corner_weights_of_a_known_surface():
     assert len(corner_weights(base)) == len(corner_weights(np.vstack([base, [0.2, 0.2, 0.2]])))
 
 
-@pytest.mark.parametrize("config, overrides, field", [
-    (EnvConfig(max_latency=2), dict(latency=1), "latency"),
-    (EnvConfig(), dict(signal_vol=1.0), "signal_vol"),
-    (EnvConfig(), dict(tick_size=0.1), "tick_size"),
-    (EnvConfig(max_lots=2), {}, "max_lots"),
-    (EnvConfig(objectives=("pnl", "order_management")), {}, "objectives"),
-])
+@pytest.mark.parametrize(
+    "config, overrides, field",
+    [
+        (EnvConfig(max_latency=2), dict(latency=1), "latency"),
+        (EnvConfig(), dict(signal_vol=1.0), "signal_vol"),
+        (EnvConfig(), dict(tick_size=0.1), "tick_size"),
+        (EnvConfig(max_lots=2), {}, "max_lots"),
+        (EnvConfig(objectives=("pnl", "order_management")), {}, "objectives"),
+    ],
+)
 def test_not_exact_models_raise(config, overrides, field):
     env = MarketMakingEnv(config)
     params = env.make_params(**SMALL, **overrides)
@@ -152,13 +166,28 @@ def test_weights_off_the_simplex_raise(weights):
 
 
 def test_cli_prints_the_ccs_as_json(capsys):
-    assert oracle_main(["--json", "--action-mode", "discrete", "--param", "horizon=0.2", "--param",
-                        "inventory_limit=4", "--tolerance", "1e-3"]) == 0
+    assert (
+        oracle_main(
+            [
+                "--json",
+                "--action-mode",
+                "discrete",
+                "--param",
+                "horizon=0.2",
+                "--param",
+                "inventory_limit=4",
+                "--tolerance",
+                "1e-3",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["objectives"] == ["pnl", "inventory_risk", "quoting_ratio"] and len(out["scales"]) == 3
     assert len(out["points"]) >= 3 and out["n_solves"] >= len(out["points"])
-    assert all(abs(sum(p["weights"]) - 1) < 1e-9 and set(p["objectives"]) == set(out["objectives"])
-               for p in out["points"])
+    assert all(
+        abs(sum(p["weights"]) - 1) < 1e-9 and set(p["objectives"]) == set(out["objectives"]) for p in out["points"]
+    )
     with pytest.raises(SystemExit):
         oracle_main(["--param", "no_such_field=1"])
     with pytest.raises(SystemExit):

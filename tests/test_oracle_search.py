@@ -10,8 +10,18 @@ from morl_mm.oracle.dp import Solver
 ENV = MarketMakingEnv()  # continuous mode: the oracle's 0.02 depth grid, 252 actions per side
 PARAMS = ENV.make_params(horizon=0.1, inventory_limit=4.0)  # 20 steps, both inventory limits reached
 SCALES = np.array([10.0, 5.0, 1.0])
-WEIGHTS = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.4, 0.3, 0.3], [0.02, 0.97, 0.01], [0.5, 0.0, 0.5],
-                    [0.1, 0.1, 0.8], [0.7, 0.3, 0.0]])
+WEIGHTS = np.array(
+    [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+        [0.4, 0.3, 0.3],
+        [0.02, 0.97, 0.01],
+        [0.5, 0.0, 0.5],
+        [0.1, 0.1, 0.8],
+        [0.7, 0.3, 0.0],
+    ]
+)
 
 
 def test_banded_search_gives_the_full_searchs_tables():
@@ -40,8 +50,11 @@ def test_hull_bounds_equal_the_lp_bounds():
     weights = np.vstack([np.eye(3), rng.dirichlet(np.ones(3), 20)])
     solved = (weights @ values.T).max(axis=1)
     corners = np.vstack([rng.dirichlet(np.ones(3), 30), [[0.5, 0.5, 0.0], [0.0, 0.3, 0.7]]])
-    np.testing.assert_allclose(ccs.optimistic_bounds(corners, weights, solved),
-                               ccs.optimistic_bounds(corners, weights, solved, method="lp"), atol=1e-9)
+    np.testing.assert_allclose(
+        ccs.optimistic_bounds(corners, weights, solved),
+        ccs.optimistic_bounds(corners, weights, solved, method="lp"),
+        atol=1e-9,
+    )
     with pytest.raises(ValueError, match="method"):
         ccs.optimistic_bounds(corners, weights, solved, method="simplex")
 

@@ -36,8 +36,15 @@ def demo_set(**kwargs) -> ParetoSet:
     """Four policies: a greedy quoter, a balanced one, a cautious one, and a dominated one."""
     values = [[60.0, -90.0, 1.0], [40.0, -20.0, 0.8], [10.0, -2.0, 0.3], [5.0, -50.0, 0.1]]
     weights = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [np.nan] * 3, [np.nan] * 3]
-    return ParetoSet(OBJECTIVES, values, SCALES, labels=["greedy", "balanced", "cautious", "dominated"],
-                     kinds=["ppo", "ppo", "oracle", "classical"], weights=weights, **kwargs)
+    return ParetoSet(
+        OBJECTIVES,
+        values,
+        SCALES,
+        labels=["greedy", "balanced", "cautious", "dominated"],
+        kinds=["ppo", "ppo", "oracle", "classical"],
+        weights=weights,
+        **kwargs,
+    )
 
 
 # -- indicators ---------------------------------------------------------------------------------------
@@ -136,12 +143,15 @@ def test_simplex_weights_is_the_das_dennis_lattice():
             simplex_weights(*bad)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ([0.5, 0.6, 0.0], "sum to 1"),
-    ([1.2, -0.2, 0.0], ">= 0"),
-    ([np.nan, 0.5, 0.5], "finite"),
-    ([0.5, 0.5], "shape"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([0.5, 0.6, 0.0], "sum to 1"),
+        ([1.2, -0.2, 0.0], ">= 0"),
+        ([np.nan, 0.5, 0.5], "finite"),
+        ([0.5, 0.5], "shape"),
+    ],
+)
 def test_bad_weights_raise(bad, match):
     with pytest.raises(ValueError, match=match):
         expected_utility([[1.0, 2.0, 3.0]], bad, SCALES)
@@ -242,8 +252,9 @@ def test_indicators_against_itself_and_a_subset():
 
 
 def test_dataset_round_trip_preserves_everything(tmp_path):
-    pareto = demo_set(ci=np.arange(12.0).reshape(4, 3) / 10,
-                      metadata={"units": {"pnl": "cash"}, "study": "demo", "seeds": [0, 1]})
+    pareto = demo_set(
+        ci=np.arange(12.0).reshape(4, 3) / 10, metadata={"units": {"pnl": "cash"}, "study": "demo", "seeds": [0, 1]}
+    )
     ds = pareto.to_dataset()
     assert ds["value"].dims == ("policy", "objective")
     assert ds.attrs["units"] == ["cash", "", ""]
@@ -279,8 +290,11 @@ def test_container_and_display():
 
 # -- properties -----------------------------------------------------------------------------------------
 def fronts(d, min_size=1):
-    return hnp.arrays(np.float64, st.tuples(st.integers(min_size, 12), st.just(d)),
-                      elements=st.floats(-10, 10, allow_nan=False).map(lambda x: round(x, 1)))
+    return hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(min_size, 12), st.just(d)),
+        elements=st.floats(-10, 10, allow_nan=False).map(lambda x: round(x, 1)),
+    )
 
 
 @settings(max_examples=60, deadline=None)

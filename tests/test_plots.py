@@ -11,6 +11,7 @@ from scipy import stats
 from morl_mm.env.objectives import UNITS
 from morl_mm.pareto import indicators as ind
 from morl_mm.plots import (
+    data,
     front_3d_figure,
     fronts_2d_figure,
     hv_curve_figure,
@@ -20,7 +21,6 @@ from morl_mm.plots import (
     trajectory_figure,
     write_report,
 )
-from morl_mm.plots import data
 
 OBJECTIVES = ("pnl", "inventory_risk", "quoting_ratio")
 SCALES = (67.8, 98.2, 1.0)
@@ -52,8 +52,12 @@ def example_study_dataset(seed: int = 0, samples: int = 12, steps: int = 200, ch
         for w in learned_weights:
             labels.append(f"{kind}_w" + "_".join(f"{x:.2f}" for x in w)), kinds.append(kind), preferences.append(w)
             means.append(_direction(w + 0.05, shrink * rng.uniform(0.94, 1.0)))
-    for name, direction, shrink in (("as_gamma0.01", (0.8, 0.2, 0.5), 0.86), ("as_gamma0.1", (0.5, 0.6, 0.5), 0.88),
-                                    ("glft", (0.6, 0.5, 0.4), 0.9), ("fixed_spread_0.7", (0.4, 0.3, 0.9), 0.8)):
+    for name, direction, shrink in (
+        ("as_gamma0.01", (0.8, 0.2, 0.5), 0.86),
+        ("as_gamma0.1", (0.5, 0.6, 0.5), 0.88),
+        ("glft", (0.6, 0.5, 0.4), 0.9),
+        ("fixed_spread_0.7", (0.4, 0.3, 0.9), 0.8),
+    ):
         labels.append(name), kinds.append("classical"), preferences.append(np.full(3, np.nan))
         means.append(_direction(np.array(direction), shrink))
     means = np.array(means)
@@ -75,8 +79,9 @@ def example_study_dataset(seed: int = 0, samples: int = 12, steps: int = 200, ch
     time = np.arange(1, steps + 1) * dt
     mid = 100.0 + np.cumsum(2.0 * np.sqrt(dt) * rng.standard_normal((n, episodes, steps)), axis=-1)
     inventory = np.clip(np.cumsum(rng.choice([-1, 0, 0, 0, 1], size=(n, episodes, steps)), axis=-1), -10, 10)
-    cash = -np.cumsum(np.diff(inventory, axis=-1, prepend=0) * mid, axis=-1) + 0.7 * np.abs(np.diff(
-        inventory, axis=-1, prepend=0)).cumsum(axis=-1)
+    cash = -np.cumsum(np.diff(inventory, axis=-1, prepend=0) * mid, axis=-1) + 0.7 * np.abs(
+        np.diff(inventory, axis=-1, prepend=0)
+    ).cumsum(axis=-1)
     depth = 0.7 + 0.1 * rng.standard_normal((n, episodes, steps))
     bid, ask = mid - depth, mid + depth
     bid[inventory >= 10], ask[inventory <= -10] = np.nan, np.nan
@@ -88,8 +93,10 @@ def example_study_dataset(seed: int = 0, samples: int = 12, steps: int = 200, ch
     hv_curve = np.stack([0.95 * progress, 0.85 * progress]) + 0.01 * rng.standard_normal((2, checkpoints))
 
     scenario_policy = ("scenario", "policy")
-    metrics = {name: (scenario_policy, rng.uniform(0.1, 3.0, (2, n)), {"units": u, "long_name": ln})
-               for name, (u, ln) in METRICS.items()}
+    metrics = {
+        name: (scenario_policy, rng.uniform(0.1, 3.0, (2, n)), {"units": u, "long_name": ln})
+        for name, (u, ln) in METRICS.items()
+    }
     ds = xr.Dataset(
         {
             "value": (("scenario", "policy", "objective"), value),
@@ -107,16 +114,31 @@ def example_study_dataset(seed: int = 0, samples: int = 12, steps: int = 200, ch
             "traj_wealth": (("policy", "traj_episode", "time"), cash + inventory * mid),
             "hv_ratio_curve": (("learner", "checkpoint"), hv_curve),
         },
-        coords={"scenario": ["base", "volatile"], "policy": labels, "kind": ("policy", kinds),
-                "objective": list(OBJECTIVES), "time": time, "quantile": [0.05, 0.5, 0.95],
-                "learner": learners, "env_steps": (("learner", "checkpoint"), env_steps)},
+        coords={
+            "scenario": ["base", "volatile"],
+            "policy": labels,
+            "kind": ("policy", kinds),
+            "objective": list(OBJECTIVES),
+            "time": time,
+            "quantile": [0.05, 0.5, 0.95],
+            "learner": learners,
+            "env_steps": (("learner", "checkpoint"), env_steps),
+        },
         attrs={
-            "name": "synthetic_as2008", "config": '[study]\nname = "synthetic_as2008"\nseed = 0\n',
-            "objectives": list(OBJECTIVES), "scales": list(SCALES), "units": json.dumps({o: UNITS[o] for o in OBJECTIVES}),
+            "name": "synthetic_as2008",
+            "config": '[study]\nname = "synthetic_as2008"\nseed = 0\n',
+            "objectives": list(OBJECTIVES),
+            "scales": list(SCALES),
+            "units": json.dumps({o: UNITS[o] for o in OBJECTIVES}),
             "hv_reference_point": (value[0].min(axis=0) - 1.0).tolist(),
-            "indicators": json.dumps({"ppo": {"hv_ratio": 0.91, "eum_ratio": 0.97, "igd": 0.05, "cardinality": 6},
-                                      "dqn": {"hv_ratio": 0.8, "eum_ratio": 0.93, "igd": 0.11, "cardinality": 5}}),
-            "versions": json.dumps({"morl-mm": "0.1.0", "jax": "0.10.0"}), "git_commit": "0123abcd",
+            "indicators": json.dumps(
+                {
+                    "ppo": {"hv_ratio": 0.91, "eum_ratio": 0.97, "igd": 0.05, "cardinality": 6},
+                    "dqn": {"hv_ratio": 0.8, "eum_ratio": 0.93, "igd": 0.11, "cardinality": 5},
+                }
+            ),
+            "versions": json.dumps({"morl-mm": "0.1.0", "jax": "0.10.0"}),
+            "git_commit": "0123abcd",
             "created": "2026-11-24T18:00:00+00:00",
         },
     )
@@ -136,8 +158,16 @@ def _assert_png(path):
 def test_render_all_writes_every_figure(study, tmp_path):
     paths = render_all(study, tmp_path, selected="ppo_w0.50_0.50_0.00")
     names = sorted(p.name for p in paths)
-    assert names == sorted(["fronts_2d.png", "front_3d.png", "parallel.png", "hv_curve.png", "robustness.png",
-                            "trajectories_ppo_w0.50_0.50_0.00.png"])
+    assert names == sorted(
+        [
+            "fronts_2d.png",
+            "front_3d.png",
+            "parallel.png",
+            "hv_curve.png",
+            "robustness.png",
+            "trajectories_ppo_w0.50_0.50_0.00.png",
+        ]
+    )
     for path in paths:
         _assert_png(path)
 
@@ -175,7 +205,7 @@ def test_html_report_is_self_contained_and_complete(study, tmp_path):
     assert path.stat().st_size > 50_000
     assert get_plotlyjs() in text  # inlined once: the chooser and the 3-D view work offline
     own = text.replace(get_plotlyjs(), "")  # the library's own strings name its web site and map tiles
-    assert 'src="http' not in own and "href=\"http" not in own and "<link" not in own
+    assert 'src="http' not in own and 'href="http' not in own and "<link" not in own
     assert own.count("<script") == 6  # plotly.js, 3 plotly figures (fronts, 3-D, trajectory), data, glue
     assert own.count('src="data:image/png;base64,') == 4  # 2-D fronts, parallel coordinates, HV curve, robustness
     assert "dqn_w0.00_0.50_0.50" in text and '<tr class=selected><td class="text">dqn_w0.00_0.50_0.50' in text
@@ -207,25 +237,31 @@ def test_front_members_computed_per_kind_when_absent(study):
     np.testing.assert_array_equal(computed, study["front_member"].sel(scenario="volatile").values)
 
 
-@pytest.mark.parametrize("make", [
-    lambda ds: fronts_2d_figure(ds, selected="nope"),
-    lambda ds: front_3d_figure(ds, selected="nope"),
-    lambda ds: parallel_figure(ds, selected="nope"),
-    lambda ds: trajectory_figure(ds, "nope"),
-    lambda ds: render_all(ds, "unused", selected="nope"),
-    lambda ds: render_html(ds, selected="nope"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ds: fronts_2d_figure(ds, selected="nope"),
+        lambda ds: front_3d_figure(ds, selected="nope"),
+        lambda ds: parallel_figure(ds, selected="nope"),
+        lambda ds: trajectory_figure(ds, "nope"),
+        lambda ds: render_all(ds, "unused", selected="nope"),
+        lambda ds: render_html(ds, selected="nope"),
+    ],
+)
 def test_unknown_policy_label_is_a_value_error(study, make):
     with pytest.raises(ValueError, match="unknown policy label 'nope'.*oracle_00"):
         make(study)
 
 
-@pytest.mark.parametrize("make", [
-    lambda ds: fronts_2d_figure(ds, scenario="calm"),
-    lambda ds: front_3d_figure(ds, scenario="calm"),
-    lambda ds: parallel_figure(ds, scenario="calm"),
-    lambda ds: render_html(ds, scenario="calm"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ds: fronts_2d_figure(ds, scenario="calm"),
+        lambda ds: front_3d_figure(ds, scenario="calm"),
+        lambda ds: parallel_figure(ds, scenario="calm"),
+        lambda ds: render_html(ds, scenario="calm"),
+    ],
+)
 def test_unknown_scenario_is_a_value_error(study, make):
     with pytest.raises(ValueError, match="unknown scenario 'calm'.*'base', 'volatile'"):
         make(study)
@@ -248,13 +284,20 @@ def test_figure_legends_cover_no_axis_label(study, make):
     it is long: here with 8 classical strategies, as many legend rows as the default study has."""
     classical = study.isel(policy=np.flatnonzero(study["kind"].values == "classical"))
     more = classical.assign_coords(policy=[f"{p}_variant" for p in classical.policy.values])
-    fig = make(xr.concat([study, more], dim="policy", data_vars="minimal", coords="minimal", compat="override"),
-               selected="glft")
+    fig = make(
+        xr.concat([study, more], dim="policy", data_vars="minimal", coords="minimal", compat="override"),
+        selected="glft",
+    )
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     legends = [legend.get_window_extent(renderer) for legend in fig.legends]
-    labels = [text.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()
-              for text in [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels()] if text.get_text()]
+    labels = [
+        text.get_window_extent(renderer)
+        for ax in fig.axes
+        if ax.get_visible()
+        for text in [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels()]
+        if text.get_text()
+    ]
     assert legends and labels
     assert not any(_overlaps(legend, label) for legend in legends for label in labels)
 

@@ -38,6 +38,7 @@ class RandomPolicy:
 def mean_abs_inventory(env, params, policy, network_params, weight, key):
     def one(k):
         return jnp.abs(rollout(env, policy, k, params, policy_params=(network_params, weight)).info.inventory).mean()
+
     return float(jax.jit(jax.vmap(one))(jax.random.split(key, EPISODES)).mean())
 
 
@@ -45,8 +46,14 @@ def mean_abs_inventory(env, params, policy, network_params, weight, key):
 def conditioned_discrete():
     """One weight-conditioned discrete run, trained twice with the same seed in one vmapped call."""
     env, params, scales = tiny("discrete")
-    config = PPOConfig(num_envs=64, num_steps=40, total_timesteps=64 * 40 * 100, num_minibatches=4, learning_rate=3e-3,
-                       weight_concentration=0.5)
+    config = PPOConfig(
+        num_envs=64,
+        num_steps=40,
+        total_timesteps=64 * 40 * 100,
+        num_minibatches=4,
+        learning_rate=3e-3,
+        weight_concentration=0.5,
+    )
     train = make_train(config, env, params, scales)
     seeds = jnp.stack([jax.random.key(0), jax.random.key(0)])
     network_params, metrics = jax.jit(jax.vmap(train))(seeds)
@@ -68,6 +75,7 @@ def test_same_seed_same_params(conditioned_discrete):
 def make_network_params(config, env, params):
     """The parameters that training starts from with seed 0 (same key split as ``train``)."""
     from morl_mm.agents.ppo import make_network
+
     obs_dim = env.observation_space().shape[0]
     k_init = jax.random.split(jax.random.key(0), 4)[1]
     return make_network(config, env).init(k_init, jnp.zeros((obs_dim + env.num_objectives,)))
@@ -107,8 +115,9 @@ def fixed_continuous():
     """K = 2 independent continuous-action policies at a pnl-heavy and a risk-heavy weight."""
     env, params, scales = tiny("continuous")
     config = PPOConfig(num_envs=64, num_steps=40, total_timesteps=64 * 40 * 60, num_minibatches=4, learning_rate=3e-3)
-    network_params, metrics = train_fixed(config, env, params, np.stack([PNL_HEAVY, RISK_HEAVY]), jax.random.key(0),
-                                          scales)
+    network_params, metrics = train_fixed(
+        config, env, params, np.stack([PNL_HEAVY, RISK_HEAVY]), jax.random.key(0), scales
+    )
     return env, params, scales, config, network_params, metrics
 
 
@@ -165,8 +174,9 @@ def test_factorised_head_is_a_bid_times_ask_product():
     assert joint.max() > 2.0 / side**2  # not the uniform start, so the check above means something
 
 
-@pytest.mark.parametrize("field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"),
-                                          ("learning_rate", 0.0)])
+@pytest.mark.parametrize(
+    "field, value", [("num_minibatches", 7), ("gamma", 1.5), ("mode", "both"), ("learning_rate", 0.0)]
+)
 def test_bad_config_raises(field, value):
     with pytest.raises(ValueError, match=field if field != "num_minibatches" else "num_minibatches"):
         PPOConfig(**{field: value})

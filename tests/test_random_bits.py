@@ -138,8 +138,17 @@ def test_same_keys_same_numbers_and_every_episode_new_numbers():
 FULL = MarketMakingEnv(n_regimes=2, max_latency=1)
 MODELS = {
     "default": {},
-    "everything on": dict(jump_rate=20.0, jump_std=0.3, signal_vol=2.0, flow_sensitivity=0.5, adverse_impact=0.05,
-                          tick_size=0.1, latency=1, regime_vol=[1.0, 2.0], regime_transition=[[0.9, 0.1], [0.2, 0.8]]),
+    "everything on": dict(
+        jump_rate=20.0,
+        jump_std=0.3,
+        signal_vol=2.0,
+        flow_sensitivity=0.5,
+        adverse_impact=0.05,
+        tick_size=0.1,
+        latency=1,
+        regime_vol=[1.0, 2.0],
+        regime_transition=[[0.9, 0.1], [0.2, 0.8]],
+    ),
 }
 
 

@@ -24,12 +24,15 @@ from morl_mm.study.dataset import read_dataset
 
 pytestmark = pytest.mark.xdist_group("ray")  # one head for the module (make test runs --dist loadgroup)
 
-MODEL = tiny_model("tiny_ray") + """
+MODEL = (
+    tiny_model("tiny_ray")
+    + """
 [evaluation]
 episodes = 32
 seeds = [0]
 weights_per_axis = 3
 """
+)
 PPO = """
 [learners.ppo]
 algorithm = "ppo"
@@ -58,12 +61,14 @@ def head():
 @pytest.fixture
 def fault(monkeypatch, tmp_path):
     """``fault(unit, times)``: the process that starts ``unit`` exits its first ``times`` times."""
+
     def inject(unit: str, times: int) -> Path:
         marks = tmp_path / "faults"
         monkeypatch.setenv("MORL_MM_FAULT_UNIT", unit)
         monkeypatch.setenv("MORL_MM_FAULT_TIMES", str(times))
         monkeypatch.setenv("MORL_MM_FAULT_DIR", str(marks))
         return marks
+
     return inject
 
 
@@ -88,8 +93,10 @@ def test_same_dataset_on_both_backends_and_a_killed_worker_is_retried(head, tmp_
     assert list(on_ray.policy.values) == list(local.policy.values)
     for name in ("returns", "value", "ci", "nondominated", "traj_inventory", "preference"):
         np.testing.assert_array_equal(on_ray[name].values, local[name].values, err_msg=name)
-    untimed = lambda ds: {kind: {k: v for k, v in values.items() if k != "train_seconds"}
-                          for kind, values in json.loads(ds.attrs["indicators"]).items()}
+    untimed = lambda ds: {
+        kind: {k: v for k, v in values.items() if k != "train_seconds"}
+        for kind, values in json.loads(ds.attrs["indicators"]).items()
+    }
     assert untimed(on_ray) == untimed(local)
     for path in (tmp_path / "inprocess" / "policies").iterdir():  # the same policy files
         assert (tmp_path / "ray" / "policies" / path.name).read_bytes() == path.read_bytes(), path.name
@@ -129,12 +136,16 @@ def test_a_killed_driver_resumes(head, tmp_path, fault, capsys):
     path.write_text(MODEL)
     out = tmp_path / "out"
     fault("classical", 1)
-    env = {**os.environ, "MORL_MM_FAULT_MODE": "hang",  # the classical unit never finishes in the first driver
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "MORL_MM_FAULT_MODE": "hang",  # the classical unit never finishes in the first driver
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     run = ["run", str(path), "--out", str(out), "--quiet", "--no-render", "--backend", "ray", "--address", head]
     with (tmp_path / "driver.log").open("w") as log:
-        driver = subprocess.Popen([sys.executable, "-m", "morl_mm.cli", *run], env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "morl_mm.cli", *run], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 300
         while not (out / "parts" / "oracle.nc").is_file():
             assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-2000:]

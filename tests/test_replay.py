@@ -41,9 +41,21 @@ def random_capture(seed: int = 0, seconds: float = 60.0, levels: int = 3) -> Cap
 
 def model(latency: int = 0, horizon: float = 5.0, **overrides):
     config = EnvConfig(action_mode="continuous", max_latency=3)
-    params = make_params(config, dt=DT, horizon=horizon, sigma=0.02, tick_size=TICK, mid0=0.0, order_size=1.0,
-                         inventory_limit=50.0, competitive_distance=0.02, arrival_rate=1.0, kappa=100.0,
-                         latency=latency, **overrides)
+    params = make_params(
+        config,
+        dt=DT,
+        horizon=horizon,
+        sigma=0.02,
+        tick_size=TICK,
+        mid0=0.0,
+        order_size=1.0,
+        inventory_limit=50.0,
+        competitive_distance=0.02,
+        arrival_rate=1.0,
+        kappa=100.0,
+        latency=latency,
+        **overrides,
+    )
     return config, params
 
 
@@ -57,7 +69,6 @@ def random_actions(seed, steps, windows):
 
 def run_open_loop(env, rparams, starts, actions):
     """Roll each window with the given per-step actions (policy ignores the state)."""
-    steps = actions.shape[1]
 
     def episode(start, acts):
         p = rparams.replace(start=start)
@@ -131,8 +142,9 @@ def test_fill_models_are_ordered_trade_through_queue_touch(tape):
     actions = random_actions(3, 50, len(starts))
     totals = {}
     for fill_model in FILL_MODELS:
-        _, info = run_open_loop(ReplayEnv(config, fill_model=fill_model), replay_params(tape[0], params), starts,
-                                actions)
+        _, info = run_open_loop(
+            ReplayEnv(config, fill_model=fill_model), replay_params(tape[0], params), starts, actions
+        )
         totals[fill_model] = np.asarray(info.fill_bid + info.fill_ask)
     assert np.all(totals["trade_through"] <= totals["queue"] + 1e-6)
     assert np.all(totals["queue"] <= totals["touch"] + 1e-6)
@@ -202,9 +214,14 @@ def test_windows_skip_invalid_book_and_tape_is_translation_invariant():
     # shifting every price by 1234.56 changes nothing that a policy sees or earns
     shift = 1234.56
     moved_book = Book(book.ts_ns, book.bid_price + shift, book.bid_size, book.ask_price + shift, book.ask_size, valid)
-    moved = Capture(cap.instrument, cap.venue, cap.source, TICK,
-                    moved_book, Trades(cap.trades.ts_ns, cap.trades.price + shift, cap.trades.size, cap.trades.side,
-                                       cap.trades.aggressor_id))
+    moved = Capture(
+        cap.instrument,
+        cap.venue,
+        cap.source,
+        TICK,
+        moved_book,
+        Trades(cap.trades.ts_ns, cap.trades.price + shift, cap.trades.size, cap.trades.side, cap.trades.aggressor_id),
+    )
     tp2, _ = build_tape(moved, DT)
     config, params = model()
     env = ReplayEnv(config, fill_model="queue")
@@ -219,8 +236,7 @@ def test_replay_is_jittable_vmappable_and_validates_windows(tape):
     env = ReplayEnv(config)
     rparams = replay_params(tape[0], params)
     with pytest.raises(ValueError, match="does not fit"):
-        evaluate_replay(env, rparams, FixedSpread(env, half_spread=0.015), jax.random.key(0),
-                        [tape[0].n_steps - 10])
+        evaluate_replay(env, rparams, FixedSpread(env, half_spread=0.015), jax.random.key(0), [tape[0].n_steps - 10])
     with pytest.raises(ValueError, match="fill_model"):
         ReplayEnv(config, fill_model="magic")
     obs, state = env.reset(jax.random.key(0), rparams)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_study import TINY as STUDY_TINY
+
 from morl_mm.cli import main as cli
 
 
@@ -21,7 +21,7 @@ def _smaller(text: str) -> str:
     """test_study's tiny study without its learner (training and compiling PPO would double the time;
     the selection rule does not depend on the kind: the oracle and classical policies are 71), fewer
     episodes, and a third scenario named like a replay (scenarios are generic)."""
-    learner = text[text.index("[learners.ppo]"):text.index("[evaluation]")]
+    learner = text[text.index("[learners.ppo]") : text.index("[evaluation]")]
     for old, new in (('name = "tiny"', 'name = "tiny_report"'), (learner, ""), ("episodes = 64", "episodes = 16")):
         assert old in text, old
         text = text.replace(old, new)
@@ -36,15 +36,25 @@ WEIGHTS = ["0.5,0.3,0.2", "1,0,0", "0,1,0", "0,0,1", "0.2,0.2,0.6", "0.05,0.9,0.
 def _chromium():
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver:
-        pytest.skip("headless Chromium not installed (Debian's chromium and chromium-driver; `make test` installs "
-                    "them where apt-get can run as root)")
+        pytest.skip(
+            "headless Chromium not installed (Debian's chromium and chromium-driver; `make test` installs "
+            "them where apt-get can run as root)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (the test extra)")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1000",
-                "--enable-unsafe-swiftshader", "--disable-extensions", "--no-first-run"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,1000",
+        "--enable-unsafe-swiftshader",
+        "--disable-extensions",
+        "--no-first-run",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options)
@@ -89,9 +99,12 @@ def _goto(driver, path: Path, fragment: str) -> str:
         return _open(driver, path, fragment)
     if driver.execute_script("return window.location.hash") in ("#" + fragment, fragment):
         return _selected(driver)  # unchanged: no hashchange would come
-    driver.execute_script("document.getElementById('selected-card').innerHTML = '';"
-                          "document.getElementById('selection-error').textContent = '';"
-                          "window.location.hash = arguments[0]", fragment)
+    driver.execute_script(
+        "document.getElementById('selected-card').innerHTML = '';"
+        "document.getElementById('selection-error').textContent = '';"
+        "window.location.hash = arguments[0]",
+        fragment,
+    )
     return _selected(driver)
 
 
@@ -100,8 +113,10 @@ def _selected(driver) -> str:
 
     deadline = time.monotonic() + 20
     while True:  # the glue runs on load; wait until it has filled the card (or reported an error)
-        done = driver.execute_script("return document.getElementById('selected-card').innerHTML !== '' || "
-                                     "document.getElementById('selection-error').textContent !== ''")
+        done = driver.execute_script(
+            "return document.getElementById('selected-card').innerHTML !== '' || "
+            "document.getElementById('selection-error').textContent !== ''"
+        )
         if done or time.monotonic() > deadline:
             return driver.find_element(By.ID, "selected-policy").text
 
@@ -116,7 +131,11 @@ def test_fragment_weights_select_what_the_cli_selects(browser, result):
         status, chosen = _cli_json("select", str(result), "--weights", weights, "--json")
         assert status == 0
         fragment = f"weights={weights}"
-        page = _open(browser, result / "report.html", fragment) if n < 2 else _goto(browser, result / "report.html", fragment)
+        page = (
+            _open(browser, result / "report.html", fragment)
+            if n < 2
+            else _goto(browser, result / "report.html", fragment)
+        )
         assert page == chosen["label"], weights
     assert _severe(browser) == []
 
@@ -127,11 +146,13 @@ def test_fragment_constraints_select_what_the_cli_selects(browser, result):
     values = load_result(result).dataset["value"].sel(scenario="base")
     risk = float(np.quantile(-values.sel(objective="inventory_risk").values, 0.4))  # a binding bound
     quoting = float(np.quantile(values.sel(objective="quoting_ratio").values, 0.3))
-    status, chosen = _cli_json("select", str(result), "--max-inventory-risk", repr(risk), "--min-quoting-ratio",
-                               repr(quoting), "--json")
+    status, chosen = _cli_json(
+        "select", str(result), "--max-inventory-risk", repr(risk), "--min-quoting-ratio", repr(quoting), "--json"
+    )
     assert status == 0
-    page = _goto(browser, result / "report.html",
-                 f"maximise=pnl&max_inventory_risk={risk!r}&min_quoting_ratio={quoting!r}")
+    page = _goto(
+        browser, result / "report.html", f"maximise=pnl&max_inventory_risk={risk!r}&min_quoting_ratio={quoting!r}"
+    )
     assert page == chosen["label"]
     # infeasible: the CLI fails, the page says so and names the closest policies
     status, _ = _cli_json("select", str(result), "--max-inventory-risk", "0", "--min-quoting-ratio", "1.01", "--json")
@@ -146,8 +167,9 @@ def test_sliders_and_hash_changes_follow_the_selection_rule(browser, result):
     """Moving a weight slider keeps the weights on the simplex and writes them to the fragment; the
     policy shown is what the CLI picks for them; a changed fragment re-selects; the trajectory follows."""
     _goto(browser, result / "report.html", "weights=0.2,0.2,0.6")
-    browser.execute_script("const s = document.getElementById('w-0'); s.value = 0.7;"
-                           "s.dispatchEvent(new Event('input'));")
+    browser.execute_script(
+        "const s = document.getElementById('w-0'); s.value = 0.7;s.dispatchEvent(new Event('input'));"
+    )
     fragment = browser.execute_script("return window.location.hash")
     weights = [float(x) for x in fragment.split("=", 1)[1].split(",")]
     assert weights[0] == pytest.approx(0.7) and sum(weights) == pytest.approx(1.0, abs=1e-12)
@@ -157,7 +179,8 @@ def test_sliders_and_hash_changes_follow_the_selection_rule(browser, result):
     assert _goto(browser, result / "report.html", "weights=0,1,0") == chosen["label"]
     label, points = browser.execute_script(
         "return [document.getElementById('trajectory-label').textContent,"
-        " document.getElementById('chooser-trajectory').data[0].y.length]")
+        " document.getElementById('chooser-trajectory').data[0].y.length]"
+    )
     assert label == chosen["label"]
     assert points > 0 or "No sample episode" in browser.find_element("id", "trajectory-note").text
     # no fragment: the report's own choice (equal weights); a label in the fragment: that policy
@@ -179,7 +202,9 @@ def test_report_loads_nothing_from_the_network(browser, result):
     urls = [m["params"]["request"]["url"] for m in events if m["method"] == "Network.requestWillBeSent"]
     assert urls and all(u.startswith(("file:", "data:", "about:", "blob:")) for u in urls), urls
     linked = browser.execute_script(
-        "return [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || e.getAttribute('href'))"
-        ".filter(u => /^(https?:)?\\/\\//.test(u))")
+        "return [...document.querySelectorAll('[src],[href]')]"
+        ".map(e => e.getAttribute('src') || e.getAttribute('href'))"
+        ".filter(u => /^(https?:)?\\/\\//.test(u))"
+    )
     assert linked == []
     assert "replay" in browser.find_element("tag name", "body").text  # every scenario in the summary

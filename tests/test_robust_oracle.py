@@ -10,8 +10,16 @@ from morl_mm.env import EnvConfig, MarketMakingEnv, n_steps, rollout
 from morl_mm.env.adversary import AdversarialEnv, parse_adversary
 from morl_mm.oracle import evaluate, solve
 from morl_mm.oracle.__main__ import main as oracle_main
-from morl_mm.oracle.robust import (RobustCoverageSet, RobustSolver, evaluate_robust, robust_coverage_set,
-                                   solve_robust, worst_case_adversary, worst_case_tables, worst_case_values)
+from morl_mm.oracle.robust import (
+    RobustCoverageSet,
+    RobustSolver,
+    evaluate_robust,
+    robust_coverage_set,
+    solve_robust,
+    worst_case_adversary,
+    worst_case_tables,
+    worst_case_values,
+)
 from morl_mm.policies.table import TablePolicy
 
 # 40 steps, inventories -4..4, the env's 8-depth grid: every solve takes milliseconds
@@ -52,8 +60,9 @@ def test_a_point_box_gives_the_plain_solution():
         robust = solve_robust(ENV, PARAMS, w, box, scales=SCALES)
         np.testing.assert_allclose(robust.objective_values, plain.objective_values, atol=1e-10)
         np.testing.assert_allclose(robust.solution.value, plain.value, atol=1e-10)
-        np.testing.assert_allclose(evaluate(ENV, PARAMS, robust.solution.action_table), plain.objective_values,
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            evaluate(ENV, PARAMS, robust.solution.action_table), plain.objective_values, atol=1e-10
+        )
 
 
 def _vertex_gap(env, params, box, weights, fine_resolution, steps=(0, 20, 39)):
@@ -75,11 +84,16 @@ def _vertex_gap(env, params, box, weights, fine_resolution, steps=(0, 20, 39)):
 def test_drift_and_sigma_take_their_minimum_at_the_vertices():
     """Linear in drift (adverse selection: concave), decreasing in sigma: the vertex minimum is the
     box's at every quote, so the vertex game is the box's game."""
-    env = MarketMakingEnv(EnvConfig(objectives=("pnl", "inventory_risk", "quoting_ratio", "adverse_selection"),
-                                    action_mode="discrete"))
-    every, chosen, value, value_fine = _vertex_gap(env, env.make_params(**SMALL, adverse_impact=0.05),
-                                                   parse_adversary("drift=-2:2,sigma=1:3"), np.full(4, 0.25),
-                                                   fine_resolution=5)
+    env = MarketMakingEnv(
+        EnvConfig(objectives=("pnl", "inventory_risk", "quoting_ratio", "adverse_selection"), action_mode="discrete")
+    )
+    every, chosen, value, value_fine = _vertex_gap(
+        env,
+        env.make_params(**SMALL, adverse_impact=0.05),
+        parse_adversary("drift=-2:2,sigma=1:3"),
+        np.full(4, 0.25),
+        fine_resolution=5,
+    )
     assert every < 1e-12 and chosen < 1e-12
     assert value == pytest.approx(value_fine, abs=1e-12)
 
@@ -104,12 +118,21 @@ def test_monte_carlo_against_the_worst_case_adversary_matches_the_exact_value(so
     plain = TablePolicy.from_solution(env, solve(env, params, weights, scales=SCALES))
     episodes = 4000
     keys = jax.random.split(jax.random.key(3), episodes)
-    returns_of = jax.jit(jax.vmap(lambda k, table: rollout(adversarial, policy, k, params, n_steps(params),
-                                                           policy_params=table).reward.sum(0), in_axes=(0, None)))
+    returns_of = jax.jit(
+        jax.vmap(
+            lambda k, table: rollout(adversarial, policy, k, params, n_steps(params), policy_params=table).reward.sum(
+                0
+            ),
+            in_axes=(0, None),
+        )
+    )
     returns = np.asarray(returns_of(keys, policy.params), np.float64)
     error = returns.std(0, ddof=1) / np.sqrt(episodes)
-    assert np.all(np.abs(returns.mean(0) - robust.objective_values) < 4 * error + 1e-6), \
-        (returns.mean(0), robust.objective_values, error)
+    assert np.all(np.abs(returns.mean(0) - robust.objective_values) < 4 * error + 1e-6), (
+        returns.mean(0),
+        robust.objective_values,
+        error,
+    )
     # the plain optimum loses more against the same adversary (common random numbers)
     against_plain = np.asarray(returns_of(keys, plain.params), np.float64)
     assert np.dot(weights, against_plain.mean(0)) < np.dot(weights, returns.mean(0))
@@ -160,8 +183,18 @@ def test_bad_boxes_and_weights_raise():
 
 
 def test_cli_solves_one_weight_robust_as_json(capsys):
-    args = ["--action-mode", "discrete", "--param", "horizon=0.2", "--param", "inventory_limit=4", "--json",
-            "--adversary", "drift=-2:2", "--weights"]
+    args = [
+        "--action-mode",
+        "discrete",
+        "--param",
+        "horizon=0.2",
+        "--param",
+        "inventory_limit=4",
+        "--json",
+        "--adversary",
+        "drift=-2:2",
+        "--weights",
+    ]
     assert oracle_main(args + ["0.4,0.3,0.3"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"weights", "objectives", "value", "scales"}

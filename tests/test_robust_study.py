@@ -4,17 +4,19 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_study_cli
+from test_robustness import TINY as ROBUSTNESS_TINY
 
 from morl_mm.cli import main as cli
 from morl_mm.study import ConfigError, parse_config
 from morl_mm.study.robust_front import load_robust
-from conftest import run_study_cli
-from test_robustness import TINY as ROBUSTNESS_TINY
 
 # tests/test_robustness.py's tiny model and PPO, with the exact oracle (the default tick) and [robust]
-TINY = (ROBUSTNESS_TINY[:ROBUSTNESS_TINY.index("tick_size")].replace('"tiny_robust"', '"tiny_robust_front"')
-        + "\n[oracle]\nenabled = true\n\n"
-        + ROBUSTNESS_TINY[ROBUSTNESS_TINY.index("[learners.ppo]"):ROBUSTNESS_TINY.index("[evaluation]")] + """\
+TINY = (
+    ROBUSTNESS_TINY[: ROBUSTNESS_TINY.index("tick_size")].replace('"tiny_robust"', '"tiny_robust_front"')
+    + "\n[oracle]\nenabled = true\n\n"
+    + ROBUSTNESS_TINY[ROBUSTNESS_TINY.index("[learners.ppo]") : ROBUSTNESS_TINY.index("[evaluation]")]
+    + """\
 [evaluation]
 episodes = 16
 seeds = [0]
@@ -24,7 +26,8 @@ weights_per_axis = 2
 adversary = { drift = [-2.0, 2.0] }
 divisions = 2
 episodes = 16
-""")
+"""
+)
 
 
 def test_a_study_with_robust_writes_the_worst_case_fronts_and_robustness_reports_them(tmp_path, capsys):
@@ -55,14 +58,17 @@ def test_a_study_with_robust_writes_the_worst_case_fronts_and_robustness_reports
     assert "HV ratio vs robust front" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("table, key", [
-    ('adversary = { drift = [2.0, -2.0] }', "adversary"),
-    ('adversary = { speed = [0.0, 1.0] }', "adversary"),
-    ('adversary = { drift = [-2.0, 2.0] }\ndivisions = 0', "divisions"),
-    ('adversary = { drift = [-2.0, 2.0] }\nepisodes = "many"', "episodes"),
-    ('adversary = { drift = [-2.0, 2.0] }\nweights = 3', "weights"),
-    ('divisions = 4', "adversary"),
-])
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        ("adversary = { drift = [2.0, -2.0] }", "adversary"),
+        ("adversary = { speed = [0.0, 1.0] }", "adversary"),
+        ("adversary = { drift = [-2.0, 2.0] }\ndivisions = 0", "divisions"),
+        ('adversary = { drift = [-2.0, 2.0] }\nepisodes = "many"', "episodes"),
+        ("adversary = { drift = [-2.0, 2.0] }\nweights = 3", "weights"),
+        ("divisions = 4", "adversary"),
+    ],
+)
 def test_a_bad_robust_table_is_a_config_error_naming_the_key(table, key):
     import tomllib
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import run_study_cli
 
 from morl_mm.cli import main as cli
 from morl_mm.env import MarketMakingEnv
@@ -16,7 +17,6 @@ from morl_mm.policies.io import load_policy
 from morl_mm.study import ConfigError, load_result, parse_config
 from morl_mm.study.retrain import retrain_summary
 from morl_mm.study.robustness import JSON_SHAPE
-from conftest import run_study_cli
 
 TINY = """
 [study]
@@ -52,7 +52,11 @@ weights_per_axis = 2
 sigma = 3.0
 
 [scenarios.vol_shock]
-shifts = [{ at = 0.05, sigma = 4.0 }, { start = 0.02, end = 0.04, adverse_impact = 0.2 }, { at = 0.07, flash_move = -3.0 }]
+shifts = [
+    { at = 0.05, sigma = 4.0 },
+    { start = 0.02, end = 0.04, adverse_impact = 0.2 },
+    { at = 0.07, flash_move = -3.0 },
+]
 
 [scenario_sets]
 stress = ["base", "vol_shock"]
@@ -85,7 +89,9 @@ def test_schedule_is_the_base_env_outside_its_windows_and_the_shifted_one_inside
         same = np.asarray(obs) == np.asarray(theirs_obs)
         assert same.all() if t not in (5, 11) else same.tolist() == [True, True, False] + [True] * 5, t
         if t in (5, 11):
-            assert float(obs[2]) * in_force(t + 1).sigma == pytest.approx(float(theirs_obs[2]) * in_force(t).sigma, rel=1e-6)
+            assert float(obs[2]) * in_force(t + 1).sigma == pytest.approx(
+                float(theirs_obs[2]) * in_force(t).sigma, rel=1e-6
+            )
     assert int(state.time) == 20
 
 
@@ -111,31 +117,37 @@ def _config(**tables):
     return parse_config({"env": {"action_mode": "discrete"}, **tables}, source="robust.toml")
 
 
-@pytest.mark.parametrize("scenario, message", [
-    ({"shifts": [{"at": 0.5, "bogus": 1.0}]}, "shifts[0]: unknown key(s) ['bogus']"),
-    ({"shifts": [{"at": 0.5, "start": 0.2, "sigma": 3.0}]}, "shifts[0]: give either at"),
-    ({"shifts": [{"start": 0.2, "sigma": 3.0}]}, "start needs an end"),
-    ({"shifts": [{"at": 0.2, "end": 0.3, "sigma": 3.0}]}, "at runs to the episode's end"),
-    ({"shifts": [{"start": 0.3, "end": 0.2, "sigma": 3.0}]}, "end must be > start"),
-    ({"shifts": [{"at": 0.5}]}, "set at least one EnvParams field"),
-    ({"shifts": [{"at": 0.5, "horizon": 2.0}]}, "['horizon'] cannot change inside an episode"),
-    ({"shifts": [{"at": 0.5, "flash_move": -3.0, "jump_mean": 1.0}]}, "drop ['jump_mean']"),
-    ({"shifts": [{"at": 0.5, "sigma": "high"}]}, "shifts[0].sigma must be a finite number"),
-    ({"shifts": []}, "shifts must be a non-empty array"),
-    ({"shifts": [{"start": 0.2, "end": 0.3, "arrival_rate": 500.0}]}, "shifted params of steps [40, 60)"),
-    ({"shifts": [{"at": 1.0, "sigma": 3.0}]}, "[1, end) covers no step of the episode"),
-])
+@pytest.mark.parametrize(
+    "scenario, message",
+    [
+        ({"shifts": [{"at": 0.5, "bogus": 1.0}]}, "shifts[0]: unknown key(s) ['bogus']"),
+        ({"shifts": [{"at": 0.5, "start": 0.2, "sigma": 3.0}]}, "shifts[0]: give either at"),
+        ({"shifts": [{"start": 0.2, "sigma": 3.0}]}, "start needs an end"),
+        ({"shifts": [{"at": 0.2, "end": 0.3, "sigma": 3.0}]}, "at runs to the episode's end"),
+        ({"shifts": [{"start": 0.3, "end": 0.2, "sigma": 3.0}]}, "end must be > start"),
+        ({"shifts": [{"at": 0.5}]}, "set at least one EnvParams field"),
+        ({"shifts": [{"at": 0.5, "horizon": 2.0}]}, "['horizon'] cannot change inside an episode"),
+        ({"shifts": [{"at": 0.5, "flash_move": -3.0, "jump_mean": 1.0}]}, "drop ['jump_mean']"),
+        ({"shifts": [{"at": 0.5, "sigma": "high"}]}, "shifts[0].sigma must be a finite number"),
+        ({"shifts": []}, "shifts must be a non-empty array"),
+        ({"shifts": [{"start": 0.2, "end": 0.3, "arrival_rate": 500.0}]}, "shifted params of steps [40, 60)"),
+        ({"shifts": [{"at": 1.0, "sigma": 3.0}]}, "[1, end) covers no step of the episode"),
+    ],
+)
 def test_bad_shifts_name_the_file_scenario_and_key(scenario, message):
     with pytest.raises(ConfigError) as err:
         _config(scenarios={"shock": scenario})
     assert "robust.toml: [scenarios.shock]" in str(err.value) and message in str(err.value), str(err.value)
 
 
-@pytest.mark.parametrize("sets, message", [
-    ({"stress": ["calm", "nowhere"]}, "unknown scenario(s) ['nowhere']"),
-    ({"stress": []}, "stress must be a non-empty list"),
-    ({"stress": ["calm", "calm"]}, "stress must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        ({"stress": ["calm", "nowhere"]}, "unknown scenario(s) ['nowhere']"),
+        ({"stress": []}, "stress must be a non-empty list"),
+        ({"stress": ["calm", "calm"]}, "stress must be a non-empty list"),
+    ],
+)
 def test_bad_scenario_sets_are_config_errors(sets, message):
     with pytest.raises(ConfigError, match=r"robust\.toml: \[scenario_sets\]") as err:
         _config(scenarios={"calm": {"sigma": 1.0}}, scenario_sets=sets)
@@ -149,8 +161,10 @@ def test_a_scenario_may_not_be_named_base_and_warm_start_needs_a_ppo_file(tmp_pa
         _config(learners={"dqn": {"algorithm": "dqn", "warm_start": "x.mmpol"}})
     with pytest.raises(ConfigError, match=r"learners.ppo.warm_start: .*policy file not found"):
         _config(learners={"ppo": {"algorithm": "ppo", "warm_start": str(tmp_path / "missing.mmpol")}})
-    config = _config(scenarios={"shock": {"drift": 1.0, "shifts": [{"at": 0.5, "flash_move": 2.0}]}},
-                     scenario_sets={"stress": ["base", "shock"]})
+    config = _config(
+        scenarios={"shock": {"drift": 1.0, "shifts": [{"at": 0.5, "flash_move": 2.0}]}},
+        scenario_sets={"stress": ["base", "shock"]},
+    )
     assert config.scenarios == {"shock": {"drift": 1.0}}  # constant overrides; the shifts apart
     assert config.scenario_shifts["shock"] == (Shift(0.5, None, {}, 2.0),)
     assert config.scenario_sets == {"stress": ("base", "shock")}
@@ -174,8 +188,14 @@ def test_robustness_json_has_the_documented_shape_and_the_utilities_of_the_datas
     assert set(row) == {"name", "kind", "policies", "base", "scenarios", "worst_case"}
     assert set(row["scenarios"]) == {"vol_shock"}
     assert set(row["scenarios"]["vol_shock"]) == {"utility", "utility_drop", "hv", "hv_ratio"}
-    assert set(row["worst_case"]) == {"utility", "utility_drop", "base_choice_utility", "hv", "hv_ratio",
-                                      "worst_scenarios"}
+    assert set(row["worst_case"]) == {
+        "utility",
+        "utility_drop",
+        "base_choice_utility",
+        "hv",
+        "hv_ratio",
+        "worst_scenarios",
+    }
     for key in ("rows", "worst_case", "base_choice_utility", "worst_scenarios", "utility_drop"):
         assert key in JSON_SHAPE
     # brute force from the dataset: the policy chosen on the base model at each weight, its utility elsewhere
@@ -186,7 +206,9 @@ def test_robustness_json_has_the_documented_shape_and_the_utilities_of_the_datas
     chosen = utility["base"].argmax(axis=1)
     rows = np.arange(len(weights))
     assert row["base"]["utility"] == pytest.approx(utility["base"][rows, chosen].mean(), rel=1e-9)
-    assert row["scenarios"]["vol_shock"]["utility"] == pytest.approx(utility["vol_shock"][rows, chosen].mean(), rel=1e-9)
+    assert row["scenarios"]["vol_shock"]["utility"] == pytest.approx(
+        utility["vol_shock"][rows, chosen].mean(), rel=1e-9
+    )
     worst = np.minimum(utility["base"], utility["vol_shock"])  # each policy's worst over the set
     assert row["worst_case"]["utility"] == pytest.approx(worst.max(axis=1).mean(), rel=1e-9)
     assert row["worst_case"]["base_choice_utility"] == pytest.approx(worst[rows, chosen].mean(), rel=1e-9)
@@ -202,8 +224,26 @@ def test_retrain_writes_a_loadable_result_that_starts_from_the_study_network(stu
     new = tmp_path / "retrained"
     assert cli(["retrain", str(out), "--scenario", "vol_shock", "--out", str(new), "--quiet"]) == 2
     assert "constant-params scenario" in capsys.readouterr().err
-    assert cli(["retrain", str(out), "--scenario", "volatile", "--env-steps", "160", "--checkpoints", "1",
-                "--out", str(new), "--quiet", "--no-render", "--json"]) == 0
+    assert (
+        cli(
+            [
+                "retrain",
+                str(out),
+                "--scenario",
+                "volatile",
+                "--env-steps",
+                "160",
+                "--checkpoints",
+                "1",
+                "--out",
+                str(new),
+                "--quiet",
+                "--no-render",
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["scenario"] == "volatile" and summary["curves"] == {}  # no exact CCS of a model with ticks
     result = load_result(new)
@@ -214,8 +254,12 @@ def test_retrain_writes_a_loadable_result_that_starts_from_the_study_network(stu
     before = load_policy(next(source.policy_dir.glob("ppo_*.mmpol")))
     after = result.load_policy(label)
     assert after.env_params.sigma == pytest.approx(3.0)
-    differ = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(before.policy.params[0]),
-                                                      jax.tree_util.tree_leaves(after.policy.params[0]))]
+    differ = [
+        not np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(before.policy.params[0]), jax.tree_util.tree_leaves(after.policy.params[0])
+        )
+    ]
     assert any(differ)
     # the curve's first checkpoint is the warm start: the source network on the new regime, i.e. the study's own
     # evaluation of that network on scenario "volatile" (the same episodes: evaluation seed 0, 16 episodes)
@@ -230,14 +274,19 @@ def test_retrain_writes_a_loadable_result_that_starts_from_the_study_network(stu
 
 
 def test_retrain_summary_reads_the_curves_and_the_steps_to_the_target():
-    ds = xr.Dataset({"hv_ratio_curve": (("hv_learner", "hv_checkpoint"), [[0.93, 0.96, 0.97, np.nan],
-                                                                          [0.2, 0.8, 0.94, 0.951]])},
-                    coords={"hv_learner": ["ppo_warm", "ppo_scratch"],
-                            "hv_env_steps": (("hv_learner", "hv_checkpoint"), [[0, 100, 200, np.nan],
-                                                                               [100, 200, 300, 400]])},
-                    attrs={"name": "x_retrain_volatile", "retrain": json.dumps({"scenario": "volatile"})})
+    ds = xr.Dataset(
+        {"hv_ratio_curve": (("hv_learner", "hv_checkpoint"), [[0.93, 0.96, 0.97, np.nan], [0.2, 0.8, 0.94, 0.951]])},
+        coords={
+            "hv_learner": ["ppo_warm", "ppo_scratch"],
+            "hv_env_steps": (("hv_learner", "hv_checkpoint"), [[0, 100, 200, np.nan], [100, 200, 300, 400]]),
+        },
+        attrs={"name": "x_retrain_volatile", "retrain": json.dumps({"scenario": "volatile"})},
+    )
     summary = retrain_summary(ds)
-    assert summary["curves"]["ppo_warm"] == {"env_steps": [0, 100, 200], "hv_ratio": [0.93, 0.96, 0.97],
-                                             "steps_to_target": 100}
+    assert summary["curves"]["ppo_warm"] == {
+        "env_steps": [0, 100, 200],
+        "hv_ratio": [0.93, 0.96, 0.97],
+        "steps_to_target": 100,
+    }
     assert summary["curves"]["ppo_scratch"]["steps_to_target"] == 400
     assert summary["warm_over_scratch"] == pytest.approx(0.25) and summary["scenario"] == "volatile"

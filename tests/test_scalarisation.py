@@ -28,8 +28,10 @@ def test_scalarise_is_w_dot_j_over_scales_in_numpy_and_jax():
     np.testing.assert_allclose(ind.utilities(values, np.stack([weights, weights]), scales), [expected, expected])
 
 
-@pytest.mark.parametrize("scales, message", [([1.0, 0.0, 1.0], "finite and > 0"), ([1.0, np.nan, 1.0], "finite"),
-                                             ([1.0, 1.0], r"shape \(3,\)")])
+@pytest.mark.parametrize(
+    "scales, message",
+    [([1.0, 0.0, 1.0], "finite and > 0"), ([1.0, np.nan, 1.0], "finite"), ([1.0, 1.0], r"shape \(3,\)")],
+)
 def test_bad_scales_are_one_clear_error(scales, message):
     with pytest.raises(ValueError, match=f"scales: .*{message}"):
         validate_scales(scales, 3)
@@ -54,11 +56,17 @@ def test_the_objective_table_drives_names_units_costs_and_the_reward_space():
 
 def test_reward_vector_reads_each_objectives_reward_function_in_the_requested_order():
     params = make_params(EnvConfig(), sigma=2.0, dt=0.005, order_change_cost=0.01)
-    step = StepQuantities(pnl=jnp.float32(1.5), inventory=jnp.float32(3.0), sigma=jnp.float32(2.0),
-                          firm=jnp.array([1.0, 0.0]), units=jnp.array([1.0, 0.0]), mid_move=jnp.float32(-0.25),
-                          submitted=jnp.array([0.5, 0.5, 1.0, 1.0, 1.0, 1.0]),
-                          last_submitted=jnp.array([0.5, 0.7, 1.0, 1.0, 1.0, 1.0]))
+    step = StepQuantities(
+        pnl=jnp.float32(1.5),
+        inventory=jnp.float32(3.0),
+        sigma=jnp.float32(2.0),
+        firm=jnp.array([1.0, 0.0]),
+        units=jnp.array([1.0, 0.0]),
+        mid_move=jnp.float32(-0.25),
+        submitted=jnp.array([0.5, 0.5, 1.0, 1.0, 1.0, 1.0]),
+        last_submitted=jnp.array([0.5, 0.7, 1.0, 1.0, 1.0, 1.0]),
+    )
     order = ("order_management", "pnl", "quoting_ratio", "adverse_selection", "inventory_risk")
     reward = reward_vector(order, params, **step._asdict())
-    expected = [-0.01, 1.5, 0.5 * 1.0 / 200, -0.25, -(3.0 * 2.0) ** 2 * 0.005]
+    expected = [-0.01, 1.5, 0.5 * 1.0 / 200, -0.25, -((3.0 * 2.0) ** 2) * 0.005]
     np.testing.assert_allclose(np.asarray(reward), expected, rtol=1e-5)

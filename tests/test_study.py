@@ -7,15 +7,17 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import exact_hypervolume, run_study_cli, tiny_model
 from plotly.offline import get_plotlyjs
 
 from morl_mm.cli import main as cli
 from morl_mm.env.rollout import rollout
 from morl_mm.policies.io import load_policy
 from morl_mm.study import ConfigError, load_config, load_result
-from conftest import exact_hypervolume, run_study_cli, tiny_model
 
-TINY = tiny_model("tiny") + """
+TINY = (
+    tiny_model("tiny")
+    + """
 [learners.ppo]
 algorithm = "ppo"
 num_envs = 16
@@ -32,6 +34,7 @@ weights_per_axis = 3
 [scenarios.volatile]
 sigma = 3.0
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,18 @@ def test_dataset_has_the_documented_layout(study):
     assert {"oracle", "classical", "ppo"} <= kinds
     assert ds["returns"].dims == ("scenario", "policy", "sample", "objective")
     assert ds.sizes["sample"] == 128  # 2 seeds x 64 episodes
-    for name in ("value", "ci", "preference", "nondominated", "traj_mid", "traj_inventory", "pnl_sharpe",
-                 "max_drawdown_mean", "realized_spread_mean", "train_curve_return"):
+    for name in (
+        "value",
+        "ci",
+        "preference",
+        "nondominated",
+        "traj_mid",
+        "traj_inventory",
+        "pnl_sharpe",
+        "max_drawdown_mean",
+        "realized_spread_mean",
+        "train_curve_return",
+    ):
         assert name in ds, name
     for attr in ("config", "scales", "versions", "git_commit", "created", "indicators", "hv_reference_point"):
         assert attr in ds.attrs, attr
@@ -61,7 +74,8 @@ def test_dataset_has_the_documented_layout(study):
     exact_ccs = np.asarray(json.loads(ds.attrs["units_info"])["oracle"]["oracle_expected_values"])
     ppo_front = ds["value"].sel(scenario="base").values[ds.kind.values == "ppo"]
     assert indicators["ppo"]["hv_ratio"] == pytest.approx(
-        exact_hypervolume(ppo_front, ref) / exact_hypervolume(exact_ccs, ref), rel=1e-9)
+        exact_hypervolume(ppo_front, ref) / exact_hypervolume(exact_ccs, ref), rel=1e-9
+    )
     assert indicators["ppo"]["hv_ratio"] > 0
     # the HV-ratio learning curve of the PPO checkpoints, against the exact CCS
     curve = ds["hv_ratio_curve"].sel(hv_learner="ppo").values
@@ -116,13 +130,16 @@ def _snapshot(folder: Path) -> dict:
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--min-quoting-ratio", "1.5"], "no policy satisfies"),
-    (["--weights", "0.5,0.6,0.1"], "simplex"),
-    (["--weights", "0.5,0.5"], "weights"),
-    (["--weights", "nan,0.5,0.5"], "weights"),
-    ([], "give --weights"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--min-quoting-ratio", "1.5"], "no policy satisfies"),
+        (["--weights", "0.5,0.6,0.1"], "simplex"),
+        (["--weights", "0.5,0.5"], "weights"),
+        (["--weights", "nan,0.5,0.5"], "weights"),
+        ([], "give --weights"),
+    ],
+)
 def test_bad_selections_fail_clearly_and_change_nothing(study, capsys, args, message):
     _, out = study
     before = _snapshot(out)
@@ -144,47 +161,53 @@ def test_missing_and_corrupt_results_fail_clearly(study, tmp_path, capsys):
 BASE = "[env]\naction_mode = 'continuous'\n"  # a continuous-mode study
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[study\nname = 1", "malformed TOML"),
-    ("[env]\nsigma = 2.0", "unknown key(s) ['sigma'] in [env]"),
-    ("[env.params]\nsigma = -2.0", "sigma"),
-    ("[evaluation]\nepisodes = 0", "episodes"),
-    ("[learners.x]\nalgorithm = 'sac'", "algorithm"),
-    ("[[classical]]\nkind = 'magic'", "kind"),
-    ("[scenarios.calm]\nsgima = 1.0", "sgima"),
-    # learners: budgets, seeds, action modes (issue 6)
-    (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\nwall_time_s = 5", "not both"),
-    (BASE + "[learners.x]\nalgorithm = 'envelope'", "needs a budget"),
-    (BASE + "[learners.x]\nalgorithm = 'dqn'\naction_mode = 'continuous'", "action_mode"),
-    (BASE + "[learners.x]\nalgorithm = 'envelope'\nenv_steps = 10\naction_mode = 'continuous'", "action_mode"),
-    ("[env]\naction_mode = 'discrete'\n[learners.x]\nalgorithm = 'ppo'\naction_mode = 'continuous'", "cannot be evaluated"),
-    (BASE + "[learners.x]\nalgorithm = 'ppo'\nseeds = [0, 0]", "seeds"),
-    (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = -5", "env_steps"),
-    (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\ntotal_timesteps = 100", "both set a budget"),
-    (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate_decay = 0.1", "unknown hyperparameter"),
-    ("[env]\naction_mode = 'discrete'\n[oracle]\ndepth_step = 0.05", "depth_step"),
-    # every value is type-checked (issue 16)
-    ('[evaluation]\nseeds = ["a"]', "[evaluation] seeds"),
-    ("[evaluation]\nepisodes = true", "[evaluation] episodes"),
-    ("[evaluation]\nepisodes = 5.5", "[evaluation] episodes"),
-    ("[evaluation]\nweights_per_axis = 3.0", "[evaluation] weights_per_axis"),
-    ("[evaluation]\nseeds = [-1]", "seed"),
-    ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = -0.5", "half_spread"),
-    ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = '0.5'", "classical[0].half_spread"),
-    ("[[classical]]\nkind = 'avellaneda_stoikov'\ngamma = true", "classical[0].gamma"),
-    ("[study]\nseed = 'x'", "[study] seed"),
-    ("[study]\nname = 3", "[study] name"),
-    ("[env]\nmax_depth = 'a'", "[env] max_depth"),
-    ("[env.params]\nsigma = '2'", "sigma"),
-    ("[env.params]\nsigma = true", "sigma"),
-    ("[env.params]\nmid0 = 1e300", "mid0"),  # finite, but not in the env's float32
-    ("[learners.ppo]\nnum_envs = 'a'", "num_envs"),
-    ("[learners.ppo]\nlearning_rate = nan", "learning_rate"),
-    ("[learners.ppo]\ngroup = 3", "group"),
-    ("[oracle]\nenabled = 1", "enabled"),
-    ("[scenarios]\ncalm = 3", "scenarios.calm"),
-    ("[env]\nparams = 3", "[env.params]"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[study\nname = 1", "malformed TOML"),
+        ("[env]\nsigma = 2.0", "unknown key(s) ['sigma'] in [env]"),
+        ("[env.params]\nsigma = -2.0", "sigma"),
+        ("[evaluation]\nepisodes = 0", "episodes"),
+        ("[learners.x]\nalgorithm = 'sac'", "algorithm"),
+        ("[[classical]]\nkind = 'magic'", "kind"),
+        ("[scenarios.calm]\nsgima = 1.0", "sgima"),
+        # learners: budgets, seeds, action modes (issue 6)
+        (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\nwall_time_s = 5", "not both"),
+        (BASE + "[learners.x]\nalgorithm = 'envelope'", "needs a budget"),
+        (BASE + "[learners.x]\nalgorithm = 'dqn'\naction_mode = 'continuous'", "action_mode"),
+        (BASE + "[learners.x]\nalgorithm = 'envelope'\nenv_steps = 10\naction_mode = 'continuous'", "action_mode"),
+        (
+            "[env]\naction_mode = 'discrete'\n[learners.x]\nalgorithm = 'ppo'\naction_mode = 'continuous'",
+            "cannot be evaluated",
+        ),
+        (BASE + "[learners.x]\nalgorithm = 'ppo'\nseeds = [0, 0]", "seeds"),
+        (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = -5", "env_steps"),
+        (BASE + "[learners.x]\nalgorithm = 'ppo'\nenv_steps = 100\ntotal_timesteps = 100", "both set a budget"),
+        (BASE + "[learners.x]\nalgorithm = 'ppo'\nlearning_rate_decay = 0.1", "unknown hyperparameter"),
+        ("[env]\naction_mode = 'discrete'\n[oracle]\ndepth_step = 0.05", "depth_step"),
+        # every value is type-checked (issue 16)
+        ('[evaluation]\nseeds = ["a"]', "[evaluation] seeds"),
+        ("[evaluation]\nepisodes = true", "[evaluation] episodes"),
+        ("[evaluation]\nepisodes = 5.5", "[evaluation] episodes"),
+        ("[evaluation]\nweights_per_axis = 3.0", "[evaluation] weights_per_axis"),
+        ("[evaluation]\nseeds = [-1]", "seed"),
+        ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = -0.5", "half_spread"),
+        ("[[classical]]\nkind = 'fixed_spread'\nhalf_spread = '0.5'", "classical[0].half_spread"),
+        ("[[classical]]\nkind = 'avellaneda_stoikov'\ngamma = true", "classical[0].gamma"),
+        ("[study]\nseed = 'x'", "[study] seed"),
+        ("[study]\nname = 3", "[study] name"),
+        ("[env]\nmax_depth = 'a'", "[env] max_depth"),
+        ("[env.params]\nsigma = '2'", "sigma"),
+        ("[env.params]\nsigma = true", "sigma"),
+        ("[env.params]\nmid0 = 1e300", "mid0"),  # finite, but not in the env's float32
+        ("[learners.ppo]\nnum_envs = 'a'", "num_envs"),
+        ("[learners.ppo]\nlearning_rate = nan", "learning_rate"),
+        ("[learners.ppo]\ngroup = 3", "group"),
+        ("[oracle]\nenabled = 1", "enabled"),
+        ("[scenarios]\ncalm = 3", "scenarios.calm"),
+        ("[env]\nparams = 3", "[env.params]"),
+    ],
+)
 def test_config_errors_name_the_key_and_the_file(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)

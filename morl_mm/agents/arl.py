@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -56,18 +57,38 @@ import optax
 
 from morl_mm.agents.common import MLP, conditioned_input
 from morl_mm.agents.ppo import RENAMED_KEYS as PPO_RENAMED_KEYS
-from morl_mm.agents.ppo import (PPOConfig, RunnerState, Transition, clipped_surrogate, entropy, finished_metrics,
-                                gae, log_prob, make_network, make_optimizer, mode_action, normalised, ppo_loss,
-                                run_updates, sample_action, sgd_epochs, track_episodes, value_loss, weight_sampler)
+from morl_mm.agents.ppo import (
+    PPOConfig,
+    RunnerState,
+    Transition,
+    clipped_surrogate,
+    entropy,
+    finished_metrics,
+    gae,
+    log_prob,
+    make_network,
+    make_optimizer,
+    mode_action,
+    normalised,
+    ppo_loss,
+    run_updates,
+    sample_action,
+    sgd_epochs,
+    track_episodes,
+    value_loss,
+    weight_sampler,
+)
 from morl_mm.env.adversary import AdversarialEnv, AdversaryBox
-from morl_mm.env.scales import resolve_scales
 from morl_mm.env.rollout import as_act_fn, rollout
+from morl_mm.env.scales import resolve_scales
 from morl_mm.scalarisation import scalarise, validate_weights
 
-
 # -- hyperparameters (all of them) -----------------------------------------------------------------
-RENAMED_KEYS = {**PPO_RENAMED_KEYS, "adversary_lr": "adversary_learning_rate",
-                "adversary_hidden": "adversary_hidden_sizes"}
+RENAMED_KEYS = {
+    **PPO_RENAMED_KEYS,
+    "adversary_lr": "adversary_learning_rate",
+    "adversary_hidden": "adversary_hidden_sizes",
+}
 """Former ARLConfig names -> the names that replace them (old study files and policies still load)."""
 
 
@@ -101,8 +122,11 @@ class ARLConfig(PPOConfig):
         if not isinstance(self.adversary, dict):
             raise ValueError(f"ARLConfig.adversary: a table {{field = [lo, hi]}} is expected, got {self.adversary!r}")
         for name, bounds in self.adversary.items():
-            if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
-                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in bounds)):
+            if (
+                not isinstance(bounds, (list, tuple))
+                or len(bounds) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in bounds)
+            ):
                 raise ValueError(f"ARLConfig.adversary: {name} needs [lo, hi] (two numbers), got {bounds!r}")
         box = AdversaryBox(dict(self.adversary), self.adversary_mode)  # ValueError naming a bad field or bound
         object.__setattr__(self, "adversary", {name: (lo, hi) for name, lo, hi in box.bounds})
@@ -143,8 +167,9 @@ class Adversary(nn.Module):
 
 def make_adversary(config: ARLConfig) -> Adversary:
     """The adversary network of a config (its box's dimension, hidden layers, initial spread)."""
-    return Adversary(config.box.dim, tuple(config.adversary_hidden_sizes), config.activation,
-                     config.adversary_init_log_std)
+    return Adversary(
+        config.box.dim, tuple(config.adversary_hidden_sizes), config.activation, config.adversary_init_log_std
+    )
 
 
 QUOTE_FEATURES = 4  # bid depth, ask depth (over the competitive distance, 0 when off), bid on, ask on
@@ -262,8 +287,9 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
         """Clipped surrogate of the adversary (advantage ``adv``, where it decided) - entropy bonus."""
         policy_out = adversary.apply(params, move.input)
         logp = log_prob(policy_out, move.action, False)
-        surrogate = clipped_surrogate(logp, move.log_prob, normalised(adv, move.decides), config.clip_coef,
-                                      move.decides)
+        surrogate = clipped_surrogate(
+            logp, move.log_prob, normalised(adv, move.decides), config.clip_coef, move.decides
+        )
         ent = jnp.mean(entropy(policy_out, False))
         return surrogate - config.adversary_ent_coef * ent, surrogate
 
@@ -279,8 +305,15 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
         rng, k_init, k_adversary, k_reset, k_weight = jax.random.split(rng, 5)
         params = (market_maker.init(k_init), adversary.init(k_adversary, jnp.zeros((adversary_input_size(env, box),))))
         obs, env_state = vmap_reset(jax.random.split(k_reset, config.num_envs), env_params)
-        runner = RunnerState(params, optimizer.init(params), env_state, obs, draw_weights(k_weight, fixed_weight),
-                             jnp.zeros((config.num_envs, n_obj)), rng)
+        runner = RunnerState(
+            params,
+            optimizer.init(params),
+            env_state,
+            obs,
+            draw_weights(k_weight, fixed_weight),
+            jnp.zeros((config.num_envs, n_obj)),
+            rng,
+        )
         game = GameState(runner, jnp.zeros((config.num_envs, box.dim)))
 
         # COLLECT TRAJECTORIES: the market maker quotes, the adversary answers, the market moves
@@ -295,14 +328,19 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
             decides = jnp.ones((config.num_envs,), bool) if per_step else runner.env_state.time == 0
             raw = jnp.where(decides[:, None], raw, game.held)
             u = jnp.clip(raw, -1.0, 1.0)
-            obs, env_state, reward, done = vmap_step(jax.random.split(k_step, config.num_envs), runner.env_state,
-                                                     action, u)
-            episode_return, weight, finished = track_episodes(runner.episode_return, runner.weight, reward, done,
-                                                              scales, draw_weights(k_weight, fixed_weight))
-            step = GameStep(Transition(runner.obs, runner.weight, action, logp, value, reward / scales, done),
-                            AdversaryMove(x, raw, adv_logp, decides.astype(jnp.float32)))
-            runner = runner._replace(env_state=env_state, obs=obs, weight=weight, episode_return=episode_return,
-                                     rng=rng)
+            obs, env_state, reward, done = vmap_step(
+                jax.random.split(k_step, config.num_envs), runner.env_state, action, u
+            )
+            episode_return, weight, finished = track_episodes(
+                runner.episode_return, runner.weight, reward, done, scales, draw_weights(k_weight, fixed_weight)
+            )
+            step = GameStep(
+                Transition(runner.obs, runner.weight, action, logp, value, reward / scales, done),
+                AdversaryMove(x, raw, adv_logp, decides.astype(jnp.float32)),
+            )
+            runner = runner._replace(
+                env_state=env_state, obs=obs, weight=weight, episode_return=episode_return, rng=rng
+            )
             return GameState(runner, raw), (step, finished, u)
 
         def update(game: GameState, _):
@@ -318,16 +356,27 @@ def _make_game(config: ARLConfig, env, env_params, scales, market_maker: MarketM
             adversary_adv = -scalarise(judged, traj.market_maker.weight)
             # UPDATE NETWORKS: simultaneous PPO steps of both players on the same minibatches
             rng, k_epochs = jax.random.split(runner.rng)
-            params, opt_state, (pl, vl, ent, al) = sgd_epochs(loss, optimizer, runner.params, runner.opt_state,
-                                                              (traj, adv_vec, targets, adversary_adv), k_epochs,
-                                                              config)
+            params, opt_state, (pl, vl, ent, al) = sgd_epochs(
+                loss,
+                optimizer,
+                runner.params,
+                runner.opt_state,
+                (traj, adv_vec, targets, adversary_adv),
+                k_epochs,
+                config,
+            )
             decided = traj.adversary.decides[..., None]
             n_decided = jnp.maximum(decided.sum(), 1.0)
-            metrics = {**finished_metrics(finished), "policy_loss": pl.mean(), "value_loss": vl.mean(),
-                       "entropy": ent.mean(), "adversary_loss": al.mean(),
-                       # where it decided: the mean param values it set, and its mean |u| (1: always at a bound), (d,)
-                       "adversary_values": jnp.sum(decided * values, axis=(0, 1)) / n_decided,
-                       "adversary_abs_u": jnp.sum(decided * jnp.abs(u), axis=(0, 1)) / n_decided}
+            metrics = {
+                **finished_metrics(finished),
+                "policy_loss": pl.mean(),
+                "value_loss": vl.mean(),
+                "entropy": ent.mean(),
+                "adversary_loss": al.mean(),
+                # where it decided: the mean param values it set, and its mean |u| (1: always at a bound), (d,)
+                "adversary_values": jnp.sum(decided * values, axis=(0, 1)) / n_decided,
+                "adversary_abs_u": jnp.sum(decided * jnp.abs(u), axis=(0, 1)) / n_decided,
+            }
             return game._replace(runner=runner._replace(params=params, opt_state=opt_state, rng=rng)), metrics
 
         game, metrics = run_updates(update, game, config, checkpoint=lambda g: g.runner.params[0])
@@ -365,13 +414,20 @@ def make_train(config: ARLConfig, env, env_params, scales=None):
         act=act,
         value=lambda params, obs, weight: network.apply(params, conditioned_input(obs, weight))[1],
         loss=lambda params, *batch: ppo_loss(network, config, params, *batch),
-        optimizer=make_optimizer(config))
+        optimizer=make_optimizer(config),
+    )
     return _make_game(config, env, env_params, scales, market_maker)
 
 
 # -- the best-response attack on a fixed policy -------------------------------------------------------
-ATTACK_CONFIG = ARLConfig(mode="fixed", num_envs=128, num_steps=200, total_timesteps=128 * 200 * 40,
-                          num_minibatches=16, adversary_learning_rate=3e-3)
+ATTACK_CONFIG = ARLConfig(
+    mode="fixed",
+    num_envs=128,
+    num_steps=200,
+    total_timesteps=128 * 200 * 40,
+    num_minibatches=16,
+    adversary_learning_rate=3e-3,
+)
 """The attack's default budget: 40 updates of 128 envs x 200 steps (about 1M env steps per weight)."""
 
 
@@ -398,15 +454,31 @@ class AttackResult(NamedTuple):
     def row(self, i: int) -> dict:
         """Weight ``i``'s figures as a JSON-ready dict: ``weight``, ``utility_before``, ``utility_after``,
         ``utility_loss``, ``adversary_values`` and ``adversary_abs_u`` (``{field: value}``)."""
-        return {"weight": self.weights[i].tolist(), "utility_before": float(self.utility_before[i]),
-                "utility_after": float(self.utility_after[i]), "utility_loss": float(self.utility_loss[i]),
-                "adversary_values": dict(zip(self.fields, self.adversary_values[i].tolist())),
-                "adversary_abs_u": dict(zip(self.fields, self.adversary_abs_u[i].tolist()))}
+        return {
+            "weight": self.weights[i].tolist(),
+            "utility_before": float(self.utility_before[i]),
+            "utility_after": float(self.utility_after[i]),
+            "utility_loss": float(self.utility_loss[i]),
+            "adversary_values": dict(zip(self.fields, self.adversary_values[i].tolist())),
+            "adversary_abs_u": dict(zip(self.fields, self.adversary_abs_u[i].tolist())),
+        }
 
 
-def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, *, box: AdversaryBox | None = None,
-                         config: ARLConfig = ATTACK_CONFIG, policy_params: Any = None, conditioned: bool = False,
-                         episodes: int = 256, scales=None, compiler_options: dict | None = None) -> AttackResult:
+def best_response_attack(
+    env,
+    env_params,
+    policy: Any,
+    weights,
+    key: jax.Array,
+    *,
+    box: AdversaryBox | None = None,
+    config: ARLConfig = ATTACK_CONFIG,
+    policy_params: Any = None,
+    conditioned: bool = False,
+    episodes: int = 256,
+    scales=None,
+    compiler_options: dict | None = None,
+) -> AttackResult:
     """Train an adversary alone against a FIXED ``policy`` at each row of ``weights`` and measure it.
 
     ``policy``: any morl_mm policy (``act(params, obs, state, key)``, or a function ``(obs, state, key)
@@ -424,8 +496,9 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
     if int(episodes) < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
     if box is not None:
-        config = dataclasses.replace(config, adversary={n: (lo, hi) for n, lo, hi in box.bounds},
-                                     adversary_mode=box.mode)
+        config = dataclasses.replace(
+            config, adversary={n: (lo, hi) for n, lo, hi in box.bounds}, adversary_mode=box.mode
+        )
     config = dataclasses.replace(config, mode="fixed")
     box = config.box
     scales = resolve_scales(env, env_params, scales)
@@ -440,8 +513,9 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
 
     def critic_loss(params, batch: Transition, adv_vec, targets):
         del adv_vec  # the fixed policy does not learn
-        v_loss = value_loss(critic.apply(params, conditioned_input(batch.obs, batch.weight)), batch.value, targets,
-                            config.clip_coef)
+        v_loss = value_loss(
+            critic.apply(params, conditioned_input(batch.obs, batch.weight)), batch.value, targets, config.clip_coef
+        )
         return config.vf_coef * v_loss, (jnp.zeros(()), v_loss, jnp.zeros(()))
 
     market_maker = MarketMaker(
@@ -449,23 +523,36 @@ def best_response_attack(env, env_params, policy: Any, weights, key: jax.Array, 
         act=fixed_act,
         value=lambda params, obs, weight: critic.apply(params, conditioned_input(obs, weight)),
         loss=critic_loss,
-        optimizer=make_optimizer(config))
+        optimizer=make_optimizer(config),
+    )
     train = _make_game(config, env, env_params, scales, market_maker)
     k_train, k_eval = jax.random.split(key)
     (_, adversary_params), metrics = jax.jit(jax.vmap(train), compiler_options=compiler_options)(
-        jax.random.split(k_train, len(weights)), jnp.asarray(weights))
+        jax.random.split(k_train, len(weights)), jnp.asarray(weights)
+    )
 
     episode_keys = jax.random.split(k_eval, int(episodes))
 
     def measure(adversary_params, w):
         attacked = AdversarialEnv(env, box, adversary_policy(config, env, adversary_params, w))
         returns = lambda e: jax.vmap(  # noqa: E731
-            lambda k: rollout(e, policy, k, env_params, policy_params=params_at(w)).reward.sum(0))(episode_keys)
+            lambda k: rollout(e, policy, k, env_params, policy_params=params_at(w)).reward.sum(0)
+        )(episode_keys)
         return returns(env).mean(0), returns(attacked).mean(0)
 
     measured = jax.jit(jax.vmap(measure), compiler_options=compiler_options)(adversary_params, jnp.asarray(weights))
     before, after = (np.asarray(x, np.float64) for x in measured)
     values, abs_u = (np.asarray(metrics[k][:, -1], np.float64) for k in ("adversary_values", "adversary_abs_u"))
     utility = lambda points: scalarise(points, weights, scales)  # noqa: E731  (row w at weight w)
-    return AttackResult(weights.astype(np.float64), before, after, utility(before), utility(after), values, abs_u,
-                        box.fields, adversary_params, time.perf_counter() - started)
+    return AttackResult(
+        weights.astype(np.float64),
+        before,
+        after,
+        utility(before),
+        utility(after),
+        values,
+        abs_u,
+        box.fields,
+        adversary_params,
+        time.perf_counter() - started,
+    )

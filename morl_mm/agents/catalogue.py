@@ -7,7 +7,14 @@ NATIVE_MODES = {"dqn": "discrete"}
 """Action modes a native learner is limited to (the others train in either)."""
 ON_POLICY = ("ppo", "ppo_adversarial")
 """Learners that train in whole updates of ``num_envs * num_steps`` env steps (PPO's config)."""
-BASELINE_ALGORITHMS = {"gpi_ls": "discrete", "gpi_pd": "discrete", "envelope": "discrete", "pcn": "discrete",
-                       "capql": "continuous", "pgmorl": "continuous", "morld": "continuous"}
+BASELINE_ALGORITHMS = {
+    "gpi_ls": "discrete",
+    "gpi_pd": "discrete",
+    "envelope": "discrete",
+    "pcn": "discrete",
+    "capql": "continuous",
+    "pgmorl": "continuous",
+    "morld": "continuous",
+}
 """Every morl-baselines adapter (morl_mm.agents.morl_baselines, optional extra) and the action mode of the
 env it trains on."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -41,8 +42,9 @@ def upgrade_keys(hyperparameters: dict, renamed: dict[str, str], where: str) -> 
 # validate_weights (simplex check at the boundary) is the project's one, from morl_mm.scalarisation.
 
 
-def sample_simplex_weights(key: jax.Array, shape: Sequence[int] | int, n_objectives: int,
-                           concentration: float = 1.0) -> jax.Array:
+def sample_simplex_weights(
+    key: jax.Array, shape: Sequence[int] | int, n_objectives: int, concentration: float = 1.0
+) -> jax.Array:
     """Weights drawn from a symmetric Dirichlet(``concentration``) on the simplex, shape ``(*shape, n)``.
 
     ``concentration=1`` is uniform on the simplex; < 1 favours the corners and edges.
@@ -59,9 +61,11 @@ def finished_metrics(finished) -> dict:
     returns (``episode_return``), mean normalised scalarised return (``scalarised_return``) and count."""
     episode_return, done, scalarised = finished
     n_done = jnp.maximum(done.sum(), 1)
-    return {"episode_return": jnp.sum(episode_return * done[..., None], axis=tuple(range(done.ndim))) / n_done,
-            "scalarised_return": jnp.sum(scalarised * done) / n_done,
-            "episodes": done.sum()}
+    return {
+        "episode_return": jnp.sum(episode_return * done[..., None], axis=tuple(range(done.ndim))) / n_done,
+        "scalarised_return": jnp.sum(scalarised * done) / n_done,
+        "episodes": done.sum(),
+    }
 
 
 # -- networks ---------------------------------------------------------------------------------------
@@ -97,8 +101,16 @@ def conditioned_input(obs: jax.Array, weight: jax.Array) -> jax.Array:
 
 
 # -- evaluation -------------------------------------------------------------------------------------
-def evaluate_front(env, env_params, policy: Any, network_params: Any, weights, episodes: int, key: jax.Array,
-                   num_steps: int | None = None) -> jax.Array:
+def evaluate_front(
+    env,
+    env_params,
+    policy: Any,
+    network_params: Any,
+    weights,
+    episodes: int,
+    key: jax.Array,
+    num_steps: int | None = None,
+) -> jax.Array:
     """Episode returns of a weight-conditioned policy at each weight: shape ``(n_weights, episodes, n_obj)``.
 
     ``policy.act`` receives ``params = (network_params, w)``. Returns are raw (unnormalised) objective
@@ -121,4 +133,3 @@ def _front_returns(env: ByIdentity, policy: ByIdentity, num_steps: int, env_para
         return traj.reward.sum(axis=0)
 
     return jax.vmap(lambda w: jax.vmap(lambda k: episode_return(w, k))(keys))(weights)
-

@@ -56,9 +56,13 @@ from morl_mm.env.params import EnvParams
 from morl_mm.env.scales import resolve_scales
 from morl_mm.scalarisation import scalarise, validate_weights
 
-
-RENAMED_KEYS = {"total_env_steps": "total_timesteps", "target_tau": "tau", "epsilon_start": "start_e",
-                "epsilon_end": "end_e", "epsilon_decay_fraction": "exploration_fraction"}
+RENAMED_KEYS = {
+    "total_env_steps": "total_timesteps",
+    "target_tau": "tau",
+    "epsilon_start": "start_e",
+    "epsilon_end": "end_e",
+    "epsilon_decay_fraction": "exploration_fraction",
+}
 """Former DQNConfig names -> the CleanRL names that replace them (old study files and policies still load)."""
 
 
@@ -131,18 +135,26 @@ class DQNConfig:
         if not float(self.weight_concentration) > 0:
             raise ValueError(f"DQNConfig.weight_concentration: must be > 0, got {self.weight_concentration}")
         if self.learning_starts < max(self.batch_size, self.n_step * self.num_envs):
-            raise ValueError(f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size} and >= "
-                             f"n_step * num_envs={self.n_step * self.num_envs}, got {self.learning_starts}")
+            raise ValueError(
+                f"DQNConfig.learning_starts: must be >= batch_size={self.batch_size} and >= "
+                f"n_step * num_envs={self.n_step * self.num_envs}, got {self.learning_starts}"
+            )
         if self.buffer_size < max(self.learning_starts, self.num_envs):
-            raise ValueError(f"DQNConfig.buffer_size: must hold learning_starts={self.learning_starts}, got {self.buffer_size}")
+            raise ValueError(
+                f"DQNConfig.buffer_size: must hold learning_starts={self.learning_starts}, got {self.buffer_size}"
+            )
         if self.total_timesteps <= self.learning_starts + self.num_envs:
-            raise ValueError(f"DQNConfig.total_timesteps: must exceed learning_starts + num_envs, "
-                             f"got {self.total_timesteps}")
+            raise ValueError(
+                f"DQNConfig.total_timesteps: must exceed learning_starts + num_envs, got {self.total_timesteps}"
+            )
         for name in ("gamma", "tau", "start_e", "end_e", "exploration_fraction", "aux_loss_final"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"DQNConfig.{name}: must lie in [0, 1], got {getattr(self, name)}")
         if not (self.learning_rate > 0 and self.max_grad_norm > 0):
-            raise ValueError(f"DQNConfig: learning_rate and max_grad_norm must be > 0, got {self.learning_rate}, {self.max_grad_norm}")
+            raise ValueError(
+                f"DQNConfig: learning_rate and max_grad_norm must be > 0, got {self.learning_rate}, "
+                f"{self.max_grad_norm}"
+            )
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"DQNConfig.hidden_sizes: need positive layer widths, got {self.hidden_sizes}")
 
@@ -228,27 +240,34 @@ class NStepTransition(NamedTuple):
 
 def buffer_init(rows: int, num_envs: int, obs_dim: int, n_objectives: int) -> ReplayBuffer:
     f32, shape = jnp.float32, (rows, num_envs)
-    return ReplayBuffer(jnp.zeros(shape + (obs_dim,), f32), jnp.zeros(shape, jnp.int32),
-                        jnp.zeros(shape + (n_objectives,), f32), jnp.zeros(shape + (obs_dim,), f32),
-                        jnp.zeros(shape, f32), jnp.zeros((), jnp.int32))
+    return ReplayBuffer(
+        jnp.zeros(shape + (obs_dim,), f32),
+        jnp.zeros(shape, jnp.int32),
+        jnp.zeros(shape + (n_objectives,), f32),
+        jnp.zeros(shape + (obs_dim,), f32),
+        jnp.zeros(shape, f32),
+        jnp.zeros((), jnp.int32),
+    )
 
 
 def buffer_add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
     """Write one vectorised step (fields of leading size num_envs) as the next row of the ring."""
     start = buffer.count % buffer.obs.shape[0]
-    fields = [jax.lax.dynamic_update_slice_in_dim(old, new.astype(old.dtype)[None], start, axis=0)
-              for old, new in zip(buffer[:-1], batch)]
+    fields = [
+        jax.lax.dynamic_update_slice_in_dim(old, new.astype(old.dtype)[None], start, axis=0)
+        for old, new in zip(buffer[:-1], batch)
+    ]
     return ReplayBuffer(*fields, buffer.count + 1)
 
 
-def buffer_sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int = 1,
-                  gamma: float = 1.0) -> NStepTransition:
+def buffer_sample(
+    buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step: int = 1, gamma: float = 1.0
+) -> NStepTransition:
     """``batch_size`` uniform draws of (row, env) among the rows followed by ``n_step - 1`` stored rows, as
     n-step transitions of that env (the return stops at the episode's end; nothing is bootstrapped past it)."""
     rows, num_envs = buffer.obs.shape[:2]
     key_row, key_env = jax.random.split(key)
-    first = jax.random.randint(key_row, (batch_size,), jnp.maximum(buffer.count - rows, 0),
-                               buffer.count - n_step + 1)
+    first = jax.random.randint(key_row, (batch_size,), jnp.maximum(buffer.count - rows, 0), buffer.count - n_step + 1)
     env = jax.random.randint(key_env, (batch_size, 1), 0, num_envs)
     index = (first[:, None] + jnp.arange(n_step)) % rows  # (B, n) rows of the n steps
     done = buffer.done[index, env]  # (B, n)
@@ -257,8 +276,13 @@ def buffer_sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int, n_step:
     discounts = (gamma ** jnp.arange(n_step, dtype=jnp.float32)) * counted
     reward = jnp.sum(discounts[..., None] * buffer.reward[index, env], axis=1)
     env = env[:, 0]
-    return NStepTransition(buffer.obs[index[:, 0], env], buffer.action[index[:, 0], env], reward,
-                           buffer.next_obs[index[:, -1], env], gamma**n_step * alive[:, -1])
+    return NStepTransition(
+        buffer.obs[index[:, 0], env],
+        buffer.action[index[:, 0], env],
+        reward,
+        buffer.next_obs[index[:, -1], env],
+        gamma**n_step * alive[:, -1],
+    )
 
 
 class TrainState(NamedTuple):
@@ -280,19 +304,23 @@ class TrainOutput(NamedTuple):
     metrics: dict
 
 
-def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params: EnvParams,
-               scales: np.ndarray | None = None):
+def make_train(
+    config: DQNConfig | dict | None, env: MarketMakingEnv, env_params: EnvParams, scales: np.ndarray | None = None
+):
     """Build ``train(rng) -> TrainOutput`` for ``env`` in discrete mode.
 
     ``scales`` are the per-objective normalisation scales (default: ``reference_scales(env,
     env_params)``, computed here, outside jit). Raises ``ValueError`` for a continuous-mode env,
     bad config or bad scales.
     """
-    cfg = config if isinstance(config, DQNConfig) else DQNConfig(**upgrade_keys(config or {}, RENAMED_KEYS,
-                                                                                 "DQNConfig"))
+    cfg = (
+        config if isinstance(config, DQNConfig) else DQNConfig(**upgrade_keys(config or {}, RENAMED_KEYS, "DQNConfig"))
+    )
     if env.config.action_mode != "discrete":
-        raise ValueError(f"DQN needs a discrete action space: build the env with "
-                         f"action_mode='discrete', got action_mode={env.config.action_mode!r}")
+        raise ValueError(
+            f"DQN needs a discrete action space: build the env with "
+            f"action_mode='discrete', got action_mode={env.config.action_mode!r}"
+        )
     env.validate(env_params)
     m = env.num_objectives
     scales = resolve_scales(env, env_params, scales)
@@ -315,16 +343,23 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
     def env_step(ts: TrainState, action: jax.Array, key: jax.Array):
         """Step every env, store the transitions, and give finished episodes a fresh preference."""
         key_step, key_w = jax.random.split(key)
-        next_obs, env_state, reward, done, _ = vmap_step(jax.random.split(key_step, n_envs), ts.env_state, action,
-                                                         env_params)
-        buffer = buffer_add(ts.buffer, Transition(ts.obs, action, reward * inv_scales, next_obs,
-                                                  done.astype(jnp.float32)))
+        next_obs, env_state, reward, done, _ = vmap_step(
+            jax.random.split(key_step, n_envs), ts.env_state, action, env_params
+        )
+        buffer = buffer_add(
+            ts.buffer, Transition(ts.obs, action, reward * inv_scales, next_obs, done.astype(jnp.float32))
+        )
         episode_return = ts.episode_return + reward
         finished = scalarise(episode_return, ts.weight, log_scales)  # as PPO logs it: raw sums, then w . (J / s)
         weight = jnp.where(done[:, None], draw_weights(key_w, n_envs), ts.weight)
         stats = finished_metrics((episode_return, done, finished))
-        ts = ts._replace(buffer=buffer, obs=next_obs, env_state=env_state, weight=weight,
-                         episode_return=jnp.where(done[:, None], 0.0, episode_return))
+        ts = ts._replace(
+            buffer=buffer,
+            obs=next_obs,
+            env_state=env_state,
+            weight=weight,
+            episode_return=jnp.where(done[:, None], 0.0, episode_return),
+        )
         return ts, stats
 
     def loss_fn(params, target_params, batch: NStepTransition, weights: jax.Array, aux_coef):
@@ -377,12 +412,14 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         key_act, key_step, key_update = jax.random.split(key, 3)
         progress = ts.step / jnp.maximum(learn_iters, 1)
         epsilon = cfg.start_e + (cfg.end_e - cfg.start_e) * jnp.minimum(
-            progress / max(cfg.exploration_fraction, 1e-9), 1.0)
+            progress / max(cfg.exploration_fraction, 1e-9), 1.0
+        )
         aux_coef = cfg.aux_loss_final * progress
         action = act(ts.params, ts.obs, ts.weight, epsilon, key_act)
         ts, stats = env_step(ts, action, key_step)
-        ts, losses = jax.lax.scan(lambda t, k: update(t, k, aux_coef), ts,
-                                  jax.random.split(key_update, cfg.updates_per_step))
+        ts, losses = jax.lax.scan(
+            lambda t, k: update(t, k, aux_coef), ts, jax.random.split(key_update, cfg.updates_per_step)
+        )
         metrics = {**stats, **jax.tree_util.tree_map(jnp.mean, losses), "epsilon": epsilon}
         return ts._replace(step=ts.step + 1), metrics
 
@@ -390,10 +427,17 @@ def make_train(config: DQNConfig | dict | None, env: MarketMakingEnv, env_params
         key_net, key_reset, key_w, key_prefill, key_learn = jax.random.split(rng, 5)
         params = network.init(key_net, jnp.zeros((obs_dim,)), jnp.full((m,), 1.0 / m))
         obs, env_state = jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(key_reset, n_envs), env_params)
-        ts = TrainState(params=params, target_params=params, opt_state=tx.init(params),
-                        buffer=buffer_init(rows, n_envs, obs_dim, m), obs=obs, env_state=env_state,
-                        weight=draw_weights(key_w, n_envs), episode_return=jnp.zeros((n_envs, m)),
-                        step=jnp.zeros((), jnp.int32))
+        ts = TrainState(
+            params=params,
+            target_params=params,
+            opt_state=tx.init(params),
+            buffer=buffer_init(rows, n_envs, obs_dim, m),
+            obs=obs,
+            env_state=env_state,
+            weight=draw_weights(key_w, n_envs),
+            episode_return=jnp.zeros((n_envs, m)),
+            step=jnp.zeros((), jnp.int32),
+        )
         ts, _ = jax.lax.scan(prefill_iteration, ts, jax.random.split(key_prefill, prefill_iters))
         ts, metrics = jax.lax.scan(learn_iteration, ts, jax.random.split(key_learn, learn_iters))
         return TrainOutput(params=ts.params, metrics=metrics)
@@ -418,7 +462,7 @@ class DQNPolicy:
     params: Any = None
 
     @classmethod
-    def from_train(cls, train, network_params=None, weight=None) -> "DQNPolicy":
+    def from_train(cls, train, network_params=None, weight=None) -> DQNPolicy:
         """The policy of a ``make_train`` result; ``weight`` (on the simplex) is validated here."""
         params = None
         if network_params is not None and weight is not None:

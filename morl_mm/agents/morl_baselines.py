@@ -4,10 +4,10 @@ The optional extra ``pip install 'morl-mm[baselines]'`` provides morl-baselines;
 imports it lazily, so ``import morl_mm.agents.morl_baselines`` works without it and an adapter
 raises a clear ``ImportError`` when called.
 
-One call, :func:`train_baseline`, trains one algorithm for a budget of env steps and evaluates
-the learned policies with OUR evaluation (:func:`fit_baseline` trains only, and returns a
-:class:`BaselineRun` whose ``episode_returns`` evaluates on any scenario; studies use it): every policy runs ``eval_episodes`` full episodes of the
-vectorised env (the same seeded episodes for every policy: common random numbers), and the set
+One call, :func:`train_baseline`, trains one algorithm for a budget of env steps and evaluates the learned
+policies with OUR evaluation (:func:`fit_baseline` trains only, and returns a :class:`BaselineRun` whose
+``episode_returns`` evaluates on any scenario; studies use it): every policy runs ``eval_episodes`` full
+episodes of the vectorised env (the same seeded episodes for every policy: common random numbers), and the set
 holds the mean raw objective vectors with 95% confidence intervals (``ParetoSet.from_samples``).
 
 Scalarisation: morl-baselines scalarises raw rewards ``w . r``; the project scalarises normalised
@@ -50,7 +50,8 @@ import io
 import itertools
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -58,8 +59,8 @@ import numpy as np
 from morl_mm.agents.catalogue import BASELINE_ALGORITHMS
 from morl_mm.env.gym_adapter import ENV_ID, MOMarketMakingEnv, VectorMarketMakingEnv, split_overrides
 from morl_mm.env.market import OBS_NAMES, MarketMakingEnv
-from morl_mm.env.scales import reference_scales
 from morl_mm.env.params import episode_steps
+from morl_mm.env.scales import reference_scales
 from morl_mm.pareto import ParetoSet, equally_spaced_weights, validate_weights
 
 ALGORITHMS = BASELINE_ALGORITHMS
@@ -74,20 +75,59 @@ PCN_MAX_RETURN = 3.0  # PCN clips desired returns here (normalised units; the re
 # Constructor defaults: small networks that train at CPU speed. gamma = 1: the objectives are
 # undiscounted episode sums and the time remaining is observed (as for the native learners).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "gpi_ls": dict(gamma=1.0, net_arch=[128, 128], learning_starts=200, batch_size=64, gradient_updates=1,
-                   buffer_size=100_000, initial_epsilon=1.0, final_epsilon=0.05, per=True),
-    "gpi_pd": dict(gamma=1.0, net_arch=[128, 128], learning_starts=200, batch_size=64, gradient_updates=1,
-                   buffer_size=100_000, initial_epsilon=1.0, final_epsilon=0.05, dynamics_net_arch=[128, 128],
-                   dynamics_ensemble_size=3, dynamics_num_elites=2, dynamics_rollout_batch_size=1000,
-                   dynamics_buffer_size=20_000),
-    "envelope": dict(gamma=1.0, net_arch=[128, 128], learning_starts=200, batch_size=64, buffer_size=100_000,
-                     initial_epsilon=1.0, final_epsilon=0.05, target_net_update_freq=200),
+    "gpi_ls": dict(
+        gamma=1.0,
+        net_arch=[128, 128],
+        learning_starts=200,
+        batch_size=64,
+        gradient_updates=1,
+        buffer_size=100_000,
+        initial_epsilon=1.0,
+        final_epsilon=0.05,
+        per=True,
+    ),
+    "gpi_pd": dict(
+        gamma=1.0,
+        net_arch=[128, 128],
+        learning_starts=200,
+        batch_size=64,
+        gradient_updates=1,
+        buffer_size=100_000,
+        initial_epsilon=1.0,
+        final_epsilon=0.05,
+        dynamics_net_arch=[128, 128],
+        dynamics_ensemble_size=3,
+        dynamics_num_elites=2,
+        dynamics_rollout_batch_size=1000,
+        dynamics_buffer_size=20_000,
+    ),
+    "envelope": dict(
+        gamma=1.0,
+        net_arch=[128, 128],
+        learning_starts=200,
+        batch_size=64,
+        buffer_size=100_000,
+        initial_epsilon=1.0,
+        final_epsilon=0.05,
+        target_net_update_freq=200,
+    ),
     "pcn": dict(gamma=1.0, hidden_dim=64, batch_size=128, learning_rate=1e-3),
     "capql": dict(gamma=1.0, net_arch=[128, 128], learning_starts=200, batch_size=64, buffer_size=100_000),
-    "pgmorl": dict(gamma=1.0, net_arch=[64, 64], num_envs=2, pop_size=6, delta_weight=0.5, warmup_iterations=2,
-                   evolutionary_iterations=2, update_epochs=4),
-    "morld": dict(gamma=1.0, pop_size=6, policy_args=dict(net_arch=[128, 128], learning_starts=200,
-                                                           batch_size=64, buffer_size=100_000)),
+    "pgmorl": dict(
+        gamma=1.0,
+        net_arch=[64, 64],
+        num_envs=2,
+        pop_size=6,
+        delta_weight=0.5,
+        warmup_iterations=2,
+        evolutionary_iterations=2,
+        update_epochs=4,
+    ),
+    "morld": dict(
+        gamma=1.0,
+        pop_size=6,
+        policy_args=dict(net_arch=[128, 128], learning_starts=200, batch_size=64, buffer_size=100_000),
+    ),
 }
 
 
@@ -96,8 +136,7 @@ def _require_morl_baselines():
         import morl_baselines  # noqa: F401
         import torch
     except ImportError as error:
-        raise ImportError(f"the morl-baselines adapters need the optional extra: {INSTALL_HINT} "
-                          f"({error})") from error
+        raise ImportError(f"the morl-baselines adapters need the optional extra: {INSTALL_HINT} ({error})") from error
     return torch
 
 
@@ -219,9 +258,16 @@ def _gpi(algorithm, env, eval_env, budget, weights, hp, scales, seed, overrides)
     else:
         agent = GPILS(env, log=False, seed=seed, **hp)
     with _model_env_patch(episode_steps(env.unwrapped.params)):
-        agent.train(total_timesteps=budget, eval_env=eval_env, ref_point=np.zeros(len(scales)),
-                    timesteps_per_iter=max(budget // iterations, 1), num_eval_episodes_for_front=rep,
-                    weight_selection_algo="gpi-ls", checkpoints=False, num_eval_weights_for_front=len(scales))
+        agent.train(
+            total_timesteps=budget,
+            eval_env=eval_env,
+            ref_point=np.zeros(len(scales)),
+            timesteps_per_iter=max(budget // iterations, 1),
+            num_eval_episodes_for_front=rep,
+            weight_selection_algo="gpi-ls",
+            checkpoints=False,
+            num_eval_weights_for_front=len(scales),
+        )
 
     def factory(w):
         def make():
@@ -238,6 +284,7 @@ def _gpi(algorithm, env, eval_env, budget, weights, hp, scales, seed, overrides)
                 return (_q_argmax(torch, q, wt) % agent.action_dim).numpy()
 
             return _Actor(act)
+
         return make
 
     return _Trained([factory(w) for w in weights], weights)
@@ -256,7 +303,9 @@ def _model_env_patch(n_steps: int):
     class MarketModelEnv(original):
         def __init__(self, model, env_id=None, rew_dim=1):
             self.model, self.rew_dim = model, rew_dim
-            self.termination_func = lambda obs, act, next_obs, rew: next_obs[:, time_index:time_index + 1] < 0.5 / n_steps
+            self.termination_func = lambda obs, act, next_obs, rew: (
+                next_obs[:, time_index : time_index + 1] < 0.5 / n_steps
+            )
 
     gpi_pd_module.ModelEnv = MarketModelEnv
     try:
@@ -276,8 +325,9 @@ def _envelope(algorithm, env, eval_env, budget, weights, hp, scales, seed, overr
 
     def factory(w):
         wt = torch.as_tensor(w, dtype=torch.float32)
-        return lambda: _Actor(lambda obs: _q_argmax(
-            torch, agent.q_net(torch.as_tensor(obs), wt.expand(len(obs), -1)), wt).numpy())
+        return lambda: _Actor(
+            lambda obs: _q_argmax(torch, agent.q_net(torch.as_tensor(obs), wt.expand(len(obs), -1)), wt).numpy()
+        )
 
     return _Trained([factory(w) for w in weights], weights)
 
@@ -293,8 +343,9 @@ class _PCNActor(_Actor):
         b = len(obs)
         command = np.broadcast_to(self.desired_return, (b, len(self.max_return))).astype(np.float32)
         horizon = np.broadcast_to(np.float32(self.horizon), (b,)).astype(np.float32)
-        log_probs = self.agent.model(self.torch.as_tensor(obs), self.torch.as_tensor(command),
-                                     self.torch.as_tensor(horizon)[:, None])
+        log_probs = self.agent.model(
+            self.torch.as_tensor(obs), self.torch.as_tensor(command), self.torch.as_tensor(horizon)[:, None]
+        )
         return self.torch.argmax(log_probs, dim=-1).numpy()
 
     def observe(self, normalised_reward):
@@ -308,15 +359,17 @@ def _pcn(algorithm, env, eval_env, budget, weights, hp, scales, seed, overrides)
 
     d, steps = len(scales), episode_steps(env.unwrapped.params)
     max_return = np.full(d, PCN_MAX_RETURN, np.float32)
-    train_kw = {k: hp.pop(k) for k in ("num_er_episodes", "num_step_episodes", "num_model_updates", "max_buffer_size")
-                if k in hp}
+    train_kw = {
+        k: hp.pop(k)
+        for k in ("num_er_episodes", "num_step_episodes", "num_model_updates", "max_buffer_size")
+        if k in hp
+    }
     train_kw.setdefault("num_er_episodes", max(2, min(20, budget // (4 * steps))))
     train_kw.setdefault("num_step_episodes", max(1, min(10, budget // (8 * steps))))
     agent = PCN(env, scaling_factor=np.array([1.0] * d + [1.0 / steps], np.float32), log=False, seed=seed, **hp)
     agent.save = lambda *args, **kwargs: None  # checkpoints would be written to ./weights
     agent.evaluate = lambda *args, **kwargs: ([], None, None)  # in-training evaluation only feeds wandb
-    agent.train(total_timesteps=budget, eval_env=eval_env, ref_point=np.zeros(d), max_return=max_return,
-                **train_kw)
+    agent.train(total_timesteps=budget, eval_env=eval_env, ref_point=np.zeros(d), max_return=max_return, **train_kw)
     del agent.evaluate, agent.save
     best = agent._nlargest(min(len(weights), len(agent.experience_replay)))  # the commands PCN.evaluate uses
     commands = [(np.float32(e[2][0].reward), np.float32(len(e[2]))) for e in best]
@@ -329,12 +382,19 @@ def _capql(algorithm, env, eval_env, budget, weights, hp, scales, seed, override
     from morl_baselines.multi_policy.capql.capql import CAPQL
 
     agent = CAPQL(env, log=False, seed=seed, **hp)
-    agent.train(total_timesteps=budget, eval_env=eval_env, ref_point=np.zeros(len(scales)), checkpoints=False,
-                num_eval_weights_for_front=len(scales))
+    agent.train(
+        total_timesteps=budget,
+        eval_env=eval_env,
+        ref_point=np.zeros(len(scales)),
+        checkpoints=False,
+        num_eval_weights_for_front=len(scales),
+    )
 
     def factory(w):
         wt = torch.as_tensor(w, dtype=torch.float32)
-        return lambda: _Actor(lambda obs: agent.policy.get_action(torch.as_tensor(obs), wt.expand(len(obs), -1)).numpy())
+        return lambda: _Actor(
+            lambda obs: agent.policy.get_action(torch.as_tensor(obs), wt.expand(len(obs), -1)).numpy()
+        )
 
     return _Trained([factory(w) for w in weights], weights)
 
@@ -373,8 +433,12 @@ def _pgmorl(algorithm, env, eval_env, budget, weights, hp, scales, seed, overrid
     member_weights = np.array([np.asarray(m.np_weights, np.float64) for m in members])
     member_weights /= member_weights.sum(axis=1, keepdims=True)
     own_eval = _env_of(pgmorl_eval)
-    return _Trained([factory(m) for m in members], member_weights, internal_eval_steps=own_eval.steps,
-                    training_steps=sum(e.steps for e in made if e is not own_eval))
+    return _Trained(
+        [factory(m) for m in members],
+        member_weights,
+        internal_eval_steps=own_eval.steps,
+        training_steps=sum(e.steps for e in made if e is not own_eval),
+    )
 
 
 def _check_pgmorl(hp: dict, n_objectives: int) -> None:
@@ -383,8 +447,10 @@ def _check_pgmorl(hp: dict, n_objectives: int) -> None:
 
     n_candidates = len(generate_weights(hp["delta_weight"], n_objectives))
     if hp["pop_size"] > n_candidates:
-        raise ValueError(f"pgmorl: pop_size={hp['pop_size']} exceeds the {n_candidates} weights that "
-                         f"delta_weight={hp['delta_weight']} generates for {n_objectives} objectives")
+        raise ValueError(
+            f"pgmorl: pop_size={hp['pop_size']} exceeds the {n_candidates} weights that "
+            f"delta_weight={hp['delta_weight']} generates for {n_objectives} objectives"
+        )
 
 
 def _wrappers(env):
@@ -405,8 +471,13 @@ def _morld(algorithm, env, eval_env, budget, weights, hp, scales, seed, override
     hp.setdefault("exchange_every", max(budget // exchanges, 1))
     rep = hp.pop("num_eval_episodes_for_front", 2)
     agent = MORLD(env, log=False, seed=seed, policy_name="MOSAC", **hp)
-    agent.train(total_timesteps=budget, eval_env=eval_env, ref_point=np.zeros(len(scales)),
-                num_eval_episodes_for_front=rep, checkpoints=False)
+    agent.train(
+        total_timesteps=budget,
+        eval_env=eval_env,
+        ref_point=np.zeros(len(scales)),
+        num_eval_episodes_for_front=rep,
+        checkpoints=False,
+    )
 
     def factory(member):
         actor = member.wrapped.actor
@@ -415,8 +486,15 @@ def _morld(algorithm, env, eval_env, budget, weights, hp, scales, seed, override
     return _Trained([factory(p) for p in agent.population], np.array([p.weights for p in agent.population]))
 
 
-_TRAINERS = {"gpi_ls": _gpi, "gpi_pd": _gpi, "envelope": _envelope, "pcn": _pcn, "capql": _capql,
-             "pgmorl": _pgmorl, "morld": _morld}
+_TRAINERS = {
+    "gpi_ls": _gpi,
+    "gpi_pd": _gpi,
+    "envelope": _envelope,
+    "pcn": _pcn,
+    "capql": _capql,
+    "pgmorl": _pgmorl,
+    "morld": _morld,
+}
 
 
 # -- public entry points ---------------------------------------------------------------------------
@@ -451,13 +529,23 @@ class BaselineRun:
             raise ValueError(f"episodes: must be a positive int, got {episodes!r}")
         overrides = {**self.env_kwargs, **(env_kwargs or {}), "action_mode": self.env_kwargs["action_mode"]}
         with _torch_threads(self.torch_threads):
-            return np.stack([_episode_returns(overrides, make, self.scales, int(episodes), seed)
-                             for make in self.actors])
+            return np.stack(
+                [_episode_returns(overrides, make, self.scales, int(episodes), seed) for make in self.actors]
+            )
 
 
-def fit_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None, *, seed: int = 0,
-                 eval_weights=None, scales=None, hyperparameters: dict | None = None, torch_threads: int = 1,
-                 verbose: bool = False) -> BaselineRun:
+def fit_baseline(
+    algorithm: str,
+    env_steps: int,
+    env_kwargs: dict | None = None,
+    *,
+    seed: int = 0,
+    eval_weights=None,
+    scales=None,
+    hyperparameters: dict | None = None,
+    torch_threads: int = 1,
+    verbose: bool = False,
+) -> BaselineRun:
     """Train one morl-baselines algorithm on the market-making env (no evaluation).
 
     Arguments as :func:`train_baseline`; ``eval_weights`` are the weights at which the
@@ -472,7 +560,9 @@ def fit_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None,
     mode = ALGORITHMS[algorithm]
     overrides = dict(env_kwargs or {})
     if overrides.get("action_mode", mode) != mode:
-        raise ValueError(f"{algorithm} trains in the {mode!r} action mode, got action_mode={overrides['action_mode']!r}")
+        raise ValueError(
+            f"{algorithm} trains in the {mode!r} action mode, got action_mode={overrides['action_mode']!r}"
+        )
     overrides["action_mode"] = mode
     config, params = split_overrides(overrides)
     d = config.n_objectives
@@ -499,14 +589,35 @@ def fit_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None,
     with quiet, _torch_threads(torch_threads):
         trained = _TRAINERS[algorithm](algorithm, env, eval_env, int(env_steps), weights, hp, scales, seed, overrides)
     training_steps = env.steps if trained.training_steps is None else trained.training_steps
-    return BaselineRun(algorithm, overrides, tuple(config.objectives), scales, trained.actors, trained.weights, int(training_steps),
-                       int(trained.internal_eval_steps + eval_env.steps), time.perf_counter() - started, int(seed),
-                       int(torch_threads))
+    return BaselineRun(
+        algorithm,
+        overrides,
+        tuple(config.objectives),
+        scales,
+        trained.actors,
+        trained.weights,
+        int(training_steps),
+        int(trained.internal_eval_steps + eval_env.steps),
+        time.perf_counter() - started,
+        int(seed),
+        int(torch_threads),
+    )
 
 
-def train_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = None, *, seed: int = 0,
-                   eval_weights=None, eval_episodes: int = 20, eval_seed: int = 12345, scales=None,
-                   hyperparameters: dict | None = None, torch_threads: int = 1, verbose: bool = False) -> ParetoSet:
+def train_baseline(
+    algorithm: str,
+    env_steps: int,
+    env_kwargs: dict | None = None,
+    *,
+    seed: int = 0,
+    eval_weights=None,
+    eval_episodes: int = 20,
+    eval_seed: int = 12345,
+    scales=None,
+    hyperparameters: dict | None = None,
+    torch_threads: int = 1,
+    verbose: bool = False,
+) -> ParetoSet:
     """Train one morl-baselines algorithm on the market-making env and evaluate its policies.
 
     Args:
@@ -536,12 +647,33 @@ def train_baseline(algorithm: str, env_steps: int, env_kwargs: dict | None = Non
     if isinstance(eval_episodes, bool) or not isinstance(eval_episodes, (int, np.integer)) or eval_episodes < 2:
         raise ValueError(f"eval_episodes: must be an int >= 2 (confidence intervals), got {eval_episodes!r}")
     started = time.perf_counter()
-    run = fit_baseline(algorithm, env_steps, env_kwargs, seed=seed, eval_weights=eval_weights, scales=scales,
-                       hyperparameters=hyperparameters, torch_threads=torch_threads, verbose=verbose)
+    run = fit_baseline(
+        algorithm,
+        env_steps,
+        env_kwargs,
+        seed=seed,
+        eval_weights=eval_weights,
+        scales=scales,
+        hyperparameters=hyperparameters,
+        torch_threads=torch_threads,
+        verbose=verbose,
+    )
     samples = run.episode_returns(int(eval_episodes), eval_seed)
-    metadata = {"algorithm": algorithm, "env_steps": run.env_steps, "internal_eval_steps": run.internal_eval_steps,
-                "wall_s": time.perf_counter() - started, "seed": int(seed), "eval_episodes": int(eval_episodes),
-                "action_mode": ALGORITHMS[algorithm]}
-    return ParetoSet.from_samples(run.objectives, samples, run.scales,
-                                  labels=[f"{algorithm}_{i}" for i in range(len(samples))],
-                                  kinds=[algorithm] * len(samples), weights=run.weights, metadata=metadata)
+    metadata = {
+        "algorithm": algorithm,
+        "env_steps": run.env_steps,
+        "internal_eval_steps": run.internal_eval_steps,
+        "wall_s": time.perf_counter() - started,
+        "seed": int(seed),
+        "eval_episodes": int(eval_episodes),
+        "action_mode": ALGORITHMS[algorithm],
+    }
+    return ParetoSet.from_samples(
+        run.objectives,
+        samples,
+        run.scales,
+        labels=[f"{algorithm}_{i}" for i in range(len(samples))],
+        kinds=[algorithm] * len(samples),
+        weights=run.weights,
+        metadata=metadata,
+    )

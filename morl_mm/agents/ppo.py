@@ -43,7 +43,6 @@ from morl_mm.agents.common import MLP, conditioned_input, finished_metrics, samp
 from morl_mm.env.scales import resolve_scales
 from morl_mm.scalarisation import scalarise, validate_weights
 
-
 # -- hyperparameters (all of them) -----------------------------------------------------------------
 RENAMED_KEYS = {"lr": "learning_rate", "hidden": "hidden_sizes", "clip_eps": "clip_coef"}
 """Former PPOConfig names -> the CleanRL names that replace them (old study files and policies still load)."""
@@ -127,14 +126,20 @@ class PPOConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{cls}.{name}: must be >= 1, got {getattr(self, name)}")
         if int(self.num_checkpoints) < 1 or self.num_updates % int(self.num_checkpoints):
-            raise ValueError(f"{cls}.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
-                             f"got {self.num_checkpoints}")
+            raise ValueError(
+                f"{cls}.num_checkpoints: must be >= 1 and divide num_updates = {self.num_updates}, "
+                f"got {self.num_checkpoints}"
+            )
         if (self.num_envs * self.num_steps) % self.num_minibatches:
-            raise ValueError(f"{cls}.num_minibatches: must divide num_envs * num_steps = "
-                             f"{self.num_envs * self.num_steps}, got {self.num_minibatches}")
+            raise ValueError(
+                f"{cls}.num_minibatches: must divide num_envs * num_steps = "
+                f"{self.num_envs * self.num_steps}, got {self.num_minibatches}"
+            )
         if self.total_timesteps < self.num_envs * self.num_steps:
-            raise ValueError(f"{cls}.total_timesteps: must be >= num_envs * num_steps = "
-                             f"{self.num_envs * self.num_steps}, got {self.total_timesteps}")
+            raise ValueError(
+                f"{cls}.total_timesteps: must be >= num_envs * num_steps = "
+                f"{self.num_envs * self.num_steps}, got {self.total_timesteps}"
+            )
         for name in ("learning_rate", "max_grad_norm", "clip_coef", "weight_concentration"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{cls}.{name}: must be > 0, got {getattr(self, name)}")
@@ -230,8 +235,16 @@ def make_network(config: PPOConfig, env) -> ActorCritic:
     discrete = env.config.action_mode == "discrete"
     action_dim = env.config.n_discrete_actions if discrete else int(np.prod(env.action_space().shape))
     side_actions = env.config.n_depths + 1 if discrete and config.factorised else 0
-    return ActorCritic(action_dim, env.num_objectives, discrete, tuple(config.hidden_sizes), config.activation,
-                       config.init_log_std, config.init_depth, side_actions)
+    return ActorCritic(
+        action_dim,
+        env.num_objectives,
+        discrete,
+        tuple(config.hidden_sizes),
+        config.activation,
+        config.init_log_std,
+        config.init_depth,
+        side_actions,
+    )
 
 
 # -- training ---------------------------------------------------------------------------------------
@@ -266,8 +279,7 @@ def make_optimizer(config: PPOConfig, lr: float | None = None) -> optax.Gradient
         frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / config.num_updates
         return lr * (frac if config.anneal_lr else 1.0)
 
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
-                       optax.adam(learning_rate=lr_schedule, eps=1e-5))
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate=lr_schedule, eps=1e-5))
 
 
 def weight_sampler(config: PPOConfig, n_obj: int):
@@ -358,7 +370,8 @@ def sgd_epochs(loss_fn, optimizer, params, opt_state, data, rng, config: PPOConf
         perm = jax.random.permutation(k_perm, batch_size)
         shuffled = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:])[perm], data)
         minibatches = jax.tree_util.tree_map(
-            lambda x: x.reshape((config.num_minibatches, config.minibatch_size) + x.shape[1:]), shuffled)
+            lambda x: x.reshape((config.num_minibatches, config.minibatch_size) + x.shape[1:]), shuffled
+        )
 
         def sgd_step(carry, minibatch):
             params, opt_state = carry
@@ -425,21 +438,31 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
         rng, k_init, k_reset, k_weight = jax.random.split(rng, 4)
         params = start_params(config, network, k_init, obs_dim + n_obj, init_params)
         obs, env_state = vmap_reset(jax.random.split(k_reset, config.num_envs), env_params)
-        runner = RunnerState(params, optimizer.init(params), env_state, obs, draw_weights(k_weight, fixed_weight),
-                             jnp.zeros((config.num_envs, n_obj)), rng)
+        runner = RunnerState(
+            params,
+            optimizer.init(params),
+            env_state,
+            obs,
+            draw_weights(k_weight, fixed_weight),
+            jnp.zeros((config.num_envs, n_obj)),
+            rng,
+        )
 
         def env_step(runner: RunnerState, _):
             """Act in every env once; a finished episode resets and (conditioned) draws a new weight."""
             rng, k_act, k_step, k_weight = jax.random.split(runner.rng, 4)
             policy_out, value = network.apply(runner.params, conditioned_input(runner.obs, runner.weight))
             action, logp = sample_action(policy_out, k_act, discrete)
-            obs, env_state, reward, done, _ = vmap_step(jax.random.split(k_step, config.num_envs), runner.env_state,
-                                                        action, env_params)
-            episode_return, weight, finished = track_episodes(runner.episode_return, runner.weight, reward, done,
-                                                              scales, draw_weights(k_weight, fixed_weight))
+            obs, env_state, reward, done, _ = vmap_step(
+                jax.random.split(k_step, config.num_envs), runner.env_state, action, env_params
+            )
+            episode_return, weight, finished = track_episodes(
+                runner.episode_return, runner.weight, reward, done, scales, draw_weights(k_weight, fixed_weight)
+            )
             transition = Transition(runner.obs, runner.weight, action, logp, value, reward / scales, done)
-            runner = runner._replace(env_state=env_state, obs=obs, weight=weight, rng=rng,
-                                     episode_return=episode_return)
+            runner = runner._replace(
+                env_state=env_state, obs=obs, weight=weight, rng=rng, episode_return=episode_return
+            )
             return runner, (transition, finished)
 
         def update(runner: RunnerState, _):
@@ -449,10 +472,15 @@ def make_train(config: PPOConfig, env, env_params, scales=None, init_params=None
             adv_vec, targets = gae(traj, last_value, config.gamma, config.gae_lambda)
             rng, k_epochs = jax.random.split(runner.rng)
             loss = lambda p, *batch: ppo_loss(network, config, p, *batch)  # noqa: E731
-            params, opt_state, (pl, vl, ent) = sgd_epochs(loss, optimizer, runner.params, runner.opt_state,
-                                                          (traj, adv_vec, targets), k_epochs, config)
-            metrics = {**finished_metrics(finished),
-                       "policy_loss": pl.mean(), "value_loss": vl.mean(), "entropy": ent.mean()}
+            params, opt_state, (pl, vl, ent) = sgd_epochs(
+                loss, optimizer, runner.params, runner.opt_state, (traj, adv_vec, targets), k_epochs, config
+            )
+            metrics = {
+                **finished_metrics(finished),
+                "policy_loss": pl.mean(),
+                "value_loss": vl.mean(),
+                "entropy": ent.mean(),
+            }
             return runner._replace(params=params, opt_state=opt_state, rng=rng), metrics
 
         runner, metrics = run_updates(update, runner, config)
@@ -495,10 +523,12 @@ def warm_start_params(network: ActorCritic, params, input_dim: int):
     for path in sorted(set(paths) | set(given), key=str):
         want, got = paths.get(path), given.get(path)
         if want is None or got is None or tuple(want.shape) != tuple(got.shape):
-            raise ValueError(f"warm start: the network's layer {jax.tree_util.keystr(path)} is "
-                             f"{None if got is None else tuple(got.shape)}, this learner's is "
-                             f"{None if want is None else tuple(want.shape)} (hidden_sizes, factorised, "
-                             f"action mode and objectives must match)")
+            raise ValueError(
+                f"warm start: the network's layer {jax.tree_util.keystr(path)} is "
+                f"{None if got is None else tuple(got.shape)}, this learner's is "
+                f"{None if want is None else tuple(want.shape)} (hidden_sizes, factorised, "
+                f"action mode and objectives must match)"
+            )
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(expected), [given[p] for p in paths])
 
 

@@ -85,8 +85,15 @@ def _json_ready(config) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
-def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
-                  scales: np.ndarray, seed: int, init_params: Any = None) -> TrainedLearner:
+def train_learner(
+    algorithm: str,
+    hyperparameters: dict,
+    env: MarketMakingEnv,
+    env_params: EnvParams,
+    scales: np.ndarray,
+    seed: int,
+    init_params: Any = None,
+) -> TrainedLearner:
     """Train ``algorithm`` ("ppo", "dqn" or "ppo_adversarial") with the given hyperparameters; one jitted
     run. Adversarial PPO returns its market maker alone (a PPO network; the adversary is not kept).
 
@@ -103,8 +110,11 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
     if algorithm in ON_POLICY:
         if config.mode != "conditioned":
             raise ValueError(f"a study trains the weight-conditioned {algorithm} (mode = 'conditioned')")
-        train = (arl.make_train(config, env, env_params, scales) if algorithm == "ppo_adversarial"
-                 else ppo.make_train(config, env, env_params, scales, init_params))
+        train = (
+            arl.make_train(config, env, env_params, scales)
+            if algorithm == "ppo_adversarial"
+            else ppo.make_train(config, env, env_params, scales, init_params)
+        )
         network_params, metrics = jax.jit(train)(rng)
         if algorithm == "ppo_adversarial":
             network_params = network_params[0]  # the market maker; its adversary stays behind
@@ -115,13 +125,15 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
             chunk = config.num_updates // config.num_checkpoints
             checkpoint_steps = per_update * chunk * np.arange(1, config.num_checkpoints + 1)
         if init_params is not None:  # the warm start itself is the curve's first point, the final network its last
-            start = ppo.warm_start_params(policy.network, init_params,
-                                          env.observation_space().shape[0] + env.num_objectives)
+            start = ppo.warm_start_params(
+                policy.network, init_params, env.observation_space().shape[0] + env.num_objectives
+            )
             if checkpoints is None:
                 checkpoints = jax.tree_util.tree_map(lambda x: x[None], network_params)
                 checkpoint_steps = np.array([per_update * config.num_updates])
-            checkpoints = jax.tree_util.tree_map(lambda a, b: np.concatenate([np.asarray(a)[None], b]), start,
-                                                 checkpoints)
+            checkpoints = jax.tree_util.tree_map(
+                lambda a, b: np.concatenate([np.asarray(a)[None], b]), start, checkpoints
+            )
             checkpoint_steps = np.concatenate([[0], checkpoint_steps]).astype(int)
         curve = np.asarray(metrics["scalarised_return"], np.float64)
         steps = per_update * np.arange(1, len(curve) + 1)
@@ -139,8 +151,18 @@ def train_learner(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, e
         steps = prefill + (ended + 1) * config.num_envs
         env_steps = int(prefill + len(finished) * config.num_envs)
     jax.block_until_ready(network_params)
-    return TrainedLearner(algorithm, policy, network_params, _json_ready(config), int(env_steps),
-                          time.perf_counter() - started, steps, curve, checkpoints, checkpoint_steps)
+    return TrainedLearner(
+        algorithm,
+        policy,
+        network_params,
+        _json_ready(config),
+        int(env_steps),
+        time.perf_counter() - started,
+        steps,
+        curve,
+        checkpoints,
+        checkpoint_steps,
+    )
 
 
 def policy_file_spec(algorithm: str, hyperparameters: dict) -> tuple[str, dict]:
@@ -156,11 +178,13 @@ SAVED_BEFORE = {"dqn": {"factorised": False}}
 without the field was saved with this value (a DQN saved before issue 12 has the joint Q head)."""
 
 
-def rebuild_policy(algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams,
-                   network_params: Any, weight) -> Any:
+def rebuild_policy(
+    algorithm: str, hyperparameters: dict, env: MarketMakingEnv, env_params: EnvParams, network_params: Any, weight
+) -> Any:
     """The runnable policy of a saved network at ``weight`` (params set)."""
     config = learner_config(algorithm, {**SAVED_BEFORE.get(algorithm, {}), **hyperparameters})
     if algorithm in ON_POLICY:
         return PPOPolicy.from_config(config, env, network_params, weight)
-    return DQNPolicy.from_train(dqn.make_train(config, env, env_params, np.ones(env.num_objectives)), network_params,
-                                weight)
+    return DQNPolicy.from_train(
+        dqn.make_train(config, env, env_params, np.ones(env.num_objectives)), network_params, weight
+    )

@@ -93,7 +93,7 @@ def _parse(data: bytes, bad: BadLines) -> tuple[list[tuple], dict[str, int], str
         try:
             sp = raw.index(b" ")
             local_ns = int(raw[:sp])
-            msg = loads(raw[sp + 1:])
+            msg = loads(raw[sp + 1 :])
             if not isinstance(msg, dict):
                 raise ValueError("not a JSON object")
             p = msg["data"] if "data" in msg and isinstance(msg.get("data"), dict) else msg
@@ -102,8 +102,18 @@ def _parse(data: bytes, bad: BadLines) -> tuple[list[tuple], dict[str, int], str
                 pu = p.get("pu")
                 # USD-M diffs carry the matching engine's transaction time T, the clock of the trades' T
                 # (E, the push time, lags it by 2 ms at the median, 9 ms at the 95th percentile here)
-                events.append(("diff", i, int(p.get("T", p["E"])) * _MS, int(p["U"]), int(p["u"]),
-                               None if pu is None else int(pu), _levels(p["b"]), _levels(p["a"])))
+                events.append(
+                    (
+                        "diff",
+                        i,
+                        int(p.get("T", p["E"])) * _MS,
+                        int(p["U"]),
+                        int(p["u"]),
+                        None if pu is None else int(pu),
+                        _levels(p["b"]),
+                        _levels(p["a"]),
+                    )
+                )
                 symbol = symbol or p.get("s")
             elif e in ("trade", "aggTrade"):
                 price, qty = float(p["p"]), float(p["q"])
@@ -113,12 +123,32 @@ def _parse(data: bytes, bad: BadLines) -> tuple[list[tuple], dict[str, int], str
                 if not isinstance(m, bool):
                     raise ValueError("field m is not a boolean")
                 tid = int(p["t"]) if e == "trade" else int(p["a"])
-                events.append(("trade", i, int(p["T"]) * _MS, price, qty, -1 if m else 1, tid,
-                               p.get("X"), int(p["E"]) * _MS if "E" in p else None))
+                events.append(
+                    (
+                        "trade",
+                        i,
+                        int(p["T"]) * _MS,
+                        price,
+                        qty,
+                        -1 if m else 1,
+                        tid,
+                        p.get("X"),
+                        int(p["E"]) * _MS if "E" in p else None,
+                    )
+                )
                 symbol = symbol or p.get("s")
             elif "lastUpdateId" in p:
-                events.append(("snap", i, int(p["lastUpdateId"]), _levels(p["bids"]), _levels(p["asks"]),
-                               int(p["E"]) * _MS if "E" in p else None, local_ns))
+                events.append(
+                    (
+                        "snap",
+                        i,
+                        int(p["lastUpdateId"]),
+                        _levels(p["bids"]),
+                        _levels(p["asks"]),
+                        int(p["E"]) * _MS if "E" in p else None,
+                        local_ns,
+                    )
+                )
             elif e == "bookTicker" or (e is None and {"u", "b", "B", "a", "A"} <= p.keys()):
                 counts["bookTicker"] = counts.get("bookTicker", 0) + 1
                 if "E" in p:
@@ -132,8 +162,9 @@ def _parse(data: bytes, bad: BadLines) -> tuple[list[tuple], dict[str, int], str
     return events, counts, symbol
 
 
-def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
-            instrument: str | None = None) -> tuple[Capture, np.ndarray]:
+def rebuild(
+    path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False, instrument: str | None = None
+) -> tuple[Capture, np.ndarray]:
     """Read a Binance capture; also return, per book row, the last update id applied (-1 when none)."""
     path = Path(path)
     label = str(path)
@@ -168,7 +199,7 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
         rows_ts.append(ts)
         bp = bids.prices
         ap = asks.prices
-        rows_bid.append([(p, bids.size[p]) for p in bp[-1:-L - 1:-1]])
+        rows_bid.append([(p, bids.size[p]) for p in bp[-1 : -L - 1 : -1]])
         rows_ask.append([(p, asks.size[p]) for p in ap[:L]])
         rows_valid.append(valid)
         rows_id.append(uid)
@@ -177,8 +208,16 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
     def gap(ev: tuple, reason: str) -> None:
         nonlocal state
         state = "gap"
-        gaps.append({"line": ev[1], "ts_ns": ev[2], "reason": f"sequence gap: {reason}; book invalid until the "
-                     "next snapshot", "U": ev[3], "u": ev[4], "pu": ev[5]})
+        gaps.append(
+            {
+                "line": ev[1],
+                "ts_ns": ev[2],
+                "reason": f"sequence gap: {reason}; book invalid until the next snapshot",
+                "U": ev[3],
+                "u": ev[4],
+                "pu": ev[5],
+            }
+        )
 
     def step(ev: tuple) -> str:
         """Feed one diff to a synced ("first"/"sync") book: returns "applied", "dropped" or "gap"."""
@@ -189,8 +228,11 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
                 return "dropped"
             target = snap_id if futures else snap_id + 1
             if not (U <= target <= u):
-                gap(ev, f"the first diff after the snapshot (lastUpdateId={snap_id}) has U={U}, u={u}: it "
-                        f"does not cover {target}")
+                gap(
+                    ev,
+                    f"the first diff after the snapshot (lastUpdateId={snap_id}) has U={U}, u={u}: it "
+                    f"does not cover {target}",
+                )
                 return "gap"
         else:
             if futures and pu != prev_u:
@@ -254,8 +296,13 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
     for ev in tr:
         tid = ev[6]
         if prev_tid is not None and tid != prev_tid + 1:
-            gaps.append({"line": ev[1], "ts_ns": ev[2], "reason": f"trade id gap: {tid} after {prev_tid} "
-                         f"({tid - prev_tid - 1:+d} prints missing)"})
+            gaps.append(
+                {
+                    "line": ev[1],
+                    "ts_ns": ev[2],
+                    "reason": f"trade id gap: {tid} after {prev_tid} ({tid - prev_tid - 1:+d} prints missing)",
+                }
+            )
         prev_tid = tid
         x = ev[7]
         if x is not None and x != "MARKET":
@@ -263,8 +310,15 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
             continue
         kept.append(ev)
     if dropped:
-        gaps.append({"line": 0, "ts_ns": 0, "reason": "info: dropped non-MARKET trades "
-                     + ", ".join(f"X={k}: {v}" for k, v in sorted(dropped.items())), "counts": dropped})
+        gaps.append(
+            {
+                "line": 0,
+                "ts_ns": 0,
+                "reason": "info: dropped non-MARKET trades "
+                + ", ".join(f"X={k}: {v}" for k, v in sorted(dropped.items())),
+                "counts": dropped,
+            }
+        )
     t_ts = np.array([ev[2] for ev in kept], dtype=np.int64)
     t_px = np.array([ev[3] for ev in kept], dtype=np.float64)
     t_sz = np.array([ev[4] for ev in kept], dtype=np.float64)
@@ -274,8 +328,7 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
         new[1:] = (t_ts[1:] != t_ts[:-1]) | (t_side[1:] != t_side[:-1])
     agg = np.cumsum(new).astype(np.int64) - 1
     order = np.argsort(t_ts, kind="stable")
-    trades = Trades(ts_ns=t_ts[order], price=t_px[order], size=t_sz[order], side=t_side[order],
-                    aggressor_id=agg[order])
+    trades = Trades(ts_ns=t_ts[order], price=t_px[order], size=t_sz[order], side=t_side[order], aggressor_id=agg[order])
 
     # book arrays
     n = len(rows_ts)
@@ -301,16 +354,38 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
         valid &= ~crossed
         edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
         for a0, b0 in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-            gaps.append({"line": rows_line[a0], "ts_ns": int(ts_arr[a0]), "reason": "crossed book (best bid >= "
-                         "best ask)", "end_line": rows_line[b0 - 1], "row": int(a0), "rows": int(b0 - a0)})
+            gaps.append(
+                {
+                    "line": rows_line[a0],
+                    "ts_ns": int(ts_arr[a0]),
+                    "reason": "crossed book (best bid >= best ask)",
+                    "end_line": rows_line[b0 - 1],
+                    "row": int(a0),
+                    "rows": int(b0 - a0),
+                }
+            )
     if clamped:
-        gaps.append({"line": 0, "ts_ns": 0, "reason": f"info: {clamped} book rows had an earlier exchange time "
-                     "than the row before and were given that row's time"})
+        gaps.append(
+            {
+                "line": 0,
+                "ts_ns": 0,
+                "reason": f"info: {clamped} book rows had an earlier exchange time "
+                "than the row before and were given that row's time",
+            }
+        )
     if counts:
-        gaps.append({"line": 0, "ts_ns": 0, "reason": "info: messages read but not used: "
-                     + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), "counts": dict(counts)})
-    book = Book(ts_ns=ts_arr, bid_price=bid_price, bid_size=bid_size, ask_price=ask_price, ask_size=ask_size,
-                valid=valid)
+        gaps.append(
+            {
+                "line": 0,
+                "ts_ns": 0,
+                "reason": "info: messages read but not used: "
+                + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
+                "counts": dict(counts),
+            }
+        )
+    book = Book(
+        ts_ns=ts_arr, bid_price=bid_price, bid_size=bid_size, ask_price=ask_price, ask_size=ask_size, valid=valid
+    )
     prices = np.concatenate([bid_price[valid].ravel(), ask_price[valid].ravel(), trades.price])
     try:
         tick = infer_tick_size(prices)
@@ -318,14 +393,21 @@ def rebuild(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
         tick = 0.0
     if instrument is None:
         instrument = symbol or path.name.split(".")[0]
-    cap = Capture(instrument=instrument, venue="binance-usdm" if futures else "binance-spot", source=label,
-                  tick_size=tick, book=book, trades=trades,
-                  gaps=tuple(bad.records + sorted(gaps, key=lambda g: (g["line"] == 0, g["line"]))),
-                  skipped_lines=len(bad))
+    cap = Capture(
+        instrument=instrument,
+        venue="binance-usdm" if futures else "binance-spot",
+        source=label,
+        tick_size=tick,
+        book=book,
+        trades=trades,
+        gaps=tuple(bad.records + sorted(gaps, key=lambda g: (g["line"] == 0, g["line"]))),
+        skipped_lines=len(bad),
+    )
     return cap, ids
 
 
-def read_binance(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
-                 instrument: str | None = None) -> Capture:
+def read_binance(
+    path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False, instrument: str | None = None
+) -> Capture:
     """Read a raw Binance websocket capture and rebuild its book (see the module docstring)."""
     return rebuild(path, levels=levels, skip_bad_lines=skip_bad_lines, instrument=instrument)[0]

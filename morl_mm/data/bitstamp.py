@@ -20,12 +20,11 @@ millisecond timestamp is the only clock (the recorder's; the events carry no fin
   2. *mid rule*, when no order matches: above the mid of the last snapshot -> +1, below -> -1; at the
      mid (or before the first snapshot) the tick rule (up-tick +1, down-tick -1, else the previous side).
 
-  How often each rule decided is stored in ``Capture.gaps`` as an ``"info: aggressor side ..."``
-  record with the counts. On the 2015-05-01 sample (575 prints) every print was matched to its
-  order events (129 with both orders seen, 446 with one), none needed the mid or tick rule, and
-  the matched sides agree with the mid rule for most prints (checked by the tests). Prints whose incoming (taker) order was seen
-  share an ``aggressor_id`` when consecutive prints have the same taker order; every other print has
-  its own id.
+  How often each rule decided is stored in ``Capture.gaps`` as an ``"info: aggressor side ..."`` record with
+  the counts. On the 2015-05-01 sample (575 prints) every print was matched to its order events (129 with both
+  orders seen, 446 with one), none needed the mid or tick rule, and the matched sides agree with the mid rule
+  for most prints (checked by the tests). Prints whose incoming (taker) order was seen share an
+  ``aggressor_id`` when consecutive prints have the same taker order; every other print has its own id.
 * The companion CSV of individual order events (``id,timestamp,exchange.timestamp,...``) holds no
   trades and no book snapshots: it is refused with a :class:`CaptureError` saying so.
 """
@@ -56,16 +55,24 @@ def _levels(raw: Any) -> list[tuple[float, float]]:
     return out
 
 
-def read_bitstamp(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
-                  instrument: str | None = None, match_window_ms: float = 100.0) -> Capture:
+def read_bitstamp(
+    path: str | Path,
+    *,
+    levels: int = 10,
+    skip_bad_lines: bool = False,
+    instrument: str | None = None,
+    match_window_ms: float = 100.0,
+) -> Capture:
     """Read a Bitstamp event log (see the module docstring for the book and the aggressor rules)."""
     path = Path(path)
     label = str(path)
     data = read_bytes(path)
     head = data[:200].split(b"\n", 1)[0].strip().lower()
     if head.startswith(b"id,timestamp,exchange.timestamp"):
-        raise CaptureError(f"{label}:1: a Bitstamp CSV of individual order events has no trades and no book "
-                           "snapshots; read the event log (.log) of the same capture instead")
+        raise CaptureError(
+            f"{label}:1: a Bitstamp CSV of individual order events has no trades and no book "
+            "snapshots; read the event log (.log) of the same capture instead"
+        )
     bad = BadLines(label, skip_bad_lines)
     lines = data.split(b"\n")
     if lines and not lines[-1]:
@@ -142,8 +149,13 @@ def read_bitstamp(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = 
     if crossed.any():
         valid &= ~crossed
         for r in np.flatnonzero(crossed):
-            gaps.append({"line": int(snap_line[r]), "ts_ns": int(snap_ts[r]),
-                         "reason": "crossed book snapshot (best bid >= best ask)"})
+            gaps.append(
+                {
+                    "line": int(snap_line[r]),
+                    "ts_ns": int(snap_ts[r]),
+                    "reason": "crossed book snapshot (best bid >= best ask)",
+                }
+            )
     mid = 0.5 * (bid_price[:, 0] + ask_price[:, 0])
     mid = np.where(valid, mid, np.nan)
 
@@ -155,15 +167,24 @@ def read_bitstamp(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = 
     side = np.zeros(m, np.int8)
     agg = np.arange(m, dtype=np.int64)
     taker_of = np.full(m, -1, dtype=np.int64)
-    rule_counts = {"order match (both orders seen)": 0, "order match (one order seen)": 0, "mid rule": 0,
-                   "tick rule": 0}
+    rule_counts = {
+        "order match (both orders seen)": 0,
+        "order match (one order seen)": 0,
+        "mid rule": 0,
+        "tick rule": 0,
+    }
     prev_price, prev_side = np.nan, 1
-    for j, (line, ts_ns, price, amt, _tid) in enumerate(trades):
+    for j, (_line, ts_ns, price, amt, _tid) in enumerate(trades):
         ts_ms = ts_ns // _MS
         lo = bisect.bisect_left(fill_ts, ts_ms - win)
         hi = bisect.bisect_right(fill_ts, ts_ms + win)
-        cands = [k for k in range(lo, hi) if not used[k] and abs(fills[k][1] - price) < 1e-9
-                 and (np.isnan(fills[k][2]) or abs(fills[k][2] - amt) <= 1e-8 * max(1.0, amt))]
+        cands = [
+            k
+            for k in range(lo, hi)
+            if not used[k]
+            and abs(fills[k][1] - price) < 1e-9
+            and (np.isnan(fills[k][2]) or abs(fills[k][2] - amt) <= 1e-8 * max(1.0, amt))
+        ]
         if cands:
             maker = min(cands, key=lambda k: fills[k][4])
             used[maker] = True
@@ -191,18 +212,35 @@ def read_bitstamp(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = 
             agg[j] = agg[j - 1]
     _, agg = np.unique(agg, return_inverse=True)
     summary = ", ".join(f"{k}: {v}" for k, v in rule_counts.items())
-    gaps.append({"line": 0, "ts_ns": 0, "reason": f"info: aggressor side inferred for {m} trades by {summary}",
-                 "counts": rule_counts})
+    gaps.append(
+        {
+            "line": 0,
+            "ts_ns": 0,
+            "reason": f"info: aggressor side inferred for {m} trades by {summary}",
+            "counts": rule_counts,
+        }
+    )
     if counts:
-        gaps.append({"line": 0, "ts_ns": 0, "reason": "info: events read but not used: "
-                     + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), "counts": dict(counts)})
+        gaps.append(
+            {
+                "line": 0,
+                "ts_ns": 0,
+                "reason": "info: events read but not used: "
+                + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
+                "counts": dict(counts),
+            }
+        )
 
-    tr = Trades(ts_ns=np.array([t[1] for t in trades], dtype=np.int64),
-                price=np.array([t[2] for t in trades], dtype=np.float64),
-                size=np.array([t[3] for t in trades], dtype=np.float64), side=side,
-                aggressor_id=agg.astype(np.int64))
-    book = Book(ts_ns=snap_ts, bid_price=bid_price, bid_size=bid_size, ask_price=ask_price, ask_size=ask_size,
-                valid=valid)
+    tr = Trades(
+        ts_ns=np.array([t[1] for t in trades], dtype=np.int64),
+        price=np.array([t[2] for t in trades], dtype=np.float64),
+        size=np.array([t[3] for t in trades], dtype=np.float64),
+        side=side,
+        aggressor_id=agg.astype(np.int64),
+    )
+    book = Book(
+        ts_ns=snap_ts, bid_price=bid_price, bid_size=bid_size, ask_price=ask_price, ask_size=ask_size, valid=valid
+    )
     prices = np.concatenate([bid_price.ravel(), ask_price.ravel(), tr.price])
     try:
         tick = infer_tick_size(prices)
@@ -211,5 +249,13 @@ def read_bitstamp(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = 
     if instrument is None:
         name = path.name.lower()
         instrument = "BTCUSD" if "btcusd" in name else path.name.split(".")[0]
-    return Capture(instrument=instrument, venue="bitstamp", source=label, tick_size=tick, book=book, trades=tr,
-                   gaps=tuple(bad.records + gaps), skipped_lines=len(bad))
+    return Capture(
+        instrument=instrument,
+        venue="bitstamp",
+        source=label,
+        tick_size=tick,
+        book=book,
+        trades=tr,
+        gaps=tuple(bad.records + gaps),
+        skipped_lines=len(bad),
+    )

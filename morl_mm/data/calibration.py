@@ -78,20 +78,28 @@ class Calibration:
     def to_json(self) -> dict:
         """One JSON-able object: every param, ``dt``, ``n_steps``, ``n_regimes``, ``ci``, ``diagnostics``."""
         out = {k: _jsonable(v) for k, v in self.params.items()}
-        out.update(dt=self.dt, n_steps=self.n_steps, n_regimes=self.n_regimes, level=self.level,
-                   ci={k: [float(a), float(b)] for k, (a, b) in self.ci.items()},
-                   diagnostics=_jsonable(self.diagnostics))
+        out.update(
+            dt=self.dt,
+            n_steps=self.n_steps,
+            n_regimes=self.n_regimes,
+            level=self.level,
+            ci={k: [float(a), float(b)] for k, (a, b) in self.ci.items()},
+            diagnostics=_jsonable(self.diagnostics),
+        )
         return out
 
     def to_toml(self) -> str:
         """A study-config fragment: ``[env]`` (``n_regimes`` when regimes are fitted) and ``[env.params]``."""
         d = self.diagnostics
-        lines = [f"# morl-mm calibrate: {d.get('instrument', '')} ({d.get('venue', '')}), "
-                 f"{d.get('span_s', float('nan')):.1f} s from {d.get('source', '')}",
-                 f"# time in seconds, prices in the instrument's units relative to the mid (mid0 = 0); "
-                 f"CIs at {self.level:.0%}",
-                 "# not fitted: " + "; ".join(f"{k}: {v}" for k, v in d.get("not_fitted", {}).items())
-                 if d.get("not_fitted") else "# every optional part was fitted"]
+        lines = [
+            f"# morl-mm calibrate: {d.get('instrument', '')} ({d.get('venue', '')}), "
+            f"{d.get('span_s', float('nan')):.1f} s from {d.get('source', '')}",
+            f"# time in seconds, prices in the instrument's units relative to the mid (mid0 = 0); "
+            f"CIs at {self.level:.0%}",
+            "# not fitted: " + "; ".join(f"{k}: {v}" for k, v in d.get("not_fitted", {}).items())
+            if d.get("not_fitted")
+            else "# every optional part was fitted",
+        ]
         if self.n_regimes > 1:
             lines += ["", "[env]", f"n_regimes = {self.n_regimes}"]
         lines += ["", "[env.params]"]
@@ -114,9 +122,12 @@ class Calibration:
         dg, lam = np.asarray(c["depth_grid"]), np.asarray(c["lambda_empirical"])
         ok = lam > 0
         ax[0].semilogy(dg[ok], lam[ok], "o", label="data: rate of market orders reaching >= delta")
-        ax[0].semilogy(dg, np.asarray(c["lambda_fit"]), "-",
-                       label=f"fit A e^(-kappa delta): A={self.params['arrival_rate']:.3g}/s, "
-                             f"kappa={self.params['kappa']:.3g}")
+        ax[0].semilogy(
+            dg,
+            np.asarray(c["lambda_fit"]),
+            "-",
+            label=f"fit A e^(-kappa delta): A={self.params['arrival_rate']:.3g}/s, kappa={self.params['kappa']:.3g}",
+        )
         ax[0].set(xlabel="depth delta from mid (price units)", ylabel="per second per side", title="fill intensity")
         ax[0].legend(fontsize=8)
         hs = np.asarray(c["signature_h"])
@@ -144,12 +155,22 @@ class Calibration:
 
 
 UNITS = {
-    "horizon": "s", "dt": "s", "mid0": "price (relative: the model is translation invariant)",
-    "sigma": "price / sqrt(s)", "arrival_rate": "market orders / s / side (reaching depth >= 0)",
-    "kappa": "1 / price", "tick_size": "price", "adverse_impact": "price per market order",
-    "signal_reversion": "1 / s", "signal_vol": "price / s^1.5", "flow_sensitivity": "1 / (price / s)",
-    "order_size": "instrument units per lot", "inventory_limit": "instrument units",
-    "competitive_distance": "price", "regime_vol": "sigma multipliers", "regime_transition": "per step of dt",
+    "horizon": "s",
+    "dt": "s",
+    "mid0": "price (relative: the model is translation invariant)",
+    "sigma": "price / sqrt(s)",
+    "arrival_rate": "market orders / s / side (reaching depth >= 0)",
+    "kappa": "1 / price",
+    "tick_size": "price",
+    "adverse_impact": "price per market order",
+    "signal_reversion": "1 / s",
+    "signal_vol": "price / s^1.5",
+    "flow_sensitivity": "1 / (price / s)",
+    "order_size": "instrument units per lot",
+    "inventory_limit": "instrument units",
+    "competitive_distance": "price",
+    "regime_vol": "sigma multipliers",
+    "regime_transition": "per step of dt",
 }
 
 
@@ -217,8 +238,14 @@ def _fit_sigma(mid_grid: np.ndarray, g: float, level: float, n_boot: int, rng) -
     lo, hi = np.quantile(boot, [a / 2, 1 - a / 2])
     chi = [math.sqrt(n * s2 / stats.chi2.ppf(1 - a / 2, n)), math.sqrt(n * s2 / stats.chi2.ppf(a / 2, n))]
     kurt = float(np.mean(r**4) / np.mean(r * r) ** 2) if n else float("nan")
-    return {"sigma": math.sqrt(s2), "ci": [float(lo), float(hi)], "ci_chi2": chi, "n_returns": n,
-            "kurtosis": kurt, "returns": r}
+    return {
+        "sigma": math.sqrt(s2),
+        "ci": [float(lo), float(hi)],
+        "ci_chi2": chi,
+        "n_returns": n,
+        "kurtosis": kurt,
+        "returns": r,
+    }
 
 
 def _geometric_ci(n: int, S: int, level: float) -> tuple[float, float, float]:
@@ -242,8 +269,9 @@ def _book_arrays(capture: Capture):
     return mid, 0.5 * (ask1 - bid1), ok
 
 
-def _fit_intensity(capture: Capture, tick: float, delta0: float | None, level: float, t_end_ns: int,
-                   depth_from: str = "mid") -> dict:
+def _fit_intensity(
+    capture: Capture, tick: float, delta0: float | None, level: float, t_end_ns: int, depth_from: str = "mid"
+) -> dict:
     """kappa (geometric MLE of the price levels reached beyond the truncation point) and A (counts / exposure).
 
     Each market order's depth ``d`` lies on its book's price lattice (step one tick); the order reached
@@ -339,15 +367,41 @@ def _fit_intensity(capture: Capture, tick: float, delta0: float | None, level: f
     lam_emp = np.array([np.sum(depth[use] >= g - 1e-9 * tick) for g in grid]) / (2 * expo_time)
     # model: rate(reach >= delta) = A * time-average of exp(-kappa max(delta, t(row)))
     lam_fit = np.array([A * float((dur * np.exp(-kappa * np.maximum(g, tt))).sum()) / expo_time for g in grid])
-    return {"kappa": kappa, "kappa_ci": kappa_ci, "kappa_se": se_kappa, "A": A, "A_ci": A_ci, "A_buy": A_buy,
-            "A_buy_ci": A_buy_ci, "A_sell": A_sell, "A_sell_ci": A_sell_ci, "n_orders": n, "n_buy": n_buy,
-            "n_sell": n_sell, "n_beyond_best_levels": S, "n_inside_spread": int(inside.sum()),
-            "n_without_valid_book": int((~seen).sum()), "n_below_delta0": int((seen & (depth < d0 - eps)).sum()),
-            "delta0": d0, "depth_from": depth_from, "n_groups": int(len(mo["ts_ns"])), "fano_60s": fano,
-            "exposure_s": expo, "valid_book_s": expo_time, "mean_truncation_depth": mean_t,
-            "kappa_per_side": kappa_side, "note": note, "depth_grid": grid, "lambda_empirical": lam_emp,
-            "lambda_fit": lam_fit, "use": use, "depth": depth, "mid_ref": mid[refc], "side": side,
-            "ts": mo["ts_ns"]}
+    return {
+        "kappa": kappa,
+        "kappa_ci": kappa_ci,
+        "kappa_se": se_kappa,
+        "A": A,
+        "A_ci": A_ci,
+        "A_buy": A_buy,
+        "A_buy_ci": A_buy_ci,
+        "A_sell": A_sell,
+        "A_sell_ci": A_sell_ci,
+        "n_orders": n,
+        "n_buy": n_buy,
+        "n_sell": n_sell,
+        "n_beyond_best_levels": S,
+        "n_inside_spread": int(inside.sum()),
+        "n_without_valid_book": int((~seen).sum()),
+        "n_below_delta0": int((seen & (depth < d0 - eps)).sum()),
+        "delta0": d0,
+        "depth_from": depth_from,
+        "n_groups": int(len(mo["ts_ns"])),
+        "fano_60s": fano,
+        "exposure_s": expo,
+        "valid_book_s": expo_time,
+        "mean_truncation_depth": mean_t,
+        "kappa_per_side": kappa_side,
+        "note": note,
+        "depth_grid": grid,
+        "lambda_empirical": lam_emp,
+        "lambda_fit": lam_fit,
+        "use": use,
+        "depth": depth,
+        "mid_ref": mid[refc],
+        "side": side,
+        "ts": mo["ts_ns"],
+    }
 
 
 def _fit_impact(capture: Capture, fit: dict, tau: float, level: float) -> dict:
@@ -410,8 +464,15 @@ def _fit_impact_regression(fit: dict, mid_fn, g: float, level: float, n_boot: in
     a = 1 - level
     ci = [float(x) for x in np.nanquantile(boot, [a / 2, 1 - a / 2])]
     r2 = float(np.corrcoef(y, r)[0, 1] ** 2)
-    return {"fitted": bool(ci[0] > 0 or ci[1] < 0), "mean": lam, "ci": ci, "r2": r2, "n_bins": int(y.size),
-            "bin_s": g, "method": "regression of bin mid changes on signed market-order counts"}
+    return {
+        "fitted": bool(ci[0] > 0 or ci[1] < 0),
+        "mean": lam,
+        "ci": ci,
+        "r2": r2,
+        "n_bins": int(y.size),
+        "bin_s": g,
+        "method": "regression of bin mid changes on signed market-order counts",
+    }
 
 
 def _fit_signal(capture: Capture, fit: dict, mid_fn, g: float, A: float, level: float, n_boot: int, rng) -> dict:
@@ -446,8 +507,9 @@ def _fit_signal(capture: Capture, fit: dict, mid_fn, g: float, A: float, level: 
     z = stats.norm.ppf(0.5 + level / 2)
     out: dict[str, Any] = {"phi": phi, "phi_se": se_phi, "bin_s": g, "n_bins": n}
     if not phi - z * se_phi > 0:
-        out.update(fitted=False, reason=f"flow imbalance not autocorrelated at lag {g} s (phi = {phi:.3f} ± "
-                   f"{z * se_phi:.3f})")
+        out.update(
+            fitted=False, reason=f"flow imbalance not autocorrelated at lag {g} s (phi = {phi:.3f} ± {z * se_phi:.3f})"
+        )
         return out
     theta = -math.log(min(phi, 1 - 1e-9)) / g
     theta_ci = [-math.log(min(phi + z * se_phi, 1 - 1e-9)) / g, -math.log(max(phi - z * se_phi, 1e-9)) / g]
@@ -458,8 +520,11 @@ def _fit_signal(capture: Capture, fit: dict, mid_fn, g: float, A: float, level: 
     se_beta = float(math.sqrt((resid @ resid) / (n - 2) / (yc0 @ yc0)))
     out.update(predictive_slope=beta, predictive_slope_se=se_beta)
     if not abs(beta) > z * se_beta:
-        out.update(fitted=False, reason=f"the flow imbalance does not predict the next {g} s mid change "
-                   f"(slope {beta:.3g} ± {z * se_beta:.3g}): signal_vol = 0 (off)")
+        out.update(
+            fitted=False,
+            reason=f"the flow imbalance does not predict the next {g} s mid change "
+            f"(slope {beta:.3g} ± {z * se_beta:.3g}): signal_vol = 0 (off)",
+        )
         return out
 
     def moments(s, cnt):  # s: sums of y0, y1, r1, y0*y1, y0*r1, y0^2
@@ -479,16 +544,24 @@ def _fit_signal(capture: Capture, fit: dict, mid_fn, g: float, A: float, level: 
     boot = _block_bootstrap(cols, moments, n_boot, rng)
     a = 1 - level
     cis = [list(np.nanquantile(boot[:, j], [a / 2, 1 - a / 2])) for j in range(2)]
-    out.update(fitted=bool(np.all(np.isfinite(point))), flow_sensitivity=point[0], flow_sensitivity_ci=cis[0],
-               signal_vol=point[1], signal_vol_ci=cis[1])
+    out.update(
+        fitted=bool(np.all(np.isfinite(point))),
+        flow_sensitivity=point[0],
+        flow_sensitivity_ci=cis[0],
+        signal_vol=point[1],
+        signal_vol_ci=cis[1],
+    )
     if not out["fitted"]:
         out["reason"] = "moment estimates inconsistent with the model (non-positive covariances)"
         return out
     tilt = abs(point[0]) * point[1] / math.sqrt(2 * theta)  # |f| sd(alpha): the arrival tilt of a typical signal
     out["typical_tilt"] = tilt
     if tilt > 0.5:
-        out.update(fitted=False, reason=f"the moment fit needs a small arrival tilt (y ~ 2 A g f alpha) but gives "
-                   f"|f| sd(alpha) = {tilt:.2f} > 0.5: signal_vol = 0 (off)")
+        out.update(
+            fitted=False,
+            reason=f"the moment fit needs a small arrival tilt (y ~ 2 A g f alpha) but gives "
+            f"|f| sd(alpha) = {tilt:.2f} > 0.5: signal_vol = 0 (off)",
+        )
     return out
 
 
@@ -540,8 +613,12 @@ def _fit_regimes(r: np.ndarray, g: float, dt: float, level: float, tick: float =
         return {"fitted": False, "reason": f"only {n} returns on the {g} s grid (need >= 200)"}
     zeros = float(np.mean(r == 0))
     if zeros > 0.2:
-        return {"fitted": False, "reason": f"{zeros:.0%} of the {g} s mid changes are 0: the price moves too "
-                "rarely for Gaussian regimes (a 'no move' state would pass for a calm regime)", "zero_fraction": zeros}
+        return {
+            "fitted": False,
+            "reason": f"{zeros:.0%} of the {g} s mid changes are 0: the price moves too "
+            "rarely for Gaussian regimes (a 'no move' state would pass for a calm regime)",
+            "zero_fraction": zeros,
+        }
     v_all = float(np.mean(r * r))
     v_floor = max(tick * tick / 12.0, 1e-6 * v_all)  # price changes are on a grid: no regime below its rounding
     ll1 = float(np.sum(stats.norm.logpdf(r, scale=math.sqrt(v_all))))
@@ -564,9 +641,14 @@ def _fit_regimes(r: np.ndarray, g: float, dt: float, level: float, tick: float =
     out: dict[str, Any] = {"bic_1": bic1, "bic_2": bic2, "grid_s": g, "n_returns": n}
     a, b = float(P[0, 1]), float(P[1, 0])
     if not bic2 < bic1 or a + b >= 1 or a <= 0 or b <= 0:
-        out.update(fitted=False, reason=f"BIC does not support a second regime (BIC 1 state {bic1:.1f}, "
-                   f"2 states {bic2:.1f})" if not bic2 < bic1 else "fitted chain not embeddable in continuous time")
+        out.update(
+            fitted=False,
+            reason=f"BIC does not support a second regime (BIC 1 state {bic1:.1f}, 2 states {bic2:.1f})"
+            if not bic2 < bic1
+            else "fitted chain not embeddable in continuous time",
+        )
         return out
+
     # observed information in theta = (log v0, log v1, logit a, logit b)
     def nll(th):
         vv = np.exp(th[:2])
@@ -596,12 +678,19 @@ def _fit_regimes(r: np.ndarray, g: float, dt: float, level: float, tick: float =
     q01, q10 = a / (a + b) * lam, b / (a + b) * lam
     e = 1 - math.exp(-lam * dt)
     p01, p10 = a / (a + b) * e, b / (a + b) * e
-    out.update(fitted=True, sigma_calm=math.sqrt(v[0] / g), sigma_calm_ci=[math.sqrt(v[0] / g) * math.exp(-z * se[0] / 2),
-               math.sqrt(v[0] / g) * math.exp(z * se[0] / 2)], regime_vol=[1.0, ratio],
-               regime_vol_ci=[ratio * math.exp(-z * se_logratio), ratio * math.exp(z * se_logratio)],
-               rate_calm_to_volatile=q01, rate_volatile_to_calm=q10,
-               mean_duration_s=[1 / q01, 1 / q10], transition_grid=P.tolist(),
-               regime_transition=[[1 - p01, p01], [p10, 1 - p10]], occupancy=[b / (a + b), a / (a + b)])
+    out.update(
+        fitted=True,
+        sigma_calm=math.sqrt(v[0] / g),
+        sigma_calm_ci=[math.sqrt(v[0] / g) * math.exp(-z * se[0] / 2), math.sqrt(v[0] / g) * math.exp(z * se[0] / 2)],
+        regime_vol=[1.0, ratio],
+        regime_vol_ci=[ratio * math.exp(-z * se_logratio), ratio * math.exp(z * se_logratio)],
+        rate_calm_to_volatile=q01,
+        rate_volatile_to_calm=q10,
+        mean_duration_s=[1 / q01, 1 / q10],
+        transition_grid=P.tolist(),
+        regime_transition=[[1 - p01, p01], [p10, 1 - p10]],
+        occupancy=[b / (a + b), a / (a + b)],
+    )
     return out
 
 
@@ -609,6 +698,7 @@ def choose_dt(A_max: float, horizon: float, dt: float | None = None, target: flo
     """The simulator's step: the largest round dt (1, 2, 5 x 10^k s) with ``A_max dt <= target`` and a whole
     number of steps in ``horizon``; a given ``dt`` is checked (``A_max dt > 1`` or a fractional number of
     steps is an error, ``A_max dt > target`` a warning)."""
+
     def whole(d):
         s = horizon / d
         return abs(s - round(s)) <= 1e-9 * s and round(s) >= 1 and d < horizon
@@ -618,14 +708,21 @@ def choose_dt(A_max: float, horizon: float, dt: float | None = None, target: flo
         if not dt > 0:
             raise ValueError(f"calibrate: dt must be > 0, got {dt}")
         if A_max * dt > 1:
-            raise ValueError(f"calibrate: dt = {dt} s is too long: the simulator draws at most one market order per "
-                             f"side per step with probability A dt = {A_max:.4g} * {dt} = {A_max * dt:.3g} > 1; "
-                             f"use dt <= {1 / A_max:.3g} s")
+            raise ValueError(
+                f"calibrate: dt = {dt} s is too long: the simulator draws at most one market order per "
+                f"side per step with probability A dt = {A_max:.4g} * {dt} = {A_max * dt:.3g} > 1; "
+                f"use dt <= {1 / A_max:.3g} s"
+            )
         if not whole(dt):
-            raise ValueError(f"calibrate: horizon / dt = {horizon} / {dt} must be a whole number of steps (and dt < horizon)")
+            raise ValueError(
+                f"calibrate: horizon / dt = {horizon} / {dt} must be a whole number of steps (and dt < horizon)"
+            )
         if A_max * dt > target:
-            warnings.warn(f"calibrate: A dt = {A_max * dt:.3g} > {target}: at most one market order per side per "
-                          f"step undercounts arrivals (the busier side's rate is {A_max:.4g}/s)", stacklevel=3)
+            warnings.warn(
+                f"calibrate: A dt = {A_max * dt:.3g} > {target}: at most one market order per side per "
+                f"step undercounts arrivals (the busier side's rate is {A_max:.4g}/s)",
+                stacklevel=3,
+            )
         return dt
     for d in ROUND_DTS:
         if A_max * d <= target and whole(d):
@@ -634,19 +731,36 @@ def choose_dt(A_max: float, horizon: float, dt: float | None = None, target: flo
 
 
 # ------------------------------------------------------------------------------------------ calibrate
-def calibrate(capture: Capture, *, dt: float | None = None, horizon: float = 60.0, vol_grid: float = 1.0,
-              delta0: float | None = None, impact_horizon: float = 1.0, flow_grid: float = 1.0,
-              regime_grid: float = 30.0, depth_from: str = "mid", regimes: bool = True, signal: bool = True, impact: bool = True,
-              order_size: float | None = None, inventory_limit: float | None = None,
-              competitive_distance: float | None = None, start: float | None = None, end: float | None = None,
-              level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Calibration:
+def calibrate(
+    capture: Capture,
+    *,
+    dt: float | None = None,
+    horizon: float = 60.0,
+    vol_grid: float = 1.0,
+    delta0: float | None = None,
+    impact_horizon: float = 1.0,
+    flow_grid: float = 1.0,
+    regime_grid: float = 30.0,
+    depth_from: str = "mid",
+    regimes: bool = True,
+    signal: bool = True,
+    impact: bool = True,
+    order_size: float | None = None,
+    inventory_limit: float | None = None,
+    competitive_distance: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    level: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Calibration:
     """Fit EnvParams (instrument's price units, time in seconds) to ``capture``; see the module docstring.
 
-    ``dt``: step (default :func:`choose_dt`); ``horizon``: episode length (s); ``vol_grid``: sampling
-    interval of the mid for sigma (s); ``delta0``: fit the intensity tail from this depth (price units;
-    default half a tick); ``depth_from``: ``"mid"`` or ``"touch"`` (see :func:`_fit_intensity`); ``impact_horizon``: after-order window of the adverse impact
-    (s); ``flow_grid``, ``regime_grid``: bins of the signal and the regime HMM (s); ``start``/``end``:
-    seconds from the capture start to calibrate on. Choices not fitted from data:
+    ``dt``: step (default :func:`choose_dt`); ``horizon``: episode length (s); ``vol_grid``: sampling interval
+    of the mid for sigma (s); ``delta0``: fit the intensity tail from this depth (price units; default half a
+    tick); ``depth_from``: ``"mid"`` or ``"touch"`` (see :func:`_fit_intensity`); ``impact_horizon``:
+    after-order window of the adverse impact (s); ``flow_grid``, ``regime_grid``: bins of the signal and the
+    regime HMM (s); ``start``/``end``: seconds from the capture start to calibrate on. Choices not fitted from data:
     ``order_size`` = the median market-order size rounded to one significant digit (one fill is a
     typical trade), ``inventory_limit`` = 10 lots, ``competitive_distance`` = ``max(1.05 / kappa, tick)``
     (about 1/kappa plus a little, as the project's default 0.7 at kappa = 1.5, never inside a tick).
@@ -662,8 +776,10 @@ def calibrate(capture: Capture, *, dt: float | None = None, horizon: float = 60.
             raise ValueError(f"calibrate: --end ({end}) must be after --start ({start})")
         capture = capture.between(s0, s1)
     if len(capture.book) < 2 or len(capture.trades) == 0:
-        raise ValueError(f"calibrate: {len(capture.book)} book rows and {len(capture.trades)} trades in the "
-                         "selected part; need a book and trades")
+        raise ValueError(
+            f"calibrate: {len(capture.book)} book rows and {len(capture.trades)} trades in the "
+            "selected part; need a book and trades"
+        )
     rng = np.random.default_rng(seed)
     tick = float(capture.tick_size)
     if not tick > 0:
@@ -689,30 +805,58 @@ def calibrate(capture: Capture, *, dt: float | None = None, horizon: float = 60.
     n_steps = int(round(horizon / dt))
 
     not_fitted: dict[str, str] = {}
-    params: dict[str, Any] = {"horizon": float(horizon), "dt": float(dt), "mid0": 0.0, "tick_size": tick,
-                              "sigma": sig["sigma"], "arrival_rate": A, "kappa": kappa}
+    params: dict[str, Any] = {
+        "horizon": float(horizon),
+        "dt": float(dt),
+        "mid0": 0.0,
+        "tick_size": tick,
+        "sigma": sig["sigma"],
+        "arrival_rate": A,
+        "kappa": kappa,
+    }
     ci: dict[str, list[float]] = {"sigma": sig["ci"], "arrival_rate": fit["A_ci"], "kappa": fit["kappa_ci"]}
     diag: dict[str, Any] = {
-        "instrument": capture.instrument, "venue": capture.venue, "source": str(capture.source),
-        "span_s": capture.duration_s, "capture_span_s": full_span, "valid_book_s": fit["valid_book_s"],
-        "n_book_rows": len(capture.book), "n_prints": len(capture.trades), "n_market_orders": fit["n_groups"],
-        "n_market_orders_fitted": fit["n_orders"], "n_buy": fit["n_buy"], "n_sell": fit["n_sell"],
-        "n_inside_spread": fit["n_inside_spread"], "n_without_valid_book": fit["n_without_valid_book"],
-        "n_levels_beyond_first": fit["n_beyond_best_levels"], "fano_60s": fit["fano_60s"],
-        "sigma_rv": sig["sigma"], "sigma_method": f"realised variance on a {vol_grid} s grid, {level:.0%} block-bootstrap "
-        f"percentile CI ({n_boot} resamples of blocks of n^(1/3) returns)", "sigma_ci_chi2": sig["ci_chi2"],
-        "n_returns": sig["n_returns"], "return_kurtosis": sig["kurtosis"], "vol_grid_s": vol_grid,
+        "instrument": capture.instrument,
+        "venue": capture.venue,
+        "source": str(capture.source),
+        "span_s": capture.duration_s,
+        "capture_span_s": full_span,
+        "valid_book_s": fit["valid_book_s"],
+        "n_book_rows": len(capture.book),
+        "n_prints": len(capture.trades),
+        "n_market_orders": fit["n_groups"],
+        "n_market_orders_fitted": fit["n_orders"],
+        "n_buy": fit["n_buy"],
+        "n_sell": fit["n_sell"],
+        "n_inside_spread": fit["n_inside_spread"],
+        "n_without_valid_book": fit["n_without_valid_book"],
+        "n_levels_beyond_first": fit["n_beyond_best_levels"],
+        "fano_60s": fit["fano_60s"],
+        "sigma_rv": sig["sigma"],
+        "sigma_method": f"realised variance on a {vol_grid} s grid, {level:.0%} block-bootstrap "
+        f"percentile CI ({n_boot} resamples of blocks of n^(1/3) returns)",
+        "sigma_ci_chi2": sig["ci_chi2"],
+        "n_returns": sig["n_returns"],
+        "return_kurtosis": sig["kurtosis"],
+        "vol_grid_s": vol_grid,
         "vol_signature": {str(k): v for k, v in signature.items()},
         "kappa_method": f"geometric MLE of the price levels each market order reached beyond "
         f"{'the first level >= delta0 from the mid' if depth_from == 'mid' else 'its best quote'} "
-        f"(delta0 = {fit['delta0']:.6g}), profile-likelihood CI", "depth_from": depth_from, "delta0": fit["delta0"],
-        "n_below_delta0": fit["n_below_delta0"], "sigma_notes": [],
+        f"(delta0 = {fit['delta0']:.6g}), profile-likelihood CI",
+        "depth_from": depth_from,
+        "delta0": fit["delta0"],
+        "n_below_delta0": fit["n_below_delta0"],
+        "sigma_notes": [],
         "arrival_rate_method": "orders at or beyond delta0 / exposure (valid book time weighted by exp(-kappa * "
         "threshold depth)), mean of the two sides; delta-method CI with the Fano factor and kappa's error",
-        "arrival_rate_buy": fit["A_buy"], "arrival_rate_buy_ci": fit["A_buy_ci"], "arrival_rate_sell": fit["A_sell"],
-        "arrival_rate_sell_ci": fit["A_sell_ci"], "kappa_per_side": fit["kappa_per_side"],
+        "arrival_rate_buy": fit["A_buy"],
+        "arrival_rate_buy_ci": fit["A_buy_ci"],
+        "arrival_rate_sell": fit["A_sell"],
+        "arrival_rate_sell_ci": fit["A_sell_ci"],
+        "kappa_per_side": fit["kappa_per_side"],
         "seen_order_rate": (fit["n_buy"] + fit["n_sell"]) / (2 * fit["valid_book_s"]),
-        "mean_half_spread": fit["mean_truncation_depth"], "A_max_dt": A_max * dt,
+        "mean_half_spread": fit["mean_truncation_depth"],
+        "A_max_dt": A_max * dt,
         "mid0_note": "prices relative to the mid (mid0 = 0): the model is translation invariant",
     }
     if fit["note"]:
@@ -735,13 +879,18 @@ def calibrate(capture: Capture, *, dt: float | None = None, horizon: float = 60.
                 f = math.sqrt(1 - share)
                 params["sigma"] = sig["sigma"] * f
                 ci["sigma"] = [x * f for x in ci["sigma"]]
-                diag["sigma_notes"].append(f"sigma excludes the impact jumps' share ({share:.1%}) of the realised variance")
+                diag["sigma_notes"].append(
+                    f"sigma excludes the impact jumps' share ({share:.1%}) of the realised variance"
+                )
             else:
-                diag["sigma_notes"].append(f"impact jumps would explain {share:.0%} of the realised variance: sigma is "
-                                           "left at the realised value (the simulated mid is more volatile than the data)")
+                diag["sigma_notes"].append(
+                    f"impact jumps would explain {share:.0%} of the realised variance: sigma is "
+                    "left at the realised value (the simulated mid is more volatile than the data)"
+                )
         else:
             not_fitted["adverse_impact"] = imp.get("reason") or (
-                f"impact per order {imp['mean']:.3g} not significant (CI [{imp['ci'][0]:.3g}, {imp['ci'][1]:.3g}]): 0")
+                f"impact per order {imp['mean']:.3g} not significant (CI [{imp['ci'][0]:.3g}, {imp['ci'][1]:.3g}]): 0"
+            )
     if signal:
         sg = _fit_signal(capture, fit, mid_at, flow_grid, A, level, max(200, n_boot // 2), rng)
         diag["signal"] = sg
@@ -781,19 +930,41 @@ def calibrate(capture: Capture, *, dt: float | None = None, horizon: float = 60.
         inventory_limit = 10.0 * order_size
     if competitive_distance is None:
         competitive_distance = max(1.05 / kappa, tick)
-    params.update(order_size=float(order_size), inventory_limit=float(inventory_limit),
-                  competitive_distance=float(competitive_distance))
-    diag.update(fitted=fitted, not_fitted=not_fitted, median_market_order_size=med,
-                choices={"order_size": "median market-order size, 1 significant digit", "inventory_limit": "10 lots",
-                         "competitive_distance": "max(1.05 / kappa, tick_size)", "mid0": "0 (relative prices)",
-                         "dt": "largest round dt with A_max dt <= 0.1 and a whole number of steps"
-                         if not dt_given else "given"})
-    cal = Calibration(params=params, ci={k: [float(a), float(b)] for k, (a, b) in ((k, v[:2]) for k, v in ci.items())},
-                      dt=float(dt), n_steps=n_steps, n_regimes=n_regimes, level=level, diagnostics=diag,
-                      curves={"depth_grid": fit["depth_grid"], "lambda_empirical": fit["lambda_empirical"],
-                              "lambda_fit": fit["lambda_fit"], "signature_h": list(signature),
-                              "signature_sigma": list(signature.values()), "vol_grid": vol_grid,
-                              "returns": sig["returns"]})
+    params.update(
+        order_size=float(order_size),
+        inventory_limit=float(inventory_limit),
+        competitive_distance=float(competitive_distance),
+    )
+    diag.update(
+        fitted=fitted,
+        not_fitted=not_fitted,
+        median_market_order_size=med,
+        choices={
+            "order_size": "median market-order size, 1 significant digit",
+            "inventory_limit": "10 lots",
+            "competitive_distance": "max(1.05 / kappa, tick_size)",
+            "mid0": "0 (relative prices)",
+            "dt": "largest round dt with A_max dt <= 0.1 and a whole number of steps" if not dt_given else "given",
+        },
+    )
+    cal = Calibration(
+        params=params,
+        ci={k: [float(a), float(b)] for k, (a, b) in ((k, v[:2]) for k, v in ci.items())},
+        dt=float(dt),
+        n_steps=n_steps,
+        n_regimes=n_regimes,
+        level=level,
+        diagnostics=diag,
+        curves={
+            "depth_grid": fit["depth_grid"],
+            "lambda_empirical": fit["lambda_empirical"],
+            "lambda_fit": fit["lambda_fit"],
+            "signature_h": list(signature),
+            "signature_sigma": list(signature.values()),
+            "vol_grid": vol_grid,
+            "returns": sig["returns"],
+        },
+    )
     cal.make_params()  # validate: raises ValueError naming the field
     return cal
 

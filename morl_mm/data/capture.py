@@ -92,7 +92,7 @@ class Capture:
     def duration_s(self) -> float:
         return (self.end_ns - self.start_ns) / 1e9
 
-    def between(self, start_ns: int, end_ns: int) -> "Capture":
+    def between(self, start_ns: int, end_ns: int) -> Capture:
         """The part of the capture with ``start_ns <= ts < end_ns`` (book and trades)."""
         b = (self.book.ts_ns >= start_ns) & (self.book.ts_ns < end_ns)
         t = (self.trades.ts_ns >= start_ns) & (self.trades.ts_ns < end_ns)

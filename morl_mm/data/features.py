@@ -168,8 +168,14 @@ def market_orders(trades) -> dict[str, np.ndarray]:
     ids = np.asarray(trades.aggressor_id)
     if ids.size == 0:
         e = np.zeros(0)
-        return {"ts_ns": np.zeros(0, np.int64), "side": np.zeros(0, np.int8), "size": e, "n_prints": np.zeros(0, np.int64),
-                "far_price": e, "first_price": e}
+        return {
+            "ts_ns": np.zeros(0, np.int64),
+            "side": np.zeros(0, np.int8),
+            "size": e,
+            "n_prints": np.zeros(0, np.int64),
+            "far_price": e,
+            "first_price": e,
+        }
     uniq, first, inv, counts = np.unique(ids, return_index=True, return_inverse=True, return_counts=True)
     order = np.argsort(first, kind="stable")  # groups in the order of their first print
     side = np.asarray(trades.side, dtype=np.int8)
@@ -180,8 +186,14 @@ def market_orders(trades) -> dict[str, np.ndarray]:
     size = np.zeros(uniq.size)
     np.add.at(size, inv, np.asarray(trades.size, dtype=np.float64))
     s = side[first]
-    return {"ts_ns": np.asarray(trades.ts_ns, np.int64)[first][order], "side": s[order], "size": size[order],
-            "n_prints": counts[order], "far_price": (far * s)[order], "first_price": price[first][order]}
+    return {
+        "ts_ns": np.asarray(trades.ts_ns, np.int64)[first][order],
+        "side": s[order],
+        "size": size[order],
+        "n_prints": counts[order],
+        "far_price": (far * s)[order],
+        "first_price": price[first][order],
+    }
 
 
 def arrival_rates(order_ts_ns, order_side, grid_ns=None, window_s: float | None = None, span_s: float | None = None):
@@ -203,8 +215,15 @@ def arrival_rates(order_ts_ns, order_side, grid_ns=None, window_s: float | None 
     return buy, sell
 
 
-def features(capture, dt_s: float = 1.0, *, vol_window_s: float = 60.0, flow_window_s: float = 10.0,
-             depth_levels: int | None = None, depth_decay: float = 0.5):
+def features(
+    capture,
+    dt_s: float = 1.0,
+    *,
+    vol_window_s: float = 60.0,
+    flow_window_s: float = 10.0,
+    depth_levels: int | None = None,
+    depth_decay: float = 0.5,
+):
     """All features of a capture on a regular grid of ``dt_s`` seconds, as an xarray Dataset.
 
     Book features are sampled previous-tick (:func:`sample_on_grid`; NaN where the book is invalid);
@@ -223,24 +242,55 @@ def features(capture, dt_s: float = 1.0, *, vol_window_s: float = 60.0, flow_win
     data = {
         "mid": (m, "price", "(best bid + best ask) / 2"),
         "spread": (on_grid(spread(book.bid_price, book.ask_price)), "price", "best ask - best bid"),
-        "microprice": (on_grid(microprice(book.bid_price, book.bid_size, book.ask_price, book.ask_size)), "price",
-                       "(a1 V_b + b1 V_a) / (V_b + V_a)"),
-        "book_imbalance": (on_grid(book_imbalance(book.bid_size, book.ask_size)), "1",
-                           "(V_b - V_a) / (V_b + V_a) at level 1"),
-        "depth_imbalance": (on_grid(depth_imbalance(book.bid_size, book.ask_size, depth_levels, depth_decay)), "1",
-                            f"sum w_l (V_b,l - V_a,l) / sum w_l (V_b,l + V_a,l), w_l = exp(-{depth_decay} l)"),
-        "realized_vol": (rolling_realized_vol(m, dt_s, vol_window_s), "price / sqrt(s)",
-                         f"rolling realised volatility of the gridded mid over {vol_window_s} s"),
-        "trade_flow_imbalance": (trade_flow_imbalance(trades.ts_ns, trades.side, trades.size, grid, flow_window_s),
-                                 "1", f"(V_buy - V_sell) / (V_buy + V_sell) over the last {flow_window_s} s"),
-        "signed_volume": (trade_flow_imbalance(trades.ts_ns, trades.side, trades.size, grid, flow_window_s, False),
-                          "size", f"V_buy - V_sell over the last {flow_window_s} s"),
+        "microprice": (
+            on_grid(microprice(book.bid_price, book.bid_size, book.ask_price, book.ask_size)),
+            "price",
+            "(a1 V_b + b1 V_a) / (V_b + V_a)",
+        ),
+        "book_imbalance": (
+            on_grid(book_imbalance(book.bid_size, book.ask_size)),
+            "1",
+            "(V_b - V_a) / (V_b + V_a) at level 1",
+        ),
+        "depth_imbalance": (
+            on_grid(depth_imbalance(book.bid_size, book.ask_size, depth_levels, depth_decay)),
+            "1",
+            f"sum w_l (V_b,l - V_a,l) / sum w_l (V_b,l + V_a,l), w_l = exp(-{depth_decay} l)",
+        ),
+        "realized_vol": (
+            rolling_realized_vol(m, dt_s, vol_window_s),
+            "price / sqrt(s)",
+            f"rolling realised volatility of the gridded mid over {vol_window_s} s",
+        ),
+        "trade_flow_imbalance": (
+            trade_flow_imbalance(trades.ts_ns, trades.side, trades.size, grid, flow_window_s),
+            "1",
+            f"(V_buy - V_sell) / (V_buy + V_sell) over the last {flow_window_s} s",
+        ),
+        "signed_volume": (
+            trade_flow_imbalance(trades.ts_ns, trades.side, trades.size, grid, flow_window_s, False),
+            "size",
+            f"V_buy - V_sell over the last {flow_window_s} s",
+        ),
         "buy_rate": (buy_rate, "1 / s", f"market buys (aggressor groups) per second over the last {flow_window_s} s"),
-        "sell_rate": (sell_rate, "1 / s", f"market sells (aggressor groups) per second over the last {flow_window_s} s"),
+        "sell_rate": (
+            sell_rate,
+            "1 / s",
+            f"market sells (aggressor groups) per second over the last {flow_window_s} s",
+        ),
     }
-    ds = xr.Dataset({k: ("time", v, {"units": u, "description": d}) for k, (v, u, d) in data.items()},
-                    coords={"time": ("time", grid, {"units": "ns since the Unix epoch"}),
-                            "t": ("time", (grid - grid[0]) / NS, {"units": "s since the capture start"})})
-    ds.attrs.update(instrument=capture.instrument, venue=capture.venue, source=str(capture.source), dt_s=float(dt_s),
-                    tick_size=float(capture.tick_size))
+    ds = xr.Dataset(
+        {k: ("time", v, {"units": u, "description": d}) for k, (v, u, d) in data.items()},
+        coords={
+            "time": ("time", grid, {"units": "ns since the Unix epoch"}),
+            "t": ("time", (grid - grid[0]) / NS, {"units": "s since the capture start"}),
+        },
+    )
+    ds.attrs.update(
+        instrument=capture.instrument,
+        venue=capture.venue,
+        source=str(capture.source),
+        dt_s=float(dt_s),
+        tick_size=float(capture.tick_size),
+    )
     return ds

@@ -28,8 +28,10 @@ def strip_compression(name: str) -> str:
 
 def _truncated(label: str, kind: str, partial: bytes) -> CaptureError:
     lines = partial.count(b"\n")
-    return CaptureError(f"{label}:{lines + 1}: truncated {kind} stream (ended before its end-of-stream marker, "
-                        f"after {lines} complete lines)")
+    return CaptureError(
+        f"{label}:{lines + 1}: truncated {kind} stream (ended before its end-of-stream marker, "
+        f"after {lines} complete lines)"
+    )
 
 
 def decompress(raw: bytes, name: str, label: str | None = None) -> bytes:
@@ -39,8 +41,10 @@ def decompress(raw: bytes, name: str, label: str | None = None) -> bytes:
     :class:`CaptureError` naming ``label`` (default ``name``) and the line where the data ends.
     """
     label = label or name
-    codecs = {".gz": ("gzip", lambda: zlib.decompressobj(wbits=31), zlib.error),
-              ".xz": ("xz", lzma.LZMADecompressor, lzma.LZMAError)}
+    codecs = {
+        ".gz": ("gzip", lambda: zlib.decompressobj(wbits=31), zlib.error),
+        ".xz": ("xz", lzma.LZMADecompressor, lzma.LZMAError),
+    }
     for suffix, (kind, make, error) in codecs.items():
         if name.endswith(suffix):
             return _decompress_streams(raw, label, kind, make, error)
@@ -118,8 +122,9 @@ class BadLines:
         reason = " ".join(str(reason).split())[:200]
         if not self.skip:
             raise CaptureError(f"{self.label}:{line}: {reason}")
-        self.records.append({"line": int(line), "ts_ns": int(ts_ns), "reason": f"skipped bad line: {reason}",
-                             "file": self.label})
+        self.records.append(
+            {"line": int(line), "ts_ns": int(ts_ns), "reason": f"skipped bad line: {reason}", "file": self.label}
+        )
 
     def __len__(self) -> int:
         return len(self.records)

@@ -9,8 +9,8 @@ per message, the book *after* that message: ask price, ask size, bid price, bid 
 What the reader does:
 
 * timestamps: the decimal seconds string is parsed exactly (not through a float) and put on the
-  date given as ``date=``, else the date of the file name, else 1970-01-01, as int64 ns; LOBSTER's clock is exchange local
-  time (US/Eastern) and is kept as is, on the date at 00:00 UTC (no time-zone shift);
+  date given as ``date=``, else the date of the file name, else 1970-01-01, as int64 ns; LOBSTER's clock is
+  exchange local time (US/Eastern) and is kept as is, on the date at 00:00 UTC (no time-zone shift);
 * the book: one row per message; empty levels (prices -9999999999 / 9999999999) become NaN price and
   size 0; ``levels`` caps the number of levels kept (a file with fewer levels keeps its own number);
 * trading halts (type 7): rows from a halt (price -1) up to the resume-trading message (price 1) are
@@ -42,13 +42,15 @@ from morl_mm.data.capture import Book, Capture, CaptureError, Trades, infer_tick
 from morl_mm.data.files import BadLines, read_bytes, read_zip_member, strip_compression, zip_names
 
 MESSAGE_RE = re.compile(
-    r"^(?P<ticker>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_message_(?P<level>\d+)\.csv$")
+    r"^(?P<ticker>.+?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_message_(?P<level>\d+)\.csv$"
+)
 _EMPTY_PRICE = 9_999_999_999  # LOBSTER's dummy price of an unoccupied level (negative on the bid side)
 _TIME_RE = r"\d+(\.\d+)?"
 _TYPES = np.array([1, 2, 3, 4, 5, 7])
 
 
 # --------------------------------------------------------------------------------------------- files
+
 
 def _pair_name(name: str, want: str) -> str:
     other = "orderbook" if want == "orderbook" else "message"
@@ -66,20 +68,21 @@ def _find_pair(path: Path) -> tuple[Any, str, Any, str, str]:
     if path.is_dir():
         msgs = sorted(p for p in path.iterdir() if "_message_" in p.name and ".csv" in p.name)
         if len(msgs) != 1:
-            raise CaptureError(f"{path}:0: a LOBSTER folder must hold exactly one *_message_LEVEL.csv "
-                               f"file, found {len(msgs)}")
+            raise CaptureError(
+                f"{path}:0: a LOBSTER folder must hold exactly one *_message_LEVEL.csv file, found {len(msgs)}"
+            )
         path = msgs[0]
     if path.name.lower().endswith(".zip"):
         names = zip_names(path)
         msgs = [n for n in names if "_message_" in Path(n).name and ".csv" in n]
         if len(msgs) != 1:
-            raise CaptureError(f"{path}:0: a LOBSTER archive must hold exactly one *_message_LEVEL.csv, "
-                               f"found {len(msgs)}")
+            raise CaptureError(
+                f"{path}:0: a LOBSTER archive must hold exactly one *_message_LEVEL.csv, found {len(msgs)}"
+            )
         ob = _pair_name(msgs[0], "orderbook")
         if ob not in names:
             raise CaptureError(f"{path}!{msgs[0]}:0: its orderbook file {Path(ob).name} is not in the archive")
-        return ((path, msgs[0]), f"{path}!{msgs[0]}", (path, ob), f"{path}!{ob}",
-                strip_compression(Path(msgs[0]).name))
+        return ((path, msgs[0]), f"{path}!{msgs[0]}", (path, ob), f"{path}!{ob}", strip_compression(Path(msgs[0]).name))
     name = path.name
     if "_orderbook_" in name:
         path = path.with_name(_pair_name(name, "message"))
@@ -108,6 +111,7 @@ def _load(source: Any) -> bytes:
 
 # ----------------------------------------------------------------------------------------- CSV parse
 
+
 def _split_lines(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     """(data, line start offsets, line end offsets) with a final newline and CRs removed."""
     if b"\r" in data:
@@ -122,8 +126,9 @@ def _split_lines(data: bytes) -> tuple[bytes, np.ndarray, np.ndarray]:
     return data, starts, ends
 
 
-def _parse_matrix(data: bytes, starts: np.ndarray, ends: np.ndarray, ncols: int, bad: BadLines,
-                  time_col: bool) -> tuple[dict[int, np.ndarray], np.ndarray]:
+def _parse_matrix(
+    data: bytes, starts: np.ndarray, ends: np.ndarray, ncols: int, bad: BadLines, time_col: bool
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Parse CSV lines of ``ncols`` numeric fields (column 0 kept as text when ``time_col``).
 
     Returns ({column: array}, 0-based indices of the lines kept); bad lines go to ``bad``.
@@ -138,9 +143,13 @@ def _parse_matrix(data: bytes, starts: np.ndarray, ends: np.ndarray, ncols: int,
     wrong = np.flatnonzero(counts != ncols - 1)
     if wrong.size:
         for i in wrong:
-            text = data[starts[i]:ends[i]].decode("utf-8", "replace")
-            bad.bad(i + 1, f"expected {ncols} comma-separated fields, got {counts[i] + 1}: {text[:60]!r}"
-                    if text else "empty line")
+            text = data[starts[i] : ends[i]].decode("utf-8", "replace")
+            bad.bad(
+                i + 1,
+                f"expected {ncols} comma-separated fields, got {counts[i] + 1}: {text[:60]!r}"
+                if text
+                else "empty line",
+            )
         keep = np.setdiff1d(keep, wrong)
         lines = data.split(b"\n")
         data = b"\n".join(lines[i] for i in keep)
@@ -148,16 +157,33 @@ def _parse_matrix(data: bytes, starts: np.ndarray, ends: np.ndarray, ncols: int,
     if time_col:
         dtype[0] = str
     try:
-        df = pd.read_csv(io.BytesIO(data), header=None, names=list(range(ncols)), dtype=dtype,
-                         engine="c", na_filter=True, keep_default_na=False, na_values=[""],
-                         quoting=csv.QUOTE_NONE, encoding="latin-1")  # a stray quote or byte: a bad field
+        df = pd.read_csv(
+            io.BytesIO(data),
+            header=None,
+            names=list(range(ncols)),
+            dtype=dtype,
+            engine="c",
+            na_filter=True,
+            keep_default_na=False,
+            na_values=[""],
+            quoting=csv.QUOTE_NONE,
+            encoding="latin-1",
+        )  # a stray quote or byte: a bad field
         cols = {c: df[c].to_numpy() for c in range(ncols)}
         nonnum = np.zeros(len(df), bool)
         for c in range(1 if time_col else 0, ncols):
             nonnum |= np.isnan(cols[c])
     except (ValueError, pd.errors.ParserError):
-        df = pd.read_csv(io.BytesIO(data), header=None, names=list(range(ncols)), dtype=str, engine="c",
-                         keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="latin-1")
+        df = pd.read_csv(
+            io.BytesIO(data),
+            header=None,
+            names=list(range(ncols)),
+            dtype=str,
+            engine="c",
+            keep_default_na=False,
+            quoting=csv.QUOTE_NONE,
+            encoding="latin-1",
+        )
         cols = {0: df[0].to_numpy()} if time_col else {}
         nonnum = np.zeros(len(df), bool)
         for c in range(1 if time_col else 0, ncols):
@@ -197,8 +223,15 @@ def _seconds_to_ns(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------------------------------- reader
 
-def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = False,
-                 instrument: str | None = None, date: str | _dt.date | None = None) -> Capture:
+
+def read_lobster(
+    path: str | Path,
+    *,
+    levels: int = 10,
+    skip_bad_lines: bool = False,
+    instrument: str | None = None,
+    date: str | _dt.date | None = None,
+) -> Capture:
     """Read a LOBSTER pair (a sample ``.zip``, a message CSV with its orderbook CSV beside it, or a
     folder holding one pair); see the module docstring for what is done with halts, crossed rows,
     empty levels and bad lines."""
@@ -219,9 +252,11 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     mdata, mstarts, mends = _split_lines(_load(msg_src))
     odata, ostarts, oends = _split_lines(_load(ob_src))
     if len(mstarts) != len(ostarts):
-        raise CaptureError(f"{msg_label}:{min(len(mstarts), len(ostarts)) + 1}: the message file has "
-                           f"{len(mstarts)} lines but the orderbook file {ob_label} has {len(ostarts)}: "
-                           "they must have one row per message (truncated or mismatched pair)")
+        raise CaptureError(
+            f"{msg_label}:{min(len(mstarts), len(ostarts)) + 1}: the message file has "
+            f"{len(mstarts)} lines but the orderbook file {ob_label} has {len(ostarts)}: "
+            "they must have one row per message (truncated or mismatched pair)"
+        )
     if len(mstarts) == 0:
         raise CaptureError(f"{msg_label}:1: empty message file")
     if m:  # the file name gives the number of levels; else the most common field count
@@ -246,13 +281,27 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     # value checks on the message file
     ts_rel, bad_time = _seconds_to_ns(mcols[0])
     typ, oid, size, price, direction = (mcols[c] for c in range(1, 6))
-    bad_val = bad_time | ~np.isin(typ, _TYPES) | ~np.isin(direction, (-1.0, 1.0)) | (size < 0) \
-        | (np.isin(typ, (4, 5)) & (size <= 0)) \
-        | (np.mod(price, 1) != 0) | (np.mod(size, 1) != 0) | ((typ != 7) & (price <= 0))
+    bad_val = (
+        bad_time
+        | ~np.isin(typ, _TYPES)
+        | ~np.isin(direction, (-1.0, 1.0))
+        | (size < 0)
+        | (np.isin(typ, (4, 5)) & (size <= 0))
+        | (np.mod(price, 1) != 0)
+        | (np.mod(size, 1) != 0)
+        | ((typ != 7) & (price <= 0))
+    )
     if bad_val.any():
         for j in np.flatnonzero(bad_val):
-            what = ("bad time" if bad_time[j] else f"bad type {typ[j]:g}" if not np.isin(typ[j], _TYPES)
-                    else f"bad direction {direction[j]:g}" if direction[j] not in (-1, 1) else "bad size or price")
+            what = (
+                "bad time"
+                if bad_time[j]
+                else f"bad type {typ[j]:g}"
+                if not np.isin(typ[j], _TYPES)
+                else f"bad direction {direction[j]:g}"
+                if direction[j] not in (-1, 1)
+                else "bad size or price"
+            )
             mbad.bad(mkeep[j] + 1, f"{what}: {data_line(mdata, mkeep[j])[:60]!r}")
         ok = ~bad_val
         ts_rel, typ, oid, size, price, direction = (a[ok] for a in (ts_rel, typ, oid, size, price, direction))
@@ -264,8 +313,9 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     sizes = ob[:, 1::2]
     empty = np.abs(prices) >= _EMPTY_PRICE
     with np.errstate(invalid="ignore"):  # 1e999 parses as inf: a bad line, not an empty level
-        bad_ob = ~np.isfinite(ob).all(axis=1) \
-            | ((sizes < 0) | (((sizes == 0) | (prices <= 0)) & ~empty) | (np.mod(prices, 1) != 0)).any(axis=1)
+        bad_ob = ~np.isfinite(ob).all(axis=1) | (
+            (sizes < 0) | (((sizes == 0) | (prices <= 0)) & ~empty) | (np.mod(prices, 1) != 0)
+        ).any(axis=1)
     if bad_ob.any():
         for j in np.flatnonzero(bad_ob):
             obad.bad(okeep[j] + 1, "a shown level without a positive size or price")
@@ -292,7 +342,8 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
             ok = np.ones(len(ts), bool)
             ok[back] = False
             ts, typ, oid, size, price, direction, ob, empty, line = (
-                a[ok] for a in (ts, typ, oid, size, price, direction, ob, empty, line))
+                a[ok] for a in (ts, typ, oid, size, price, direction, ob, empty, line)
+            )
     n = len(ts)
     if n == 0:
         raise CaptureError(f"{msg_label}:0: no readable rows")
@@ -315,22 +366,42 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
             halt_start = j
         elif code == 1 and halt_start is not None:
             valid[halt_start:j] = False
-            gaps.append({"line": int(line[halt_start]), "ts_ns": int(ts[halt_start]), "reason": "trading halt",
-                         "end_line": int(line[j]), "end_ts_ns": int(ts[j])})
+            gaps.append(
+                {
+                    "line": int(line[halt_start]),
+                    "ts_ns": int(ts[halt_start]),
+                    "reason": "trading halt",
+                    "end_line": int(line[j]),
+                    "end_ts_ns": int(ts[j]),
+                }
+            )
             halt_start = None
     if halt_start is not None:
         valid[halt_start:] = False
-        gaps.append({"line": int(line[halt_start]), "ts_ns": int(ts[halt_start]),
-                     "reason": "trading halt (no resume before the end of the file)",
-                     "end_line": None, "end_ts_ns": None})
+        gaps.append(
+            {
+                "line": int(line[halt_start]),
+                "ts_ns": int(ts[halt_start]),
+                "reason": "trading halt (no resume before the end of the file)",
+                "end_line": None,
+                "end_ts_ns": None,
+            }
+        )
 
     crossed = np.isfinite(bid_price[:, 0]) & np.isfinite(ask_price[:, 0]) & (bid_price[:, 0] >= ask_price[:, 0])
     if crossed.any():
         valid &= ~crossed
         edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
         for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-            gaps.append({"line": int(line[a]), "ts_ns": int(ts[a]), "reason": "crossed book (best bid >= best ask)",
-                         "end_line": int(line[b - 1]), "rows": int(b - a)})
+            gaps.append(
+                {
+                    "line": int(line[a]),
+                    "ts_ns": int(ts[a]),
+                    "reason": "crossed book (best bid >= best ask)",
+                    "end_line": int(line[b - 1]),
+                    "rows": int(b - a),
+                }
+            )
 
     # trades
     is_exec = (typ == 4) | (typ == 5)
@@ -338,13 +409,22 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
     same = np.zeros(n, bool)
     same[1:] = is_exec[1:] & is_exec[:-1] & (ts[1:] == ts[:-1]) & (side_all[1:] == side_all[:-1])
     group = np.cumsum(is_exec & ~same) - 1
-    trades = Trades(ts_ns=ts[is_exec].astype(np.int64), price=price[is_exec] / 10_000.0,
-                    size=size[is_exec].astype(np.float64), side=side_all[is_exec],
-                    aggressor_id=group[is_exec].astype(np.int64))
+    trades = Trades(
+        ts_ns=ts[is_exec].astype(np.int64),
+        price=price[is_exec] / 10_000.0,
+        size=size[is_exec].astype(np.float64),
+        side=side_all[is_exec],
+        aggressor_id=group[is_exec].astype(np.int64),
+    )
 
-    book = Book(ts_ns=ts.astype(np.int64), bid_price=np.ascontiguousarray(bid_price),
-                bid_size=np.ascontiguousarray(bid_size), ask_price=np.ascontiguousarray(ask_price),
-                ask_size=np.ascontiguousarray(ask_size), valid=valid)
+    book = Book(
+        ts_ns=ts.astype(np.int64),
+        bid_price=np.ascontiguousarray(bid_price),
+        bid_size=np.ascontiguousarray(bid_size),
+        ask_price=np.ascontiguousarray(ask_price),
+        ask_size=np.ascontiguousarray(ask_size),
+        valid=valid,
+    )
     book_px = np.concatenate([bid_price.ravel(), ask_price.ravel()])
     try:
         tick = infer_tick_size(book_px)
@@ -352,6 +432,13 @@ def read_lobster(path: str | Path, *, levels: int = 10, skip_bad_lines: bool = F
         tick = infer_tick_size(trades.price) if len(trades) else 0.0
     records = sorted(mbad.records + obad.records, key=lambda r: (r["line"], r["file"]))
     gaps.sort(key=lambda g: g["line"])
-    return Capture(instrument=instrument, venue="lobster", source=f"{msg_label} + {ob_label}", tick_size=tick,
-                   book=book, trades=trades, gaps=tuple(records + gaps),
-                   skipped_lines=len(mbad) + len(obad))
+    return Capture(
+        instrument=instrument,
+        venue="lobster",
+        source=f"{msg_label} + {ob_label}",
+        tick_size=tick,
+        book=book,
+        trades=trades,
+        gaps=tuple(records + gaps),
+        skipped_lines=len(mbad) + len(obad),
+    )

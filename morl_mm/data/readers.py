@@ -77,8 +77,15 @@ def detect_format(path: str | Path) -> str:
     raise CaptureError(f"{path}:1: cannot tell the capture's format from its name or first line; pass format=")
 
 
-def read_capture(path: str | Path, format: str = "auto", *, levels: int = 10, skip_bad_lines: bool = False,
-                 instrument: str | None = None, **options: Any) -> Capture:
+def read_capture(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    levels: int = 10,
+    skip_bad_lines: bool = False,
+    instrument: str | None = None,
+    **options: Any,
+) -> Capture:
     """Read the capture at ``path`` into the common form.
 
     ``format``: ``"auto"`` (from the file name or first line) or one of :data:`FORMATS`.

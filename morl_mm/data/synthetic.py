@@ -32,10 +32,24 @@ def _day_ns(date: str) -> int:
     return int((_dt.date.fromisoformat(date) - _dt.date(1970, 1, 1)).days) * 86_400 * NS
 
 
-def simulate_capture(seconds: float, *, sigma: float, arrival_rate: float, kappa: float, tick_size: float = 0.01,
-                     mid0: float = 100.0, seed: int = 0, levels: int = 5, level_size: float = 100.0,
-                     book_dt: float = 0.1, refill_s: float = 1e-3, date: str = "2020-01-02",
-                     start_s: float = 34_200.0, instrument: str = "SYN", adverse_impact: float = 0.0) -> Capture:
+def simulate_capture(
+    seconds: float,
+    *,
+    sigma: float,
+    arrival_rate: float,
+    kappa: float,
+    tick_size: float = 0.01,
+    mid0: float = 100.0,
+    seed: int = 0,
+    levels: int = 5,
+    level_size: float = 100.0,
+    book_dt: float = 0.1,
+    refill_s: float = 1e-3,
+    date: str = "2020-01-02",
+    start_s: float = 34_200.0,
+    instrument: str = "SYN",
+    adverse_impact: float = 0.0,
+) -> Capture:
     """A capture of ``seconds`` seconds drawn from the simulator's model (see the module docstring).
 
     Time starts at ``start_s`` seconds after midnight (UTC) of ``date`` (09:30 by default, as LOBSTER).
@@ -65,7 +79,9 @@ def simulate_capture(seconds: float, *, sigma: float, arrival_rate: float, kappa
 
     frac = rng.uniform(0.1, 0.9, size=ts.size)  # part of the last swept level that a market order takes
     L = int(levels)
-    book_rows: list[tuple[int, int, int, float, int, float]] = []  # ts, bid tick, bid skip, bid1 size, ask skip, ask1 size
+    book_rows: list[
+        tuple[int, int, int, float, int, float]
+    ] = []  # ts, bid tick, bid skip, bid1 size, ask skip, ask1 size
     t_px, t_sz, t_side, t_id, t_ts = [], [], [], [], []
     base = int(np.floor(m[0] / tick_size))  # best bid in ticks
     shift = 0.0  # accumulated impact of the market orders
@@ -127,17 +143,34 @@ def simulate_capture(seconds: float, *, sigma: float, arrival_rate: float, kappa
     bid_size = np.full((n, L), float(level_size))
     ask_size = np.full((n, L), float(level_size))
     bid_size[:, 0], ask_size[:, 0] = bsz1, asz1
-    book = Book(ts_ns=book_ts, bid_price=np.round(bid_price, 10), bid_size=bid_size,
-                ask_price=np.round(ask_price, 10), ask_size=ask_size, valid=np.ones(n, bool))
-    trades = Trades(ts_ns=np.asarray(t_ts, np.int64), price=np.round(np.asarray(t_px, np.float64), 10),
-                    size=np.asarray(t_sz, np.float64), side=np.asarray(t_side, np.int8),
-                    aggressor_id=np.asarray(t_id, np.int64))
-    return Capture(instrument=instrument, venue="synthetic", source=f"simulate_capture(seed={seed})",
-                   tick_size=float(tick_size), book=book, trades=trades)
+    book = Book(
+        ts_ns=book_ts,
+        bid_price=np.round(bid_price, 10),
+        bid_size=bid_size,
+        ask_price=np.round(ask_price, 10),
+        ask_size=ask_size,
+        valid=np.ones(n, bool),
+    )
+    trades = Trades(
+        ts_ns=np.asarray(t_ts, np.int64),
+        price=np.round(np.asarray(t_px, np.float64), 10),
+        size=np.asarray(t_sz, np.float64),
+        side=np.asarray(t_side, np.int8),
+        aggressor_id=np.asarray(t_id, np.int64),
+    )
+    return Capture(
+        instrument=instrument,
+        venue="synthetic",
+        source=f"simulate_capture(seed={seed})",
+        tick_size=float(tick_size),
+        book=book,
+        trades=trades,
+    )
 
 
-def write_lobster(capture: Capture, folder: str | Path, ticker: str = "SYN", date: str = "2020-01-02",
-                  levels: int | None = None) -> tuple[Path, Path]:
+def write_lobster(
+    capture: Capture, folder: str | Path, ticker: str = "SYN", date: str = "2020-01-02", levels: int | None = None
+) -> tuple[Path, Path]:
     """Write ``capture`` as a LOBSTER pair ``TICKER_DATE_START_END_{message,orderbook}_LEVELS.csv``.
 
     Messages (LOBSTER spec): time in seconds after midnight of ``date`` with 9 decimals, type

@@ -37,9 +37,15 @@ class TapeInfo:
     market_orders: int  # aggressor groups inside the tape
 
 
-def build_tape(capture: Capture, dt: float, *, start_ns: int | None = None, end_ns: int | None = None,
-               book_levels: int = DEFAULT_BOOK_LEVELS, trade_levels: int = DEFAULT_TRADE_LEVELS
-               ) -> tuple[ReplayTape, TapeInfo]:
+def build_tape(
+    capture: Capture,
+    dt: float,
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    book_levels: int = DEFAULT_BOOK_LEVELS,
+    trade_levels: int = DEFAULT_TRADE_LEVELS,
+) -> tuple[ReplayTape, TapeInfo]:
     """Put ``capture`` (between ``start_ns`` and ``end_ns``, default: all of it) on a grid of ``dt`` seconds."""
     if not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"build_tape: dt must be > 0 seconds, got {dt}")
@@ -51,8 +57,9 @@ def build_tape(capture: Capture, dt: float, *, start_ns: int | None = None, end_
     dt_ns = int(round(dt * 1e9))
     steps = (end - start) // dt_ns
     if steps < 1:
-        raise ValueError(f"{capture.source}: the replay part ({(end - start) / 1e9:.3f} s) is shorter than one step "
-                         f"of {dt} s")
+        raise ValueError(
+            f"{capture.source}: the replay part ({(end - start) / 1e9:.3f} s) is shorter than one step of {dt} s"
+        )
     grid = start + dt_ns * np.arange(steps + 1, dtype=np.int64)
 
     # the book at each step's start, and whether an invalid snapshot falls inside a step
@@ -105,12 +112,24 @@ def build_tape(capture: Capture, dt: float, *, start_ns: int | None = None, end_
     groups = np.unique(trades.aggressor_id[inside_t]).size
 
     tape = ReplayTape(
-        mid=jnp.asarray(rel(mid)), bid_price=jnp.asarray(bid_price), bid_size=jnp.asarray(bid_size),
-        ask_price=jnp.asarray(ask_price), ask_size=jnp.asarray(ask_size), trade_price=jnp.asarray(trade_price),
-        trade_volume=jnp.asarray(trade_volume), valid=jnp.asarray(valid),
+        mid=jnp.asarray(rel(mid)),
+        bid_price=jnp.asarray(bid_price),
+        bid_size=jnp.asarray(bid_size),
+        ask_price=jnp.asarray(ask_price),
+        ask_size=jnp.asarray(ask_size),
+        trade_price=jnp.asarray(trade_price),
+        trade_volume=jnp.asarray(trade_volume),
+        valid=jnp.asarray(valid),
     )
-    info = TapeInfo(start_ns=start, dt=float(dt), steps=int(steps), reference_price=float(reference),
-                    valid_fraction=float(valid.mean()), trades=int(inside_t.sum()), market_orders=int(groups))
+    info = TapeInfo(
+        start_ns=start,
+        dt=float(dt),
+        steps=int(steps),
+        reference_price=float(reference),
+        valid_fraction=float(valid.mean()),
+        trades=int(inside_t.sum()),
+        market_orders=int(groups),
+    )
     return tape, info
 
 

@@ -119,8 +119,10 @@ class AdversaryBox:
             try:
                 validate_params(self.set_values(params, vertex.astype(np.float32)), config)
             except ValueError as err:
-                raise ValueError(f"adversary: the corner {dict(zip(self.fields, vertex.tolist()))} of the box "
-                                 f"gives invalid params: {err}") from None
+                raise ValueError(
+                    f"adversary: the corner {dict(zip(self.fields, vertex.tolist()))} of the box "
+                    f"gives invalid params: {err}"
+                ) from None
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "bounds": {n: [lo, hi] for n, lo, hi in self.bounds}}

@@ -84,7 +84,7 @@ def _step_with_autoreset(env: MarketMakingEnv, key, state, action, params, autor
     return obs, state, reward, done, report, final_obs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_fns(config: EnvConfig):
     """Jitted reset/step of one env and of a vmapped batch, compiled once per (hashable) config.
 
@@ -99,8 +99,9 @@ def _jitted_fns(config: EnvConfig):
 
     def step(key, state, action, params, autoreset):
         key, key_step = jax.random.split(key)
-        obs, state, reward, done, report, final_obs = _step_with_autoreset(env, key_step, state, action, params,
-                                                                           autoreset)
+        obs, state, reward, done, report, final_obs = _step_with_autoreset(
+            env, key_step, state, action, params, autoreset
+        )
         return key, state, (obs, reward, done, report, final_obs)
 
     def step_packed(key, state, action, params):
@@ -111,8 +112,7 @@ def _jitted_fns(config: EnvConfig):
 
     batched_reset = jax.vmap(reset, in_axes=(0, None))
     batched_step = jax.vmap(functools.partial(step, autoreset=True), in_axes=(0, 0, 0, None))
-    return (jax.jit(reset), jax.jit(step_packed), jax.jit(batched_reset),
-            jax.jit(batched_step, donate_argnums=(0, 1)))
+    return (jax.jit(reset), jax.jit(step_packed), jax.jit(batched_reset), jax.jit(batched_step, donate_argnums=(0, 1)))
 
 
 def _on_device(params: EnvParams) -> EnvParams:
@@ -178,13 +178,14 @@ class MOMarketMakingEnv(gym.Env):
         if self._done:
             raise RuntimeError("MOMarketMakingEnv.step: the episode has terminated; call reset() before stepping again")
         if np.any(invalid_actions(self.config, action)) or not self.action_space.contains(
-                action := np.asarray(action, dtype=self.action_space.dtype)):  # one dtype, so one compilation
+            action := np.asarray(action, dtype=self.action_space.dtype)
+        ):  # one dtype, so one compilation
             raise ValueError(f"MOMarketMakingEnv.step: action {action!r} is not in {self.action_space}")
         self._key, self._state, packed = self._step_fn(self._key, self._state, action, self._device_params)
         packed = np.asarray(packed)
         n_obs, n_rew = self.observation_space.shape[0], self.reward_dim
-        obs, reward = packed[:n_obs].copy(), packed[n_obs:n_obs + n_rew].copy()
-        info = dict(zip(INFO_KEYS, packed[n_obs + n_rew:-1].tolist()))
+        obs, reward = packed[:n_obs].copy(), packed[n_obs : n_obs + n_rew].copy()
+        info = dict(zip(INFO_KEYS, packed[n_obs + n_rew : -1].tolist()))
         self._done = bool(packed[-1])
         return obs, reward, self._done, False, info
 
@@ -237,12 +238,15 @@ class VectorMarketMakingEnv(VectorEnv):
         raw = np.asarray(actions)
         actions = np.asarray(actions, dtype=self.single_action_space.dtype)
         if actions.shape != self.action_space.shape:
-            raise ValueError(f"VectorMarketMakingEnv.step: actions must have shape {self.action_space.shape}, "
-                             f"got {actions.shape}")
+            raise ValueError(
+                f"VectorMarketMakingEnv.step: actions must have shape {self.action_space.shape}, got {actions.shape}"
+            )
         bad = np.flatnonzero(invalid_actions(self.config, raw))
         if bad.size:
-            raise ValueError(f"VectorMarketMakingEnv.step: invalid action(s) of env(s) {bad.tolist()[:10]}: "
-                             f"{raw[bad[0]]!r} is not a finite action of {self.single_action_space}")
+            raise ValueError(
+                f"VectorMarketMakingEnv.step: invalid action(s) of env(s) {bad.tolist()[:10]}: "
+                f"{raw[bad[0]]!r} is not a finite action of {self.single_action_space}"
+            )
         self._keys, self._state, outputs = self._step_fn(self._keys, self._state, actions, self._device_params)
         obs, rewards, dones, report, final_obs = jax.device_get(outputs)
         dones = np.asarray(dones, dtype=bool)

@@ -48,8 +48,17 @@ from morl_mm.env.objectives import reward_bounds, reward_vector
 from morl_mm.env.observation import OBS_HIGH, OBS_LOW, OBS_NAMES, observe
 from morl_mm.env.params import EnvConfig, EnvParams, active_parts, make_params, validate_params
 
-__all__ = ["OBS_NAMES", "OFF_QUOTE", "QUOTE_FIELDS", "Draws", "EnvState", "MarketMakingEnv", "PlacedQuote", "StepInfo",
-           "observe"]
+__all__ = [
+    "OBS_NAMES",
+    "OFF_QUOTE",
+    "QUOTE_FIELDS",
+    "Draws",
+    "EnvState",
+    "MarketMakingEnv",
+    "PlacedQuote",
+    "StepInfo",
+    "observe",
+]
 
 QUOTE_FIELDS = ("depth_bid", "depth_ask", "on_bid", "on_ask", "lots_bid", "lots_ask")
 """Layout of the canonical quote vector that the latency buffer holds."""
@@ -112,7 +121,8 @@ class MarketMakingEnv:
     >>> env = MarketMakingEnv()
     >>> params = env.default_params
     >>> obs, state = env.reset(jax.random.key(0), params)
-    >>> obs, state, reward, done, info = env.step(jax.random.key(1), state, env.sample_action(jax.random.key(2)), params)
+    >>> action = env.sample_action(jax.random.key(2))
+    >>> obs, state, reward, done, info = env.step(jax.random.key(1), state, action, params)
     """
 
     def __init__(self, config: EnvConfig | None = None, **config_overrides: Any):
@@ -255,15 +265,17 @@ class MarketMakingEnv:
         arrival, filled = market_orders(state, placed, draws, params, parts)
         new_mid, sigma_t = move_mid(state, arrival, draws, params, parts)
         signal, regime = move_signal_and_regime(state, draws, params, parts, self.config)
-        return self.settle(state, placed, filled * placed.size, arrival, new_mid, sigma_t, params,
-                           regime=regime, signal=signal)
+        return self.settle(
+            state, placed, filled * placed.size, arrival, new_mid, sigma_t, params, regime=regime, signal=signal
+        )
 
-    def draw(self, key: jax.Array, state: EnvState, parts: frozenset) -> "Draws":
+    def draw(self, key: jax.Array, state: EnvState, parts: frozenset) -> Draws:
         """The step's random numbers (:func:`draw`); a method so that a variant env can replace them."""
         return draw(key, state, parts, self.config)
 
-    def place_quote(self, state: EnvState, action: jnp.ndarray, params: EnvParams,
-                    grid_offset: jnp.ndarray | float = 0.0) -> "PlacedQuote":
+    def place_quote(
+        self, state: EnvState, action: jnp.ndarray, params: EnvParams, grid_offset: jnp.ndarray | float = 0.0
+    ) -> PlacedQuote:
         """Steps 1-2: the action enters the latency buffer; the quote in force is withdrawn on a side
         whose fill would breach the inventory limit and put onto the tick grid (away from the mid).
 
@@ -287,16 +299,27 @@ class MarketMakingEnv:
         if "ticks" not in active_parts(self.config, params):
             return PlacedQuote(submitted, buffer, depth, on, lots, size, raw_bid, raw_ask, invalid)
         tick = jnp.where(params.tick_size > 0, params.tick_size, 1.0)
-        bid_px = jnp.where(params.tick_size > 0,
-                           grid_offset + jnp.floor((raw_bid - grid_offset) / tick + 1e-6) * tick, raw_bid)
-        ask_px = jnp.where(params.tick_size > 0,
-                           grid_offset + jnp.ceil((raw_ask - grid_offset) / tick - 1e-6) * tick, raw_ask)
+        bid_px = jnp.where(
+            params.tick_size > 0, grid_offset + jnp.floor((raw_bid - grid_offset) / tick + 1e-6) * tick, raw_bid
+        )
+        ask_px = jnp.where(
+            params.tick_size > 0, grid_offset + jnp.ceil((raw_ask - grid_offset) / tick - 1e-6) * tick, raw_ask
+        )
         # without ticks the depth is exact: mid - (mid - depth) in float32 is off by ~1e-5 at mid 100
         eff_depth = jnp.where(params.tick_size > 0, jnp.stack([mid - bid_px, ask_px - mid]), depth)
         return PlacedQuote(submitted, buffer, eff_depth, on, lots, size, bid_px, ask_px, invalid)
 
-    def settle(self, state: EnvState, placed: "PlacedQuote", units: jnp.ndarray, arrival: jnp.ndarray,
-               new_mid: jnp.ndarray, sigma_t: jnp.ndarray, params: EnvParams, **extra_state):
+    def settle(
+        self,
+        state: EnvState,
+        placed: PlacedQuote,
+        units: jnp.ndarray,
+        arrival: jnp.ndarray,
+        new_mid: jnp.ndarray,
+        sigma_t: jnp.ndarray,
+        params: EnvParams,
+        **extra_state,
+    ):
         """Step 6: cash and inventory from the ``units`` filled per side (bought on the bid, sold on the
         ask), the mid's move to ``new_mid``, the reward vector, the new state (``extra_state``: more
         fields to replace, e.g. the regime) and the observation. ``arrival``: a market order hit the
@@ -461,8 +484,11 @@ def move_signal_and_regime(state: EnvState, draws: Draws, params: EnvParams, par
     """Step 5: ``(signal, regime)``: the Ornstein-Uhlenbeck signal and the Markov regime move on."""
     signal = state.signal
     if "signal" in parts:
-        signal = signal - params.signal_reversion * signal * params.dt \
+        signal = (
+            signal
+            - params.signal_reversion * signal * params.dt
             + params.signal_vol * jnp.sqrt(params.dt) * draws.signal_noise
+        )
     regime = state.regime
     if config.n_regimes > 1:
         cdf = jnp.cumsum(params.regime_transition[state.regime])

@@ -19,7 +19,8 @@ of results and the cost-bound selection all read the table. The oracle solves th
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable, Literal, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -106,5 +107,7 @@ def reward_vector(objectives, params: EnvParams, **quantities) -> jnp.ndarray:
 
 def reward_bounds(objectives) -> tuple[np.ndarray, np.ndarray]:
     """Per-step reward bounds for ``reward_space`` (unbounded where the model has no bound)."""
-    return (np.array([BY_NAME[o].low for o in objectives], np.float32),
-            np.array([BY_NAME[o].high for o in objectives], np.float32))
+    return (
+        np.array([BY_NAME[o].low for o in objectives], np.float32),
+        np.array([BY_NAME[o].high for o in objectives], np.float32),
+    )

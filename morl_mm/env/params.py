@@ -90,8 +90,10 @@ class EnvConfig:
         if not isinstance(self.negative_depth, bool):
             raise ValueError(f"EnvConfig.negative_depth: must be True or False, got {self.negative_depth!r}")
         if self.negative_depth and self.action_mode != "continuous":
-            raise ValueError("EnvConfig.negative_depth: only the continuous action mode has negative depths "
-                             "(the discrete grid's depths are >= 0)")
+            raise ValueError(
+                "EnvConfig.negative_depth: only the continuous action mode has negative depths "
+                "(the discrete grid's depths are >= 0)"
+            )
 
     @property
     def min_depth(self) -> float:
@@ -270,8 +272,17 @@ def validate_params(params: EnvParams, config: EnvConfig | None = None) -> None:
 
     for name in ("horizon", "dt", "order_size", "inventory_limit", "kappa", "competitive_distance"):
         positive(name)
-    for name in ("sigma", "jump_rate", "jump_std", "signal_reversion", "signal_vol", "arrival_rate",
-                 "tick_size", "liquidation_penalty", "order_change_cost"):
+    for name in (
+        "sigma",
+        "jump_rate",
+        "jump_std",
+        "signal_reversion",
+        "signal_vol",
+        "arrival_rate",
+        "tick_size",
+        "liquidation_penalty",
+        "order_change_cost",
+    ):
         non_negative(name)
     for name in ("vol_ewma", "flow_ewma"):
         unit_interval(name)
@@ -299,12 +310,15 @@ def validate_params(params: EnvParams, config: EnvConfig | None = None) -> None:
     latency = p["latency"]
     if latency != int(latency) or not 0 <= latency <= config.max_latency:
         raise ValueError(
-            f"EnvParams.latency: must be a whole number of steps in [0, EnvConfig.max_latency={config.max_latency}], got {latency}"
+            f"EnvParams.latency: must be a whole number of steps in [0, EnvConfig.max_latency={config.max_latency}], "
+            f"got {latency}"
         )
     for part, name in MODEL_PARTS.items():
         if p[name] != 0 and part not in config.model_parts:
-            raise ValueError(f"EnvParams.{name}: {p[name]} turns on the model part {part!r}, which "
-                             f"EnvConfig.model_parts={list(config.model_parts)} compiles out")
+            raise ValueError(
+                f"EnvParams.{name}: {p[name]} turns on the model part {part!r}, which "
+                f"EnvConfig.model_parts={list(config.model_parts)} compiles out"
+            )
     vol = np.asarray(params.regime_vol, dtype=float)
     trans = np.asarray(params.regime_transition, dtype=float)
     r = config.n_regimes

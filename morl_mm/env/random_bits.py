@@ -87,8 +87,9 @@ def uniform(bits: jnp.ndarray) -> jnp.ndarray:
 
 # odd polynomial for sin(2 pi b) on |b| <= 1/4: the Taylor series of sin(x) to x^11, x = 2 pi b
 # (truncation error below (pi/2)^13 / 13! = 6e-8 there, about float32's resolution)
-_SIN_COEFFS = tuple(np.float32((-1) ** k * (2 * np.pi) ** (2 * k + 1) / float(np.prod(np.arange(1, 2 * k + 2))))
-                    for k in range(6))
+_SIN_COEFFS = tuple(
+    np.float32((-1) ** k * (2 * np.pi) ** (2 * k + 1) / float(np.prod(np.arange(1, 2 * k + 2)))) for k in range(6)
+)
 
 
 def _sin_2pi_quarter(b: jnp.ndarray) -> jnp.ndarray:

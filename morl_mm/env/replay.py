@@ -97,8 +97,12 @@ class ReplayState(EnvState):
 class ReplayEnv(MarketMakingEnv):
     """The market-making env over a recorded market (see the module docstring)."""
 
-    def __init__(self, config: EnvConfig | None = None, fill_model: Literal["trade_through", "queue", "touch"] = "queue",
-                 **config_overrides):
+    def __init__(
+        self,
+        config: EnvConfig | None = None,
+        fill_model: Literal["trade_through", "queue", "touch"] = "queue",
+        **config_overrides,
+    ):
         super().__init__(config, **config_overrides)
         if fill_model not in FILL_MODELS:
             raise ValueError(f"ReplayEnv.fill_model: must be one of {list(FILL_MODELS)}, got {fill_model!r}")
@@ -115,8 +119,10 @@ class ReplayEnv(MarketMakingEnv):
         starts = np.atleast_1d(np.asarray(params.start))
         steps = episode_steps(params.env)
         if starts.size and (starts.min() < 0 or starts.max() + steps > length):
-            raise ValueError(f"ReplayParams.start: an episode of {steps} steps from step {int(starts.max())} does not "
-                             f"fit on a tape of {length} steps")
+            raise ValueError(
+                f"ReplayParams.start: an episode of {steps} steps from step {int(starts.max())} does not "
+                f"fit on a tape of {length} steps"
+            )
 
     # -- the recorded market -------------------------------------------------------------------
     def _origin(self, params: ReplayParams) -> jnp.ndarray:
@@ -154,15 +160,31 @@ class ReplayEnv(MarketMakingEnv):
         s = params.start + state.time
         placed = self.place_quote(state, action, env_params, grid_offset=-origin)
         price = jnp.stack([placed.bid_px, placed.ask_px]) + origin
-        units, queue_ahead, queue_price = match_quotes(self.fill_model, tape, s, price, placed.on > 0, placed.size,
-                                                       state.queue_ahead, state.queue_price + origin,
-                                                       env_params.tick_size)
+        units, queue_ahead, queue_price = match_quotes(
+            self.fill_model,
+            tape,
+            s,
+            price,
+            placed.on > 0,
+            placed.size,
+            state.queue_ahead,
+            state.queue_price + origin,
+            env_params.tick_size,
+        )
         trade_price = tape.trade_price[s]
         arrival = jnp.isfinite(trade_price[:, 0]).astype(jnp.float32)
         new_mid = tape.mid[s + 1] - origin
-        return self.settle(state, placed, units.astype(jnp.float32), arrival, new_mid, env_params.sigma, env_params,
-                           queue_ahead=queue_ahead.astype(jnp.float32),
-                           queue_price=(queue_price - origin).astype(jnp.float32))
+        return self.settle(
+            state,
+            placed,
+            units.astype(jnp.float32),
+            arrival,
+            new_mid,
+            env_params.sigma,
+            env_params,
+            queue_ahead=queue_ahead.astype(jnp.float32),
+            queue_price=(queue_price - origin).astype(jnp.float32),
+        )
 
     def get_obs(self, state: EnvState, params: ReplayParams) -> jnp.ndarray:
         return super().get_obs(state, params.env)
@@ -213,8 +235,12 @@ def _displayed(tape: ReplayTape, s, price, tol) -> jnp.ndarray:
         size = jnp.sum(jnp.where(match, sizes, 0.0))
         return jnp.where(jnp.any(match), size, jnp.where(full & (sign * p < deepest - tol), jnp.inf, 0.0))
 
-    return jnp.stack([one_side(tape.bid_price[s], tape.bid_size[s], price[0], 1.0),
-                      one_side(tape.ask_price[s], tape.ask_size[s], price[1], -1.0)])
+    return jnp.stack(
+        [
+            one_side(tape.bid_price[s], tape.bid_size[s], price[0], 1.0),
+            one_side(tape.ask_price[s], tape.ask_size[s], price[1], -1.0),
+        ]
+    )
 
 
 def window_starts(tape: ReplayTape, steps: int) -> np.ndarray:
@@ -223,5 +249,5 @@ def window_starts(tape: ReplayTape, steps: int) -> np.ndarray:
     valid = np.asarray(tape.valid, bool)
     count = valid.shape[0] // int(steps)
     starts = np.arange(count, dtype=np.int64) * int(steps)
-    keep = [bool(valid[s:s + steps].all()) for s in starts]
+    keep = [bool(valid[s : s + steps].all()) for s in starts]
     return starts[np.asarray(keep, bool)].astype(np.int32) if count else np.zeros((0,), np.int32)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,8 +47,14 @@ def as_act_fn(policy: Any, policy_params: Any = None) -> ActFn:
     return policy
 
 
-def rollout(env: MarketMakingEnv, policy: Any, key: jax.Array, params: EnvParams, num_steps: int | None = None,
-            policy_params: Any = None) -> Trajectory:
+def rollout(
+    env: MarketMakingEnv,
+    policy: Any,
+    key: jax.Array,
+    params: EnvParams,
+    num_steps: int | None = None,
+    policy_params: Any = None,
+) -> Trajectory:
     """Run one episode of ``num_steps`` (default: the whole episode) without auto-reset.
 
     ``num_steps`` must be a Python int (it fixes the scan length); ``params`` may be traced, so

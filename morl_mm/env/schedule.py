@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,18 @@ from flax import struct
 from morl_mm.env.market import EnvState, MarketMakingEnv
 from morl_mm.env.params import EnvParams, episode_steps
 
-FIXED_FIELDS = ("horizon", "dt", "mid0", "initial_inventory", "competitive_distance", "order_change_cost", "vol_ewma",
-                "flow_ewma", "regime_vol", "regime_transition")
+FIXED_FIELDS = (
+    "horizon",
+    "dt",
+    "mid0",
+    "initial_inventory",
+    "competitive_distance",
+    "order_change_cost",
+    "vol_ewma",
+    "flow_ewma",
+    "regime_vol",
+    "regime_transition",
+)
 """Fields a shift may not change: the episode (length, start), the objectives' and features' definitions and
 the regime arrays."""
 
@@ -136,8 +147,9 @@ class ScheduledParams:
         return jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[index], self.segments)
 
 
-def schedule_params(base: EnvParams, shifts: Sequence[Shift] = (), n_segments: int | None = None,
-                    validate=None) -> ScheduledParams:
+def schedule_params(
+    base: EnvParams, shifts: Sequence[Shift] = (), n_segments: int | None = None, validate=None
+) -> ScheduledParams:
     """Compile ``shifts`` over ``base`` into :class:`ScheduledParams` (outside jit; ``base`` unbatched).
 
     ``n_segments``: pad to this many segments (at least the schedule's own). ``validate``: a check of
@@ -148,8 +160,10 @@ def schedule_params(base: EnvParams, shifts: Sequence[Shift] = (), n_segments: i
     windows = [(shift, *shift.steps(dt, total)) for shift in shifts]
     for shift, first, stop in windows:
         if first >= stop:
-            raise ValueError(f"shift: [{shift.start:g}, {shift.end if shift.end is not None else 'end'}) covers no step "
-                             f"of the episode (steps of dt = {dt:g} start at 0, dt, ...; horizon {float(base.horizon):g})")
+            raise ValueError(
+                f"shift: [{shift.start:g}, {shift.end if shift.end is not None else 'end'}) covers no step "
+                f"of the episode (steps of dt = {dt:g} start at 0, dt, ...; horizon {float(base.horizon):g})"
+            )
     starts = sorted({0, *(s for _, s, e in windows if s < e), *(e for _, s, e in windows if e < total)} - {total})
     segments = []
     for k, first in enumerate(starts):
@@ -157,8 +171,9 @@ def schedule_params(base: EnvParams, shifts: Sequence[Shift] = (), n_segments: i
         for shift, s, e in windows:  # in the given order: a later shift wins on a field both set
             if s <= first < e:
                 values.update(shift.field_values(dt))
-        segment = base.replace(**{name: jnp.asarray(v, jnp.asarray(getattr(base, name)).dtype)
-                                  for name, v in values.items()})
+        segment = base.replace(
+            **{name: jnp.asarray(v, jnp.asarray(getattr(base, name)).dtype) for name, v in values.items()}
+        )
         if validate is not None:
             stop = starts[k + 1] if k + 1 < len(starts) else total
             try:

@@ -11,7 +11,8 @@ them independent: with W windows they are about 1/sqrt(W) of the spread across w
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -20,14 +21,20 @@ import xarray as xr
 from morl_mm.data.capture import Capture
 from morl_mm.data.tape import build_tape, replay_params
 from morl_mm.env.objectives import UNITS
-from morl_mm.env.params import EnvParams
-from morl_mm.env.params import episode_steps
+from morl_mm.env.params import EnvParams, episode_steps
 from morl_mm.env.replay import ReplayEnv, window_starts
 from morl_mm.evaluation.dataset import mean_and_ci, metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_replay
 
-METRICS = ("pnl_sharpe", "step_sharpe", "max_drawdown_mean", "realized_spread_mean", "inventory_mean",
-           "inventory_std", "inventory_skewness")
+METRICS = (
+    "pnl_sharpe",
+    "step_sharpe",
+    "max_drawdown_mean",
+    "realized_spread_mean",
+    "inventory_mean",
+    "inventory_std",
+    "inventory_skewness",
+)
 EPISODE_MEANS = ("slippage", "effective_spread", "price_impact")  # mean over the windows that traded
 PER_SIDE = ("fills", "fill_rate", "quoting_ratio")  # mean over windows, per side
 
@@ -46,16 +53,25 @@ class Replay:
     Quotes go on the venue's price grid: a model without ticks (``tick_size = 0``, as the exact oracle
     needs) is replayed with the capture's tick size (depths rounded away from the mid)."""
 
-    def __init__(self, capture: Capture, env_config, env_params: EnvParams, fill_model: str = "queue",
-                 start_ns: int | None = None, end_ns: int | None = None):
+    def __init__(
+        self,
+        capture: Capture,
+        env_config,
+        env_params: EnvParams,
+        fill_model: str = "queue",
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+    ):
         self.env = ReplayEnv(env_config, fill_model=fill_model)
         self.env_params = env_params = on_venue_ticks(env_params, capture.tick_size)
         self.tape, self.info = build_tape(capture, float(env_params.dt), start_ns=start_ns, end_ns=end_ns)
         self.steps = episode_steps(env_params)
         self.starts = window_starts(self.tape, self.steps)
         if self.starts.size == 0:
-            raise ValueError(f"{capture.source}: no valid replay window of {float(env_params.horizon):g} s "
-                             f"({self.steps} steps of {float(env_params.dt):g} s) in {self.info.steps} steps of data")
+            raise ValueError(
+                f"{capture.source}: no valid replay window of {float(env_params.horizon):g} s "
+                f"({self.steps} steps of {float(env_params.dt):g} s) in {self.info.steps} steps of data"
+            )
         self.params = replay_params(self.tape, env_params)
 
     @property
@@ -71,15 +87,22 @@ class Replay:
         return self.env_params.replace(mid0=0.0, initial_inventory=0.0)
 
 
-def backtest(policies: Sequence[tuple[str, str, Any]], capture: Capture, *, fill_model: str = "queue",
-             start_ns: int | None = None, end_ns: int | None = None, seed: int = 0) -> xr.Dataset:
+def backtest(
+    policies: Sequence[tuple[str, str, Any]],
+    capture: Capture,
+    *,
+    fill_model: str = "queue",
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    seed: int = 0,
+) -> xr.Dataset:
     """Backtest ``(label, kind, LoadedPolicy)`` triples on ``capture``; see the module docstring."""
     if not policies:
         raise ValueError("backtest: no policy to run")
     replays: dict[tuple, Replay] = {}  # one tape per model: policies of one study share it
     returns, summaries, per_side = [], [], []
     objectives = None
-    for label, kind, loaded in policies:
+    for label, _kind, loaded in policies:
         key = (loaded.env.config, str(loaded.env_params))
         if key not in replays:
             replays[key] = Replay(capture, loaded.env.config, loaded.env_params, fill_model, start_ns, end_ns)
@@ -87,7 +110,9 @@ def backtest(policies: Sequence[tuple[str, str, Any]], capture: Capture, *, fill
         if objectives is None:
             objectives = list(loaded.env.objectives)
         elif list(loaded.env.objectives) != objectives:
-            raise ValueError(f"backtest: policy {label!r} has objectives {list(loaded.env.objectives)}, not {objectives}")
+            raise ValueError(
+                f"backtest: policy {label!r} has objectives {list(loaded.env.objectives)}, not {objectives}"
+            )
         traj = replay.run(loaded.policy, seed=seed)
         returns.append(np.asarray(traj.reward, np.float64).sum(axis=1))
         m = metrics_dataset(traj, replay.metrics_params(), objectives, [label])
@@ -105,18 +130,33 @@ def backtest(policies: Sequence[tuple[str, str, Any]], capture: Capture, *, fill
             "returns": (("policy", "window", "objective"), stacked.values),
             "value": (("policy", "objective"), value.values),
             "ci": (("policy", "objective"), half.values),
-            **{name: (("policy",), np.array([float(s[name]) for s in summaries]), summaries[0][name].attrs)
-               for name in METRICS},
+            **{
+                name: (("policy",), np.array([float(s[name]) for s in summaries]), summaries[0][name].attrs)
+                for name in METRICS
+            },
             **{name: (("policy",), np.array([float(p[name]) for p in per_side])) for name in EPISODE_MEANS},
             **{name: (("policy", "side"), np.stack([p[name] for p in per_side])) for name in PER_SIDE},
         },
-        coords={"policy": [p[0] for p in policies], "kind": ("policy", [p[1] for p in policies]),
-                "objective": objectives, "side": ["bid", "ask"], "window": np.arange(n),
-                "objective_units": ("objective", [UNITS[o] for o in objectives])},
-        attrs={"data": capture.source, "venue": capture.venue, "instrument": capture.instrument,
-               "fill_model": fill_model, "windows": n, "dt": float(replay.env_params.dt),
-               "horizon": float(replay.env_params.horizon), "replay_seconds": replay.info.steps * replay.info.dt,
-               "valid_fraction": replay.info.valid_fraction, "reference_price": replay.info.reference_price},
+        coords={
+            "policy": [p[0] for p in policies],
+            "kind": ("policy", [p[1] for p in policies]),
+            "objective": objectives,
+            "side": ["bid", "ask"],
+            "window": np.arange(n),
+            "objective_units": ("objective", [UNITS[o] for o in objectives]),
+        },
+        attrs={
+            "data": capture.source,
+            "venue": capture.venue,
+            "instrument": capture.instrument,
+            "fill_model": fill_model,
+            "windows": n,
+            "dt": float(replay.env_params.dt),
+            "horizon": float(replay.env_params.horizon),
+            "replay_seconds": replay.info.steps * replay.info.dt,
+            "valid_fraction": replay.info.valid_fraction,
+            "reference_price": replay.info.reference_price,
+        },
     )
     return ds
 
@@ -132,10 +172,15 @@ def backtest_json(ds: xr.Dataset) -> dict:
         for name in PER_SIDE:
             for side, value in zip(("bid", "ask"), row[name].values):
                 metrics[f"{name}_{side}"] = finite_or_none(value)
-        policies.append({"label": str(label), "kind": str(row["kind"].values),
-                         "objectives": {o: finite_or_none(v) for o, v in zip(objectives, row["value"].values)},
-                         "ci": {o: finite_or_none(v) for o, v in zip(objectives, row["ci"].values)},
-                         "metrics": metrics})
+        policies.append(
+            {
+                "label": str(label),
+                "kind": str(row["kind"].values),
+                "objectives": {o: finite_or_none(v) for o, v in zip(objectives, row["value"].values)},
+                "ci": {o: finite_or_none(v) for o, v in zip(objectives, row["ci"].values)},
+                "metrics": metrics,
+            }
+        )
     keys = ("data", "venue", "instrument", "fill_model", "windows", "dt", "horizon", "replay_seconds", "valid_fraction")
     return {**{k: ds.attrs[k] for k in keys}, "objectives": objectives, "policies": policies}
 

@@ -8,7 +8,7 @@ not. Definitions are those of :mod:`morl_mm.evaluation.metrics`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -95,10 +95,16 @@ def _labels(dim: str, count: int, labels) -> list[str]:
     return labels
 
 
-def metrics_dataset(trajectories: Trajectory | Sequence[Trajectory], params: EnvParams, objectives: Sequence[str],
-                    policy_labels: Sequence[str] | None = None, scenario_labels: Sequence[str] | None = None,
-                    markout_steps: int = mm.DEFAULT_MARKOUT_STEPS, quantiles: Sequence[float] = mm.QUANTILES,
-                    objective_scales: Sequence[float] | None = None) -> xr.Dataset:
+def metrics_dataset(
+    trajectories: Trajectory | Sequence[Trajectory],
+    params: EnvParams,
+    objectives: Sequence[str],
+    policy_labels: Sequence[str] | None = None,
+    scenario_labels: Sequence[str] | None = None,
+    markout_steps: int = mm.DEFAULT_MARKOUT_STEPS,
+    quantiles: Sequence[float] = mm.QUANTILES,
+    objective_scales: Sequence[float] | None = None,
+) -> xr.Dataset:
     """Per-episode metrics and their summaries for one or several policies as an xarray Dataset.
 
     Args:
@@ -143,8 +149,11 @@ def metrics_dataset(trajectories: Trajectory | Sequence[Trajectory], params: Env
     for traj in trajectories:
         computed = mm.batch_metrics(traj, params, markout_steps)._asdict()
         per_episode = {k: np.asarray(v, np.float64) for k, v in computed.items()}
-        per_group = [(traj, per_episode)] if count is None else [
-            (scenario(traj, i), {k: v[i] for k, v in per_episode.items()}) for i in range(count)]
+        per_group = (
+            [(traj, per_episode)]
+            if count is None
+            else [(scenario(traj, i), {k: v[i] for k, v in per_episode.items()}) for i in range(count)]
+        )
         summary_rows.append([_summaries(tr, m, p, grid, quantiles) for (tr, m), p in zip(per_group, groups)])
         episode_rows.append(per_episode)
     episodes = {v["pnl"].shape[-1] for v in episode_rows}
@@ -152,8 +161,13 @@ def metrics_dataset(trajectories: Trajectory | Sequence[Trajectory], params: Env
         raise ValueError(f"metrics_dataset: every policy needs the same number of episodes, got {sorted(episodes)}")
 
     lead = ["policy"] + scenario_dims
-    trailing = {"objective_value": ["objective"], "fills": ["side"], "traded_units": ["side"], "fill_rate": ["side"],
-                "quoting_ratio": ["side"]}
+    trailing = {
+        "objective_value": ["objective"],
+        "fills": ["side"],
+        "traded_units": ["side"],
+        "fill_rate": ["side"],
+        "quoting_ratio": ["side"],
+    }
     data = {}
     for name, (units, long_name) in EPISODE_VARIABLES.items():
         values = np.stack([row[name] for row in episode_rows])
@@ -178,10 +192,16 @@ def metrics_dataset(trajectories: Trajectory | Sequence[Trajectory], params: Env
         scales = np.asarray(objective_scales, np.float64)
         if scales.shape != (len(objectives),) or not np.all(np.isfinite(scales)) or np.any(scales <= 0):
             raise ValueError(
-                f"metrics_dataset: objective_scales must be {len(objectives)} finite values > 0, got {scales.tolist()}")
-        data["objective_scale"] = ("objective", scales, {
-            "units": "see the objective_units coordinate",
-            "long_name": "normalisation scale: weights apply to J / scale"})
+                f"metrics_dataset: objective_scales must be {len(objectives)} finite values > 0, got {scales.tolist()}"
+            )
+        data["objective_scale"] = (
+            "objective",
+            scales,
+            {
+                "units": "see the objective_units coordinate",
+                "long_name": "normalisation scale: weights apply to J / scale",
+            },
+        )
     attrs = {
         "markout_steps": int(markout_steps),
         "dt": float(params.dt) if count is None else [float(p.dt) for p in groups],

@@ -60,8 +60,9 @@ def _evaluate(env: ByIdentity, policy: ByIdentity, num_steps: int, batched: bool
     return jax.vmap(episodes)(params) if batched else episodes(params)
 
 
-def evaluate_policy(env: MarketMakingEnv, params: EnvParams, policy: Any, key: jax.Array, episodes: int,
-                    policy_params: Any = None) -> Trajectory:
+def evaluate_policy(
+    env: MarketMakingEnv, params: EnvParams, policy: Any, key: jax.Array, episodes: int, policy_params: Any = None
+) -> Trajectory:
     """Roll ``policy`` through ``episodes`` independent episodes of ``env`` and return the trajectories.
 
     Args:
@@ -99,7 +100,8 @@ def stack_scenarios(*params: EnvParams) -> EnvParams:
 @functools.partial(jax.jit, static_argnames=("env", "policy", "num_steps"))
 def _evaluate_replay(env: ByIdentity, policy: ByIdentity, num_steps: int, keys, starts, params, policy_params):
     return jax.vmap(lambda k, s: rollout(env.obj, policy.obj, k, params.replace(start=s), num_steps, policy_params))(
-        keys, starts)
+        keys, starts
+    )
 
 
 def evaluate_replay(env, params, policy: Any, key: jax.Array, starts, policy_params: Any = None) -> Trajectory:
@@ -122,5 +124,6 @@ def evaluate_replay(env, params, policy: Any, key: jax.Array, starts, policy_par
     if policy_params is None and hasattr(policy, "act"):
         policy_params = policy.params
     keys = jax.random.split(key, starts.size)
-    return _evaluate_replay(ByIdentity(env), ByIdentity(policy), episode_steps(params.env), keys,
-                            jnp.asarray(starts), params, policy_params)
+    return _evaluate_replay(
+        ByIdentity(env), ByIdentity(policy), episode_steps(params.env), keys, jnp.asarray(starts), params, policy_params
+    )

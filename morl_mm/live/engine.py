@@ -45,8 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from morl_mm.env.market import PlacedQuote, StepInfo, observe
-from morl_mm.env.params import EnvParams
-from morl_mm.env.params import episode_steps
+from morl_mm.env.params import EnvParams, episode_steps
 from morl_mm.env.replay import ReplayEnv, ReplayParams
 from morl_mm.env.rollout import ByIdentity, Trajectory, as_act_fn
 from morl_mm.evaluation.backtest import on_venue_ticks
@@ -58,7 +57,7 @@ log = logging.getLogger("morl_mm.live")
 
 
 # -- the jitted parts: the replay env's own code ---------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def replay_env(config) -> ReplayEnv:
     """The replay env of a model config, one per config (so that sessions share compiled code)."""
     return ReplayEnv(config)
@@ -77,6 +76,7 @@ def decision_function(env: ReplayEnv, policy: Any, policy_params: Any, env_param
     policy, params, model, key), shared by sessions."""
     cache_key = (id(env), id(policy), id(policy_params), str(env_params), str(jax.random.key_data(key)))
     if cache_key not in _DECIDERS:
+
         @jax.jit
         def decide(state, origin, step):
             obs = observe(state, env_params)
@@ -92,16 +92,25 @@ def decision_function(env: ReplayEnv, policy: Any, policy_params: Any, env_param
 
 def pack_placed(placed: PlacedQuote, xp=jnp):
     """A :class:`PlacedQuote` as one float32 vector (``xp``: jax.numpy, or numpy on the host)."""
-    parts = [placed.submitted, placed.buffer, placed.depth, placed.on, placed.lots, placed.size, placed.bid_px,
-             placed.ask_px, placed.invalid]
+    parts = [
+        placed.submitted,
+        placed.buffer,
+        placed.depth,
+        placed.on,
+        placed.lots,
+        placed.size,
+        placed.bid_px,
+        placed.ask_px,
+        placed.invalid,
+    ]
     return xp.concatenate([xp.ravel(xp.asarray(p, xp.float32)) for p in parts])
 
 
 def unpack_placed(vector, buffer_rows: int) -> PlacedQuote:
     """The :class:`PlacedQuote` of :func:`pack_placed` (``buffer_rows``: the env's ``max_latency + 1``)."""
     n = 6 * buffer_rows
-    buffer = vector[6:6 + n].reshape(buffer_rows, 6)
-    rest = vector[6 + n:]
+    buffer = vector[6 : 6 + n].reshape(buffer_rows, 6)
+    rest = vector[6 + n :]
     return PlacedQuote(vector[:6], buffer, rest[0:2], rest[2:4], rest[4:6], rest[6:8], rest[8], rest[9], rest[10] > 0.5)
 
 
@@ -111,8 +120,9 @@ def _settle(env: ByIdentity, state, placed, units, trade_price, mid_end, origin,
     packed in one float32 vector, the reward vector and the step's :class:`StepInfo`."""
     placed = unpack_placed(placed, env.obj.config.max_latency + 1)
     arrival = jnp.isfinite(trade_price[:, 0]).astype(jnp.float32)
-    _, state, reward, _, info = env.obj.settle(state, placed, units.astype(jnp.float32), arrival, mid_end - origin,
-                                               env_params.sigma, env_params)
+    _, state, reward, _, info = env.obj.settle(
+        state, placed, units.astype(jnp.float32), arrival, mid_end - origin, env_params.sigma, env_params
+    )
     return state, jnp.concatenate([reward, jnp.stack([jnp.asarray(x, jnp.float32) for x in info])])
 
 
@@ -120,8 +130,9 @@ def unpack_step(packed: np.ndarray, n_objectives: int) -> tuple[np.ndarray, Step
     """The reward vector (float64) and :class:`StepInfo` (numpy scalars) of :func:`_settle`'s packed vector."""
     reward, fields = np.asarray(packed[:n_objectives], np.float64), packed[n_objectives:]
     info = StepInfo(*fields)
-    return reward, info._replace(time=np.int32(info.time), regime=np.int32(info.regime),
-                                 invalid_action=bool(info.invalid_action))
+    return reward, info._replace(
+        time=np.int32(info.time), regime=np.int32(info.regime), invalid_action=bool(info.invalid_action)
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("env",))
@@ -139,8 +150,9 @@ def resting_quote(submitted, buffer, mid, on, price, size, origin, order_size) -
     rel = np.where(on > 0, np.asarray(price, f32) - f32(origin), f32(mid)).astype(f32)
     depth = np.where(on > 0, np.array([f32(mid) - rel[0], rel[1] - f32(mid)], f32), f32(0)).astype(f32)
     size = np.asarray(size, f32)
-    return pack_placed(PlacedQuote(submitted, buffer, depth, on, size / f32(order_size), size, rel[0], rel[1], False),
-                       np)
+    return pack_placed(
+        PlacedQuote(submitted, buffer, depth, on, size / f32(order_size), size, rel[0], rel[1], False), np
+    )
 
 
 # -- bookkeeping ----------------------------------------------------------------------------------
@@ -164,8 +176,9 @@ def map_orders(working: list[EngineOrder | None], quotes: list[Quote], new_id) -
         elif order is not None and not quote.on:
             actions.append(OrderAction("cancel", name, new_id(), orig_cl_ord_id=order.cl_ord_id))
         elif order is not None and (order.price != quote.price or order.qty != quote.qty):
-            actions.append(OrderAction("replace", name, new_id(), quote.price, quote.qty,
-                                       orig_cl_ord_id=order.cl_ord_id))
+            actions.append(
+                OrderAction("replace", name, new_id(), quote.price, quote.qty, orig_cl_ord_id=order.cl_ord_id)
+            )
     return actions
 
 
@@ -205,13 +218,27 @@ class QuoteEngine:
         id_prefix: prefix of the ClOrdIDs (default: from the clock, unique across sessions).
     """
 
-    def __init__(self, policy: Any, env, env_params: EnvParams, gateway, source, limits: RiskLimits | RiskManager | None
-                 = None, metrics=None, *, seed: int = 0, label: str = "", id_prefix: str | None = None):
+    def __init__(
+        self,
+        policy: Any,
+        env,
+        env_params: EnvParams,
+        gateway,
+        source,
+        limits: RiskLimits | RiskManager | None = None,
+        metrics=None,
+        *,
+        seed: int = 0,
+        label: str = "",
+        id_prefix: str | None = None,
+    ):
         self.env = env if isinstance(env, ReplayEnv) else replay_env(env.config)
         self.env_params = on_venue_ticks(env_params, source.tick_size)
         if abs(float(self.env_params.dt) - float(source.dt)) > 1e-9:
-            raise ValueError(f"QuoteEngine: the source's interval ({source.dt:g} s) is not the policy's dt "
-                             f"({float(self.env_params.dt):g} s)")
+            raise ValueError(
+                f"QuoteEngine: the source's interval ({source.dt:g} s) is not the policy's dt "
+                f"({float(self.env_params.dt):g} s)"
+            )
         self.steps = episode_steps(self.env_params)
         self.policy = policy
         self.policy_params = getattr(policy, "params", None)
@@ -307,12 +334,21 @@ class QuoteEngine:
         close = self.source.close_interval(interval)
         as_wanted = placed is not None and all(
             (r is not None) == w.on and (r is None or (r.price == w.price and r.qty == w.qty))
-            for r, w in zip(resting, wanted))
+            for r, w in zip(resting, wanted)
+        )
         if not as_wanted:
             episode.clean = False
             placed = self._resting(placed, resting)
-        self.state, packed = _settle(self._env_h, self.state, placed, units.astype(np.float32), close.trade_price,
-                                     close.mid_end, episode.origin, self.env_params)
+        self.state, packed = _settle(
+            self._env_h,
+            self.state,
+            placed,
+            units.astype(np.float32),
+            close.trade_price,
+            close.mid_end,
+            episode.origin,
+            self.env_params,
+        )
         reward, info = unpack_step(np.asarray(packed), self.env.num_objectives)
         episode.rewards.append(reward)
         episode.infos.append(info)
@@ -333,8 +369,11 @@ class QuoteEngine:
         if self.episode is not None and self.episode.rewards:
             self._end_episode(complete=False)
         if any(o is not None for o in self.working):
-            cancels = [OrderAction("cancel", SIDES[i], self._new_id(), orig_cl_ord_id=o.cl_ord_id)
-                       for i, o in enumerate(self.working) if o is not None]
+            cancels = [
+                OrderAction("cancel", SIDES[i], self._new_id(), orig_cl_ord_id=o.cl_ord_id)
+                for i, o in enumerate(self.working)
+                if o is not None
+            ]
             self._exchange(cancels, self.last_step + 1)
             left = [o.cl_ord_id for o in self.working if o is not None]
             if left:
@@ -349,8 +388,11 @@ class QuoteEngine:
         self.state = _reset(self._env_h, self._key, self.env_params, np.float32(self.inventory))
         self.episode = Episode(interval.step, origin, self.inventory)
         # the replay env's episode starts with no quote in force: working orders are cancelled
-        return [OrderAction("cancel", SIDES[i], self._new_id(), orig_cl_ord_id=o.cl_ord_id)
-                for i, o in enumerate(self.working) if o is not None]
+        return [
+            OrderAction("cancel", SIDES[i], self._new_id(), orig_cl_ord_id=o.cl_ord_id)
+            for i, o in enumerate(self.working)
+            if o is not None
+        ]
 
     def _end_episode(self, complete: bool) -> None:
         episode, self.episode = self.episode, None
@@ -414,8 +456,9 @@ class QuoteEngine:
         on = [o is not None for o in resting]
         price = [np.float32(o.price - self.reference) if o else np.float32(0) for o in resting]
         size = [o.qty if o else 0.0 for o in resting]
-        return resting_quote(submitted, buffer, np.asarray(state.mid), on, price, size, self.episode.origin,
-                             self.order_size)
+        return resting_quote(
+            submitted, buffer, np.asarray(state.mid), on, price, size, self.episode.origin, self.order_size
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
     def _price(self, tape_price) -> float:
@@ -438,34 +481,62 @@ class QuoteEngine:
 
     def comparable(self, episode: Episode) -> bool:
         """Whether ``episode`` is one the backtest replays identically (module docstring)."""
-        return (len(episode.rewards) == self.steps and episode.valid and episode.clean
-                and episode.initial_inventory == float(self.env_params.initial_inventory))
+        return (
+            len(episode.rewards) == self.steps
+            and episode.valid
+            and episode.clean
+            and episode.initial_inventory == float(self.env_params.initial_inventory)
+        )
 
     def summary(self) -> dict:
         """The session: episodes and their objectives, the engine's and the venue's records, risk, monitoring."""
         objectives = list(self.env.objectives)
-        episodes = [{"start_step": e.start_step, "steps": len(e.rewards), "complete": len(e.rewards) == self.steps,
-                     "valid": e.valid, "clean": e.clean, "initial_inventory": e.initial_inventory,
-                     "comparable": self.comparable(e),
-                     "objectives": {o: float(v) for o, v in zip(objectives, np.sum(e.rewards, axis=0))}}
-                    for e in self.episodes]
+        episodes = [
+            {
+                "start_step": e.start_step,
+                "steps": len(e.rewards),
+                "complete": len(e.rewards) == self.steps,
+                "valid": e.valid,
+                "clean": e.clean,
+                "initial_inventory": e.initial_inventory,
+                "comparable": self.comparable(e),
+                "objectives": {o: float(v) for o, v in zip(objectives, np.sum(e.rewards, axis=0))},
+            }
+            for e in self.episodes
+        ]
         complete = [e for e in episodes if e["complete"]]
         means = {o: (float(np.mean([e["objectives"][o] for e in complete])) if complete else None) for o in objectives}
         venue = getattr(self.gateway, "venue", None)
-        out = {"policy": self.label, "venue": type(self.gateway).__name__,
-               "data": getattr(getattr(self.source, "capture", None), "source", None),
-               "fill_model": getattr(venue, "fill_model", None), "dt": float(self.env_params.dt),
-               "horizon": float(self.env_params.horizon), "steps_per_episode": self.steps,
-               "intervals": self.intervals, "invalid_intervals": self.invalid_intervals, "stopped_by": self.stopped_by,
-               "episodes": episodes, "complete_episodes": len(complete),
-               "comparable_episodes": sum(e["comparable"] for e in episodes), "objectives": means,
-               "account": {"inventory": self.inventory, "cash": self.cash, "fills": self.fills,
-                           "pnl": self.cash + self.inventory * self.last_mid if self.intervals else 0.0},
-               "venue_record": venue.record() if venue is not None else None,
-               "orders": dict(self.orders), "working_orders": [o.cl_ord_id for o in self.working if o is not None],
-               "risk": self.risk.summary(),
-               "market_data": {"bad_lines": int(getattr(self.source, "bad_lines", 0)),
-                               "max_lag_s": float(getattr(self.source, "max_lag_s", 0.0))}}
+        out = {
+            "policy": self.label,
+            "venue": type(self.gateway).__name__,
+            "data": getattr(getattr(self.source, "capture", None), "source", None),
+            "fill_model": getattr(venue, "fill_model", None),
+            "dt": float(self.env_params.dt),
+            "horizon": float(self.env_params.horizon),
+            "steps_per_episode": self.steps,
+            "intervals": self.intervals,
+            "invalid_intervals": self.invalid_intervals,
+            "stopped_by": self.stopped_by,
+            "episodes": episodes,
+            "complete_episodes": len(complete),
+            "comparable_episodes": sum(e["comparable"] for e in episodes),
+            "objectives": means,
+            "account": {
+                "inventory": self.inventory,
+                "cash": self.cash,
+                "fills": self.fills,
+                "pnl": self.cash + self.inventory * self.last_mid if self.intervals else 0.0,
+            },
+            "venue_record": venue.record() if venue is not None else None,
+            "orders": dict(self.orders),
+            "working_orders": [o.cl_ord_id for o in self.working if o is not None],
+            "risk": self.risk.summary(),
+            "market_data": {
+                "bad_lines": int(getattr(self.source, "bad_lines", 0)),
+                "max_lag_s": float(getattr(self.source, "max_lag_s", 0.0)),
+            },
+        }
         if self.monitor is not None:
             out["monitor"] = self.monitor.summary()
         return out

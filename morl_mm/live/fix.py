@@ -39,8 +39,8 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import simplefix
@@ -53,11 +53,20 @@ SYNC_PREFIX = "sync-"  # TestReqID of the sync barrier: sync-<market_step>
 TAG_MARKET_STEP = 5001  # user-defined field of the order messages: the decision interval on the tape
 SIDE_CODES = {"buy": fc.SIDE_BUY, "sell": fc.SIDE_SELL}
 SIDE_NAMES = {code: side for side, code in SIDE_CODES.items()}
-ORDER_TYPES = {"new": fc.MSGTYPE_NEW_ORDER_SINGLE, "replace": fc.MSGTYPE_ORDER_CANCEL_REPLACE_REQUEST,
-               "cancel": fc.MSGTYPE_ORDER_CANCEL_REQUEST}
+ORDER_TYPES = {
+    "new": fc.MSGTYPE_NEW_ORDER_SINGLE,
+    "replace": fc.MSGTYPE_ORDER_CANCEL_REPLACE_REQUEST,
+    "cancel": fc.MSGTYPE_ORDER_CANCEL_REQUEST,
+}
 ORDER_KINDS = {code: kind for kind, code in ORDER_TYPES.items()}
-EXEC_TYPES = {"new": fc.EXECTYPE_NEW, "replaced": fc.EXECTYPE_REPLACE, "canceled": fc.EXECTYPE_CANCELED,
-              "fill": fc.EXECTYPE_TRADE, "partial_fill": fc.EXECTYPE_TRADE, "rejected": fc.EXECTYPE_REJECTED}
+EXEC_TYPES = {
+    "new": fc.EXECTYPE_NEW,
+    "replaced": fc.EXECTYPE_REPLACE,
+    "canceled": fc.EXECTYPE_CANCELED,
+    "fill": fc.EXECTYPE_TRADE,
+    "partial_fill": fc.EXECTYPE_TRADE,
+    "rejected": fc.EXECTYPE_REJECTED,
+}
 EXEC_NAMES = {code: name for name, code in EXEC_TYPES.items() if name not in ("fill", "partial_fill")}
 
 
@@ -71,7 +80,7 @@ def sync_step(test_req_id: str) -> int | None:
     if not test_req_id.startswith(SYNC_PREFIX):
         return None
     try:
-        return int(test_req_id[len(SYNC_PREFIX):])
+        return int(test_req_id[len(SYNC_PREFIX) :])
     except ValueError:
         return None
 
@@ -91,8 +100,9 @@ def _pairs(m: simplefix.FixMessage) -> list[tuple[bytes, bytes]]:
 
 
 # -- order actions <-> messages -------------------------------------------------------------------------
-def order_message(action: OrderAction, symbol: str, market_step: int | None = None
-                  ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def order_message(
+    action: OrderAction, symbol: str, market_step: int | None = None
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The FIX message type and body fields of an order action (see the module docstring)."""
     m = simplefix.FixMessage()
     m.append_pair(fc.TAG_CLORDID, action.cl_ord_id)
@@ -171,8 +181,15 @@ def _ord_status(report: ExecutionReport) -> bytes:
     return fc.ORDSTATUS_NEW
 
 
-def report_message(report: ExecutionReport, *, order_id: str, exec_id: str, symbol: str, avg_px: float = 0.0,
-                   response_to: str | None = None) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def report_message(
+    report: ExecutionReport,
+    *,
+    order_id: str,
+    exec_id: str,
+    symbol: str,
+    avg_px: float = 0.0,
+    response_to: str | None = None,
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The FIX message of a venue's report. ``response_to`` (``"replace"`` / ``"cancel"``) turns a
     reject into an OrderCancelReject (35=9); otherwise it is an ExecutionReport (35=8)."""
     m = simplefix.FixMessage()
@@ -181,10 +198,15 @@ def report_message(report: ExecutionReport, *, order_id: str, exec_id: str, symb
         m.append_pair(fc.TAG_CLORDID, report.cl_ord_id)
         m.append_pair(fc.TAG_ORIGCLORDID, report.orig_cl_ord_id or "NONE")
         m.append_pair(fc.TAG_ORDSTATUS, fc.ORDSTATUS_REJECTED)
-        m.append_pair(fc.TAG_CXLREJRESPONSETO, fc.CXLREJRESPONSETO_ORDER_CANCEL_REPLACE_REQUEST
-                      if response_to == "replace" else fc.CXLREJRESPONSETO_ORDER_CANCEL_REQUEST)
-        m.append_pair(fc.TAG_CXLREJREASON, fc.CXLREJREASON_UNKNOWN_ORDER if not order_id
-                      else fc.CXLREJREASON_BROKER_OPTION)
+        m.append_pair(
+            fc.TAG_CXLREJRESPONSETO,
+            fc.CXLREJRESPONSETO_ORDER_CANCEL_REPLACE_REQUEST
+            if response_to == "replace"
+            else fc.CXLREJRESPONSETO_ORDER_CANCEL_REQUEST,
+        )
+        m.append_pair(
+            fc.TAG_CXLREJREASON, fc.CXLREJREASON_UNKNOWN_ORDER if not order_id else fc.CXLREJREASON_BROKER_OPTION
+        )
         m.append_pair(fc.TAG_TEXT, report.text or "rejected")
         _now(m, fc.TAG_TRANSACTTIME)
         return fc.MSGTYPE_ORDER_CANCEL_REJECT, _pairs(m)
@@ -228,8 +250,9 @@ def report_from_message(m: simplefix.FixMessage, side_of: dict[str, str], market
     orig = None if orig in (None, b"NONE") else orig.decode()
     if m.message_type == fc.MSGTYPE_ORDER_CANCEL_REJECT:
         side = side_of.get(cl_ord_id) or side_of.get(orig or "", SIDES[0])
-        return ExecutionReport(cl_ord_id, side, "rejected", market_step=market_step, orig_cl_ord_id=orig,
-                               text=text or "cancel rejected")
+        return ExecutionReport(
+            cl_ord_id, side, "rejected", market_step=market_step, orig_cl_ord_id=orig, text=text or "cancel rejected"
+        )
     side = SIDE_NAMES.get(m.get(fc.TAG_SIDE)) or side_of.get(cl_ord_id, SIDES[0])
     code, status = m.get(fc.TAG_EXECTYPE), m.get(fc.TAG_ORDSTATUS)
     if code == fc.EXECTYPE_TRADE:
@@ -237,10 +260,18 @@ def report_from_message(m: simplefix.FixMessage, side_of: dict[str, str], market
     else:
         exec_type = EXEC_NAMES.get(code, "rejected")
     is_fill = exec_type in ("fill", "partial_fill")
-    return ExecutionReport(cl_ord_id, side, exec_type, last_qty=_number(m, fc.TAG_LASTQTY) if is_fill else 0.0,
-                           last_px=_number(m, fc.TAG_LASTPX, math.nan) if is_fill else math.nan,
-                           leaves_qty=_number(m, fc.TAG_LEAVESQTY), cum_qty=_number(m, fc.TAG_CUMQTY),
-                           market_step=market_step, orig_cl_ord_id=orig, text=text)
+    return ExecutionReport(
+        cl_ord_id,
+        side,
+        exec_type,
+        last_qty=_number(m, fc.TAG_LASTQTY) if is_fill else 0.0,
+        last_px=_number(m, fc.TAG_LASTPX, math.nan) if is_fill else math.nan,
+        leaves_qty=_number(m, fc.TAG_LEAVESQTY),
+        cum_qty=_number(m, fc.TAG_CUMQTY),
+        market_step=market_step,
+        orig_cl_ord_id=orig,
+        text=text,
+    )
 
 
 # -- the gateway ---------------------------------------------------------------------------------------
@@ -251,16 +282,30 @@ class FixGateway:
     ``"in:8"``, ``"resent"``, ...); ``reconnects`` counts the re-established connections.
     """
 
-    def __init__(self, host: str, port: int, *, sender: str = "MORLMM", target: str = "VENUE",
-                 store: str | Path | None = None, heartbeat_interval: int = 30, symbol: str = "MM",
-                 timeout: float = 10.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        sender: str = "MORLMM",
+        target: str = "VENUE",
+        store: str | Path | None = None,
+        heartbeat_interval: int = 30,
+        symbol: str = "MM",
+        timeout: float = 10.0,
+    ):
         if not (0 < int(port) < 65536):
             raise ValueError(f"FixGateway.port: must be in 1..65535, got {port}")
         if timeout <= 0:
             raise ValueError(f"FixGateway.timeout: must be > 0 seconds, got {timeout}")
         self.host, self.port, self.symbol, self.timeout = host, int(port), symbol, float(timeout)
-        self.session = FixSession(sender, target, store=MessageStore(store), heartbeat_interval=heartbeat_interval,
-                                  on_message=self._on_message)
+        self.session = FixSession(
+            sender,
+            target,
+            store=MessageStore(store),
+            heartbeat_interval=heartbeat_interval,
+            on_message=self._on_message,
+        )
         self.reconnects = 0
         self._reports: list[ExecutionReport] = []
         self._lock = threading.Lock()
@@ -272,7 +317,7 @@ class FixGateway:
                 self.side_of[fields[fc.TAG_CLORDID].decode()] = SIDE_NAMES.get(fields.get(fc.TAG_SIDE), SIDES[0])
 
     @classmethod
-    def connect(cls, host: str, port: int, *, sender: str = "MORLMM", target: str = "VENUE", **options) -> "FixGateway":
+    def connect(cls, host: str, port: int, *, sender: str = "MORLMM", target: str = "VENUE", **options) -> FixGateway:
         """Connect and log on (a reset for a fresh store, the next numbers for a store that has
         some); ``options``: ``store`` (a file keeping numbers and sent orders), ``heartbeat_interval``
         (s), ``symbol``, ``timeout`` (s). Raises :class:`SessionError` when the venue cannot be reached."""
@@ -334,8 +379,9 @@ class FixGateway:
             if self.session.wait_heartbeat(test_id, max(0.0, deadline - time.monotonic())):
                 break
             if time.monotonic() > deadline:
-                raise SessionError(f"FIX venue did not answer the sync of market step {market_step} in "
-                                   f"{self.timeout:g} s")
+                raise SessionError(
+                    f"FIX venue did not answer the sync of market step {market_step} in {self.timeout:g} s"
+                )
         with self._lock:
             reports, self._reports = self._reports, []
         return [dataclasses.replace(r, market_step=int(market_step)) for r in reports]

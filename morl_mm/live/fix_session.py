@@ -43,8 +43,8 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 try:
     import simplefix
@@ -55,8 +55,17 @@ except ModuleNotFoundError as err:  # the optional extra
 log = logging.getLogger(__name__)
 
 BEGIN_STRING = b"FIX.4.4"
-ADMIN_TYPES = frozenset({fc.MSGTYPE_HEARTBEAT, fc.MSGTYPE_TEST_REQUEST, fc.MSGTYPE_RESEND_REQUEST, fc.MSGTYPE_REJECT,
-                         fc.MSGTYPE_SEQUENCE_RESET, fc.MSGTYPE_LOGOUT, fc.MSGTYPE_LOGON})
+ADMIN_TYPES = frozenset(
+    {
+        fc.MSGTYPE_HEARTBEAT,
+        fc.MSGTYPE_TEST_REQUEST,
+        fc.MSGTYPE_RESEND_REQUEST,
+        fc.MSGTYPE_REJECT,
+        fc.MSGTYPE_SEQUENCE_RESET,
+        fc.MSGTYPE_LOGOUT,
+        fc.MSGTYPE_LOGON,
+    }
+)
 TICK_S = 0.05  # how often a reader thread wakes up to check the heartbeat timers
 LIVENESS_PREFIX = "TEST-"  # TestReqID of the session's own liveness checks
 
@@ -82,8 +91,9 @@ def checksum_ok(message: simplefix.FixMessage) -> bool:
     if message.begin_string is None or message.message_type is None:
         return False
     fields = message.encode().split(simplefix.SOH_STR)
-    return (fields[1] == b"9=" + (message.get(fc.TAG_BODYLENGTH) or b"")
-            and fields[-2] == b"10=" + (message.get(fc.TAG_CHECKSUM) or b""))
+    return fields[1] == b"9=" + (message.get(fc.TAG_BODYLENGTH) or b"") and fields[-2] == b"10=" + (
+        message.get(fc.TAG_CHECKSUM) or b""
+    )
 
 
 # -- the store ----------------------------------------------------------------------------------------
@@ -144,15 +154,23 @@ class MessageStore:
         self.next_out, self.next_in, self.sent = 1, 1, {}
         self._write({"reset": True})
 
-    def record_sent(self, seq: int, msg_type: bytes, body: list[tuple[bytes, bytes]] | None, sending_time: bytes) -> None:
+    def record_sent(
+        self, seq: int, msg_type: bytes, body: list[tuple[bytes, bytes]] | None, sending_time: bytes
+    ) -> None:
         """Number ``seq`` is taken; an application message (``body`` given) is kept for resends."""
         self.next_out = seq + 1
         if body is None:
             self._write({"out": seq})
             return
         self.sent[seq] = (msg_type, body, sending_time)
-        self._write({"out": seq, "type": msg_type.decode(), "time": sending_time.decode(),
-                     "body": [[t.decode(), v.decode()] for t, v in body]})
+        self._write(
+            {
+                "out": seq,
+                "type": msg_type.decode(),
+                "time": sending_time.decode(),
+                "body": [[t.decode(), v.decode()] for t, v in body],
+            }
+        )
 
     def set_next_in(self, seq: int) -> None:
         self.next_in = seq
@@ -207,10 +225,17 @@ class FixSession:
     ``"duplicate"``, ``"garbled"``, ``"resend_request"``).
     """
 
-    def __init__(self, sender: str, target: str, *, store: MessageStore | None = None, heartbeat_interval: int = 30,
-                 on_message: Callback | None = None,
-                 on_test_request: Callable[["FixSession", str], None] | None = None,
-                 on_disconnect: Callable[["FixSession"], None] | None = None):
+    def __init__(
+        self,
+        sender: str,
+        target: str,
+        *,
+        store: MessageStore | None = None,
+        heartbeat_interval: int = 30,
+        on_message: Callback | None = None,
+        on_test_request: Callable[[FixSession, str], None] | None = None,
+        on_disconnect: Callable[[FixSession], None] | None = None,
+    ):
         if not sender or not target:
             raise ValueError("FixSession: sender and target CompIDs must be non-empty")
         if int(heartbeat_interval) < 1:
@@ -265,16 +290,21 @@ class FixSession:
                 old.thread.join(2.0)
         self._attach(sock, parser, first=logon)
 
-    def _attach(self, sock: socket.socket, parser: simplefix.FixParser | None = None,
-                first: simplefix.FixMessage | None = None) -> _Connection:
+    def _attach(
+        self, sock: socket.socket, parser: simplefix.FixParser | None = None, first: simplefix.FixMessage | None = None
+    ) -> _Connection:
         conn = _Connection(sock)
         if parser is not None:
             conn.parser = parser
         self._queue.clear()
         self._resend_until = 0
         self._conn = conn
-        conn.thread = threading.Thread(target=self._read_loop, args=(conn, first), daemon=True,
-                                       name=f"fix-{self.sender.decode()}-{self.target.decode()}")
+        conn.thread = threading.Thread(
+            target=self._read_loop,
+            args=(conn, first),
+            daemon=True,
+            name=f"fix-{self.sender.decode()}-{self.target.decode()}",
+        )
         conn.thread.start()
         return conn
 
@@ -326,8 +356,9 @@ class FixSession:
             self._test_ids_answered.discard(test_req_id)
         return True
 
-    def _header(self, msg_type: bytes, seq: int, *, poss_dup: bool = False,
-                orig_time: bytes | None = None) -> simplefix.FixMessage:
+    def _header(
+        self, msg_type: bytes, seq: int, *, poss_dup: bool = False, orig_time: bytes | None = None
+    ) -> simplefix.FixMessage:
         m = simplefix.FixMessage()
         m.append_pair(fc.TAG_BEGINSTRING, BEGIN_STRING, header=True)
         m.append_pair(fc.TAG_MSGTYPE, msg_type, header=True)
@@ -345,8 +376,11 @@ class FixSession:
         body = [(simplefix.message.fix_tag(t), simplefix.message.fix_val(v)) for t, v in body if v is not None]
         with self._send_lock:
             conn = self._conn
-            live = conn is not None and conn.alive and (
-                conn.logged_on.is_set() or msg_type in (fc.MSGTYPE_LOGON, fc.MSGTYPE_LOGOUT))
+            live = (
+                conn is not None
+                and conn.alive
+                and (conn.logged_on.is_set() or msg_type in (fc.MSGTYPE_LOGON, fc.MSGTYPE_LOGOUT))
+            )
             if not app and not live:
                 return 0  # an administrative message means nothing outside a logged-on connection
             seq = self.store.next_out
@@ -464,8 +498,11 @@ class FixSession:
             return
         msg_type, seq = m.message_type, _int(m.get(fc.TAG_MSGSEQNUM))
         self.counts[f"in:{msg_type.decode()}"] += 1
-        if m.begin_string != BEGIN_STRING or m.get(fc.TAG_SENDER_COMPID) != self.target \
-                or m.get(fc.TAG_TARGET_COMPID) != self.sender:
+        if (
+            m.begin_string != BEGIN_STRING
+            or m.get(fc.TAG_SENDER_COMPID) != self.target
+            or m.get(fc.TAG_TARGET_COMPID) != self.sender
+        ):
             self._reject(seq, fc.SESSIONREJECTREASON_COMPID_PROBLEM, "wrong BeginString or CompID")
             self._abort(conn, "wrong BeginString or CompID")
             return
@@ -520,8 +557,10 @@ class FixSession:
         if self._queue and conn.alive and self._resend_until <= self.store.next_in:  # another hole
             self._resend_until = min(self._queue)
             self.counts["resend_request"] += 1
-            self._send(fc.MSGTYPE_RESEND_REQUEST, [(fc.TAG_BEGINSEQNO, self.store.next_in),
-                                                  (fc.TAG_ENDSEQNO, self._resend_until - 1)])
+            self._send(
+                fc.MSGTYPE_RESEND_REQUEST,
+                [(fc.TAG_BEGINSEQNO, self.store.next_in), (fc.TAG_ENDSEQNO, self._resend_until - 1)],
+            )
 
     def _on_logon(self, conn: _Connection, m: simplefix.FixMessage) -> None:
         if conn.logged_on.is_set():
@@ -567,8 +606,12 @@ class FixSession:
                 self._send(fc.MSGTYPE_LOGOUT, [])
             conn.shutdown()
         elif msg_type == fc.MSGTYPE_REJECT:
-            log.warning("FIX %s rejected our message %s: %s", self.target.decode(), _text(m.get(fc.TAG_REFSEQNUM)),
-                        _text(m.get(fc.TAG_TEXT)))
+            log.warning(
+                "FIX %s rejected our message %s: %s",
+                self.target.decode(),
+                _text(m.get(fc.TAG_REFSEQNUM)),
+                _text(m.get(fc.TAG_TEXT)),
+            )
         elif self.on_message is not None:
             self._callback(self.on_message, m)
 
@@ -581,8 +624,9 @@ class FixSession:
             self.counts["application_error"] += 1
 
     def _reject(self, ref_seq: int, reason: bytes, text: str) -> None:
-        self._send(fc.MSGTYPE_REJECT, [(fc.TAG_REFSEQNUM, ref_seq), (fc.TAG_SESSIONREJECTREASON, reason),
-                                       (fc.TAG_TEXT, text)])
+        self._send(
+            fc.MSGTYPE_REJECT, [(fc.TAG_REFSEQNUM, ref_seq), (fc.TAG_SESSIONREJECTREASON, reason), (fc.TAG_TEXT, text)]
+        )
 
     def _abort(self, conn: _Connection, text: str) -> None:
         """A session-level error: Logout with the reason, then drop the connection."""
@@ -600,8 +644,15 @@ class FixAcceptor:
     ``session_for(target)`` returns it (the same object on every reconnection, so the numbers carry
     on), or None to refuse the logon."""
 
-    def __init__(self, sender: str, session_for: Callable[[str], FixSession | None], *, host: str = "127.0.0.1",
-                 port: int = 0, logon_timeout: float = 5.0):
+    def __init__(
+        self,
+        sender: str,
+        session_for: Callable[[str], FixSession | None],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        logon_timeout: float = 5.0,
+    ):
         if not sender:
             raise ValueError("FixAcceptor: sender CompID must be non-empty")
         self.sender = sender.encode()
@@ -612,7 +663,7 @@ class FixAcceptor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept_loop, daemon=True, name=f"fix-acceptor-{self.port}")
 
-    def start(self) -> "FixAcceptor":
+    def start(self) -> FixAcceptor:
         self._thread.start()
         return self
 
@@ -650,12 +701,20 @@ class FixAcceptor:
         except (OSError, simplefix.errors.ParsingError):
             first = None
         session = None
-        if first is not None and first.message_type == fc.MSGTYPE_LOGON and checksum_ok(first) \
-                and first.get(fc.TAG_TARGET_COMPID) == self.sender and first.get(fc.TAG_SENDER_COMPID):
+        if (
+            first is not None
+            and first.message_type == fc.MSGTYPE_LOGON
+            and checksum_ok(first)
+            and first.get(fc.TAG_TARGET_COMPID) == self.sender
+            and first.get(fc.TAG_SENDER_COMPID)
+        ):
             session = self.session_for(_text(first.get(fc.TAG_SENDER_COMPID)))
         if session is None:
-            log.warning("FIX acceptor %s: refused a connection (no Logon to %s from a known CompID)", self.port,
-                        self.sender.decode())
+            log.warning(
+                "FIX acceptor %s: refused a connection (no Logon to %s from a known CompID)",
+                self.port,
+                self.sender.decode(),
+            )
             sock.close()
             return
         session.attach_accepted(sock, parser, first)

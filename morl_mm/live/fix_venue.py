@@ -49,8 +49,16 @@ class FixVenue:
     client logs out; ``stop()`` logs every client out and stops listening.
     """
 
-    def __init__(self, venue: MatchingVenue, *, comp_id: str = "VENUE", host: str = "127.0.0.1", port: int = 0,
-                 heartbeat_interval: int = 30, symbol: str | None = None):
+    def __init__(
+        self,
+        venue: MatchingVenue,
+        *,
+        comp_id: str = "VENUE",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        heartbeat_interval: int = 30,
+        symbol: str | None = None,
+    ):
         self.venue = venue
         self.comp_id = comp_id
         self.heartbeat_interval = int(heartbeat_interval)
@@ -74,7 +82,7 @@ class FixVenue:
     def port(self) -> int:
         return self._acceptor.port
 
-    def start(self) -> "FixVenue":
+    def start(self) -> FixVenue:
         self._acceptor.start()
         return self
 
@@ -88,9 +96,14 @@ class FixVenue:
     def _session_for(self, client: str) -> FixSession:
         with self._lock:
             if client not in self.sessions:
-                self.sessions[client] = FixSession(self.comp_id, client, heartbeat_interval=self.heartbeat_interval,
-                                                   on_message=self._on_message, on_test_request=self._on_test_request,
-                                                   on_disconnect=self._on_disconnect)
+                self.sessions[client] = FixSession(
+                    self.comp_id,
+                    client,
+                    heartbeat_interval=self.heartbeat_interval,
+                    on_message=self._on_message,
+                    on_test_request=self._on_test_request,
+                    on_disconnect=self._on_disconnect,
+                )
             return self.sessions[client]
 
     def _on_disconnect(self, session: FixSession) -> None:
@@ -101,10 +114,15 @@ class FixVenue:
     def _on_message(self, session: FixSession, m: simplefix.FixMessage) -> None:
         kind = ORDER_KINDS.get(m.message_type)
         if kind is None:
-            session.send_app(fc.MSGTYPE_BUSINESS_MESSAGE_REJECT,
-                             [(fc.TAG_REFSEQNUM, m.get(fc.TAG_MSGSEQNUM)), (TAG_REF_MSG_TYPE, m.message_type),
-                              (TAG_BUSINESS_REJECT_REASON, UNSUPPORTED_MESSAGE_TYPE),
-                              (fc.TAG_TEXT, "unsupported message type")])
+            session.send_app(
+                fc.MSGTYPE_BUSINESS_MESSAGE_REJECT,
+                [
+                    (fc.TAG_REFSEQNUM, m.get(fc.TAG_MSGSEQNUM)),
+                    (TAG_REF_MSG_TYPE, m.message_type),
+                    (TAG_BUSINESS_REJECT_REASON, UNSUPPORTED_MESSAGE_TYPE),
+                    (fc.TAG_TEXT, "unsupported message type"),
+                ],
+            )
             return
         cl_ord_id = (m.get(fc.TAG_CLORDID) or b"").decode("ascii", "replace")
         self._symbol = m.get(fc.TAG_SYMBOL) or self._symbol
@@ -120,17 +138,27 @@ class FixVenue:
             except ValueError as err:  # malformed: rejected here, the matching venue never sees it
                 side = "sell" if m.get(fc.TAG_SIDE) == fc.SIDE_SELL else "buy"
                 orig = m.get(fc.TAG_ORIGCLORDID)
-                report = ExecutionReport(cl_ord_id, side, "rejected", market_step=step, text=str(err),
-                                         orig_cl_ord_id=None if orig is None else orig.decode("ascii", "replace"))
+                report = ExecutionReport(
+                    cl_ord_id,
+                    side,
+                    "rejected",
+                    market_step=step,
+                    text=str(err),
+                    orig_cl_ord_id=None if orig is None else orig.decode("ascii", "replace"),
+                )
                 self.orders.append(_order_entry(kind, side, cl_ord_id, report.orig_cl_ord_id, None, None, step, report))
                 self._send_report(session, report, kind)
                 return
             (report,) = self.venue.submit([action], step)
-            self.orders.append(_order_entry(kind, action.side, cl_ord_id, action.orig_cl_ord_id, action.price,
-                                            action.qty, step, report))
+            self.orders.append(
+                _order_entry(
+                    kind, action.side, cl_ord_id, action.orig_cl_ord_id, action.price, action.qty, step, report
+                )
+            )
             if report.exec_type != "rejected":
-                self._order_id[action.cl_ord_id] = (self._order_id.get(action.orig_cl_ord_id or "")
-                                                    or f"O{len(self._order_id) + 1}")
+                self._order_id[action.cl_ord_id] = (
+                    self._order_id.get(action.orig_cl_ord_id or "") or f"O{len(self._order_id) + 1}"
+                )
             self._send_report(session, report, kind)
 
     def _on_test_request(self, session: FixSession, test_req_id: str) -> None:
@@ -154,8 +182,16 @@ class FixVenue:
         if report.is_fill:
             self._filled_value[order_id] = self._filled_value.get(order_id, 0.0) + report.last_qty * report.last_px
         avg_px = self._filled_value.get(order_id, 0.0) / report.cum_qty if report.cum_qty > 0 else 0.0
-        session.send_app(*report_message(report, order_id=order_id, exec_id=f"E{self._exec_seq}", symbol=self._symbol,
-                                         avg_px=avg_px, response_to=kind))
+        session.send_app(
+            *report_message(
+                report,
+                order_id=order_id,
+                exec_id=f"E{self._exec_seq}",
+                symbol=self._symbol,
+                avg_px=avg_px,
+                response_to=kind,
+            )
+        )
 
     # -- the record -----------------------------------------------------------------------------------
     def record(self) -> dict:
@@ -167,14 +203,26 @@ class FixVenue:
             base = self.venue.record()
             base.pop("fills")
             base["rejects"] = sum(o["status"] == "rejected" for o in self.orders)
-            return {"orders": list(self.orders), "fills": [dataclasses.asdict(f) for f in self.venue.fills], **base,
-                    "duplicates_ignored": self.duplicates,
-                    "sessions": {client: dict(s.counts) for client, s in self.sessions.items()}}
+            return {
+                "orders": list(self.orders),
+                "fills": [dataclasses.asdict(f) for f in self.venue.fills],
+                **base,
+                "duplicates_ignored": self.duplicates,
+                "sessions": {client: dict(s.counts) for client, s in self.sessions.items()},
+            }
 
 
 def _order_entry(kind, side, cl_ord_id, orig, price, qty, step, report: ExecutionReport) -> dict:
     """One order message in the record (no NaN: the record is strict JSON)."""
     finite = lambda x: None if x is None or not math.isfinite(x) else float(x)  # noqa: E731
-    return {"kind": kind, "side": side, "cl_ord_id": cl_ord_id, "orig_cl_ord_id": orig, "price": finite(price),
-            "qty": finite(qty) if kind != "cancel" else None, "market_step": step,
-            "status": "rejected" if report.exec_type == "rejected" else "accepted", "text": report.text}
+    return {
+        "kind": kind,
+        "side": side,
+        "cl_ord_id": cl_ord_id,
+        "orig_cl_ord_id": orig,
+        "price": finite(price),
+        "qty": finite(qty) if kind != "cancel" else None,
+        "market_step": step,
+        "status": "rejected" if report.exec_type == "rejected" else "accepted",
+        "text": report.text,
+    }

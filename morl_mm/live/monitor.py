@@ -35,8 +35,8 @@ import numpy as np
 
 from morl_mm.atomic import atomic_output
 from morl_mm.env.params import EnvParams
-from morl_mm.evaluation.backtest import finite_or_none
 from morl_mm.evaluation import metrics as mm_metrics
+from morl_mm.evaluation.backtest import finite_or_none
 from morl_mm.live.risk import LIMIT_NAMES
 from morl_mm.plots.report import CSS, html_table
 from morl_mm.study.result import load_result
@@ -48,13 +48,33 @@ LATENCY_WINDOW = 100_000  # decisions kept for the percentiles
 Z95 = 1.959963984540054
 
 METRIC_NAMES = (
-    "morl_mm_intervals_total", "morl_mm_episodes_total", "morl_mm_decision_latency_seconds",
-    "morl_mm_decision_latency_p50_us", "morl_mm_decision_latency_p99_us", "morl_mm_inventory", "morl_mm_pnl",
-    "morl_mm_drawdown", "morl_mm_max_drawdown", "morl_mm_quoting_ratio", "morl_mm_episode_quoting_ratio",
-    "morl_mm_fills_total", "morl_mm_fill_rate", "morl_mm_realized_spread", "morl_mm_effective_spread",
-    "morl_mm_slippage", "morl_mm_step_sharpe", "morl_mm_episode_sharpe", "morl_mm_inventory_skewness",
-    "morl_mm_objective", "morl_mm_orders_total", "morl_mm_reports_total", "morl_mm_risk_breaches_total",
-    "morl_mm_kill_switch", "morl_mm_alerts_total", "morl_mm_alert", "morl_mm_expected",
+    "morl_mm_intervals_total",
+    "morl_mm_episodes_total",
+    "morl_mm_decision_latency_seconds",
+    "morl_mm_decision_latency_p50_us",
+    "morl_mm_decision_latency_p99_us",
+    "morl_mm_inventory",
+    "morl_mm_pnl",
+    "morl_mm_drawdown",
+    "morl_mm_max_drawdown",
+    "morl_mm_quoting_ratio",
+    "morl_mm_episode_quoting_ratio",
+    "morl_mm_fills_total",
+    "morl_mm_fill_rate",
+    "morl_mm_realized_spread",
+    "morl_mm_effective_spread",
+    "morl_mm_slippage",
+    "morl_mm_step_sharpe",
+    "morl_mm_episode_sharpe",
+    "morl_mm_inventory_skewness",
+    "morl_mm_objective",
+    "morl_mm_orders_total",
+    "morl_mm_reports_total",
+    "morl_mm_risk_breaches_total",
+    "morl_mm_kill_switch",
+    "morl_mm_alerts_total",
+    "morl_mm_alert",
+    "morl_mm_expected",
     "morl_mm_market_data_bad_lines_total",
 )
 
@@ -84,9 +104,13 @@ def expectations_from_header(header: dict) -> dict[str, Expectation]:
     values = header.get("objectives") or {}
     ci, std = header.get("ci") or {}, header.get("std") or {}
     samples = header.get("samples")
-    return {name: Expectation(float(v), float(ci.get(name, 0.0) or 0.0),
-                              None if std.get(name) is None else float(std[name]), samples)
-            for name, v in values.items() if v is not None}
+    return {
+        name: Expectation(
+            float(v), float(ci.get(name, 0.0) or 0.0), None if std.get(name) is None else float(std[name]), samples
+        )
+        for name, v in values.items()
+        if v is not None
+    }
 
 
 def load_expectations(path: str | Path, label: str) -> dict[str, Expectation]:
@@ -102,9 +126,16 @@ def load_expectations(path: str | Path, label: str) -> dict[str, Expectation]:
         if not rows:
             raise ValueError(f"{path}: no policy in the backtest JSON")
         row, n = rows[0], data.get("windows")
-        return {o: Expectation(float(v), float(row["ci"].get(o) or 0.0),
-                               None if not n else float(row["ci"].get(o) or 0.0) * math.sqrt(n) / Z95, n)
-                for o, v in row["objectives"].items() if v is not None}
+        return {
+            o: Expectation(
+                float(v),
+                float(row["ci"].get(o) or 0.0),
+                None if not n else float(row["ci"].get(o) or 0.0) * math.sqrt(n) / Z95,
+                n,
+            )
+            for o, v in row["objectives"].items()
+            if v is not None
+        }
     return expectations_from_header(load_result(path).expectations(label))
 
 
@@ -118,8 +149,13 @@ class Monitor:
         markout_steps: mark-out horizon of the realized spread, in intervals.
     """
 
-    def __init__(self, objectives, metrics_params: EnvParams, expectations: dict[str, Expectation] | None = None,
-                 markout_steps: int = mm_metrics.DEFAULT_MARKOUT_STEPS):
+    def __init__(
+        self,
+        objectives,
+        metrics_params: EnvParams,
+        expectations: dict[str, Expectation] | None = None,
+        markout_steps: int = mm_metrics.DEFAULT_MARKOUT_STEPS,
+    ):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.objectives = tuple(objectives)
@@ -133,28 +169,35 @@ class Monitor:
         c = lambda name, doc, labels=(): Counter(name.removesuffix("_total"), doc, labels, registry=r)  # noqa: E731
         self.m_intervals = c("morl_mm_intervals_total", "decision intervals run")
         self.m_episodes = c("morl_mm_episodes_total", "policy episodes finished")
-        self.m_latency = Histogram("morl_mm_decision_latency_seconds", "observation + policy + order mapping + risk "
-                                   "checks, per decision", buckets=LATENCY_BUCKETS_S, registry=r)
+        self.m_latency = Histogram(
+            "morl_mm_decision_latency_seconds",
+            "observation + policy + order mapping + risk checks, per decision",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
         self.m_p50 = g("morl_mm_decision_latency_p50_us", "median decision latency (microseconds)")
         self.m_p99 = g("morl_mm_decision_latency_p99_us", "99th percentile decision latency (microseconds)")
         self.m_inventory = g("morl_mm_inventory", "position (units)")
         self.m_pnl = g("morl_mm_pnl", "session pnl, mark-to-market at the mid (price units)")
         self.m_drawdown = g("morl_mm_drawdown", "fall of the session pnl from its peak (price units)")
         self.m_max_drawdown = g("morl_mm_max_drawdown", "largest drawdown of the session pnl (price units)")
-        self.m_quoting = g("morl_mm_quoting_ratio", "fraction of time quoted within the competitive distance, "
-                           "both sides (the quoting_ratio objective), session so far")
+        self.m_quoting = g(
+            "morl_mm_quoting_ratio",
+            "fraction of time quoted within the competitive distance, "
+            "both sides (the quoting_ratio objective), session so far",
+        )
         self.m_episode_quoting = g("morl_mm_episode_quoting_ratio", "quoting ratio of the last episode", ["side"])
         self.m_fills = c("morl_mm_fills_total", "fill events", ["side"])
         self.m_fill_rate = g("morl_mm_fill_rate", "fill events per second of market time", ["side"])
-        self.m_realized = g("morl_mm_realized_spread", "realized spread per unit traded, finished episodes "
-                            "(price units)")
+        self.m_realized = g(
+            "morl_mm_realized_spread", "realized spread per unit traded, finished episodes (price units)"
+        )
         self.m_effective = g("morl_mm_effective_spread", "effective spread per unit traded (price units)")
         self.m_slippage = g("morl_mm_slippage", "slippage per unit traded, positive = cost (price units)")
         self.m_step_sharpe = g("morl_mm_step_sharpe", "Sharpe ratio of per-interval pnl, per second")
         self.m_episode_sharpe = g("morl_mm_episode_sharpe", "Sharpe ratio of episode pnl across episodes")
         self.m_skew = g("morl_mm_inventory_skewness", "skewness of the inventory over the session's intervals")
-        self.m_objective = g("morl_mm_objective", "session mean of the objective over finished episodes",
-                             ["objective"])
+        self.m_objective = g("morl_mm_objective", "session mean of the objective over finished episodes", ["objective"])
         self.m_orders = c("morl_mm_orders_total", "order actions sent", ["kind"])
         self.m_reports = c("morl_mm_reports_total", "execution reports received", ["exec_type"])
         self.m_breaches = c("morl_mm_risk_breaches_total", "intervals in which a risk limit bound", ["limit"])
@@ -165,9 +208,13 @@ class Monitor:
         self.m_bad_lines = c("morl_mm_market_data_bad_lines_total", "malformed market-data lines skipped")
         for name, exp in self.expectations.items():
             self.m_expected.labels(name, "value").set(exp.value)
-        for metric, labels in ((self.m_fills, mm_metrics.SIDES), (self.m_fill_rate, mm_metrics.SIDES),
-                               (self.m_orders, ("new", "replace", "cancel")), (self.m_breaches, LIMIT_NAMES),
-                               (self.m_reports, ("new", "replaced", "canceled", "fill", "partial_fill", "rejected"))):
+        for metric, labels in (
+            (self.m_fills, mm_metrics.SIDES),
+            (self.m_fill_rate, mm_metrics.SIDES),
+            (self.m_orders, ("new", "replace", "cancel")),
+            (self.m_breaches, LIMIT_NAMES),
+            (self.m_reports, ("new", "replaced", "canceled", "fill", "partial_fill", "rejected")),
+        ):
             for label in labels:  # every series exists from the start (an absent series reads as no data)
                 metric.labels(label)
         self._server = None
@@ -252,12 +299,19 @@ class Monitor:
     def on_episode(self, trajectory, complete: bool, objectives: np.ndarray) -> dict:
         """A finished (or, at the session's end, cut) episode: its metrics, then the alert checks."""
         m = _episode_metrics(trajectory, self.params, self.markout_steps)
-        row = {"complete": bool(complete), "objectives": {o: float(v) for o, v in zip(self.objectives, objectives)},
-               "pnl": float(m.pnl), "max_drawdown": float(m.max_drawdown),
-               "realized_spread": float(m.realized_spread), "effective_spread": float(m.effective_spread),
-               "slippage": float(m.slippage), "traded_units": np.asarray(m.traded_units, float).tolist(),
-               "fills": np.asarray(m.fills, float).tolist(), "fill_rate": np.asarray(m.fill_rate, float).tolist(),
-               "quoting_ratio": np.asarray(m.quoting_ratio, float).tolist()}
+        row = {
+            "complete": bool(complete),
+            "objectives": {o: float(v) for o, v in zip(self.objectives, objectives)},
+            "pnl": float(m.pnl),
+            "max_drawdown": float(m.max_drawdown),
+            "realized_spread": float(m.realized_spread),
+            "effective_spread": float(m.effective_spread),
+            "slippage": float(m.slippage),
+            "traded_units": np.asarray(m.traded_units, float).tolist(),
+            "fills": np.asarray(m.fills, float).tolist(),
+            "fill_rate": np.asarray(m.fill_rate, float).tolist(),
+            "quoting_ratio": np.asarray(m.quoting_ratio, float).tolist(),
+        }
         self.episodes.append(row)
         self.m_episodes.inc()
         for side in range(2):
@@ -283,33 +337,53 @@ class Monitor:
     def session_metrics(self) -> dict:
         """The session's market-making metrics (JSON-ready; None where undefined)."""
         done = self.episodes
-        spreads = {name: mm_metrics.pooled_spread([e[name] for e in done], [sum(e["traded_units"]) for e in done])
-                   if done else math.nan for name in ("realized_spread", "effective_spread", "slippage")}
-        mean, std, skew = (mm_metrics.inventory_moments(self.inventory_path) if self.inventory_path
-                           else (math.nan,) * 3)
+        spreads = {
+            name: mm_metrics.pooled_spread([e[name] for e in done], [sum(e["traded_units"]) for e in done])
+            if done
+            else math.nan
+            for name in ("realized_spread", "effective_spread", "slippage")
+        }
+        mean, std, skew = mm_metrics.inventory_moments(self.inventory_path) if self.inventory_path else (math.nan,) * 3
         seconds = self.intervals * self.dt
         complete = [e for e in done if e["complete"]]
         p50, p99 = self.latency_us()
-        quoting = (self.quoting_sum * self.steps_per_episode / self.intervals
-                   if self.intervals and "quoting_ratio" in self.objectives else math.nan)
-        out = {**spreads, "quoting_ratio": quoting,
-               "quoting_ratio_bid": _mean([e["quoting_ratio"][0] for e in done]),
-               "quoting_ratio_ask": _mean([e["quoting_ratio"][1] for e in done]),
-               "inventory_mean": mean, "inventory_std": std, "inventory_skewness": skew,
-               "pnl": self.pnl, "max_drawdown": self.max_drawdown,
-               "step_sharpe": mm_metrics.step_sharpe(self.step_pnl, self.dt) if len(self.step_pnl) > 1 else math.nan,
-               "episode_sharpe": mm_metrics.pnl_sharpe([e["pnl"] for e in complete]) if len(complete) > 1 else math.nan,
-               "fills_bid": float(self.fills[0]), "fills_ask": float(self.fills[1]),
-               "fill_rate_bid": self.fills[0] / seconds if seconds else math.nan,
-               "fill_rate_ask": self.fills[1] / seconds if seconds else math.nan,
-               "decision_latency_p50_us": p50, "decision_latency_p99_us": p99, "decisions": len(self.latencies)}
+        quoting = (
+            self.quoting_sum * self.steps_per_episode / self.intervals
+            if self.intervals and "quoting_ratio" in self.objectives
+            else math.nan
+        )
+        out = {
+            **spreads,
+            "quoting_ratio": quoting,
+            "quoting_ratio_bid": _mean([e["quoting_ratio"][0] for e in done]),
+            "quoting_ratio_ask": _mean([e["quoting_ratio"][1] for e in done]),
+            "inventory_mean": mean,
+            "inventory_std": std,
+            "inventory_skewness": skew,
+            "pnl": self.pnl,
+            "max_drawdown": self.max_drawdown,
+            "step_sharpe": mm_metrics.step_sharpe(self.step_pnl, self.dt) if len(self.step_pnl) > 1 else math.nan,
+            "episode_sharpe": mm_metrics.pnl_sharpe([e["pnl"] for e in complete]) if len(complete) > 1 else math.nan,
+            "fills_bid": float(self.fills[0]),
+            "fills_ask": float(self.fills[1]),
+            "fill_rate_bid": self.fills[0] / seconds if seconds else math.nan,
+            "fill_rate_ask": self.fills[1] / seconds if seconds else math.nan,
+            "decision_latency_p50_us": p50,
+            "decision_latency_p99_us": p99,
+            "decisions": len(self.latencies),
+        }
         return {k: finite_or_none(v) for k, v in out.items()}
 
     def _session_gauges(self) -> None:
         m = self.session_metrics()
-        for gauge, key in ((self.m_realized, "realized_spread"), (self.m_effective, "effective_spread"),
-                           (self.m_slippage, "slippage"), (self.m_step_sharpe, "step_sharpe"),
-                           (self.m_episode_sharpe, "episode_sharpe"), (self.m_skew, "inventory_skewness")):
+        for gauge, key in (
+            (self.m_realized, "realized_spread"),
+            (self.m_effective, "effective_spread"),
+            (self.m_slippage, "slippage"),
+            (self.m_step_sharpe, "step_sharpe"),
+            (self.m_episode_sharpe, "episode_sharpe"),
+            (self.m_skew, "inventory_skewness"),
+        ):
             gauge.set(math.nan if m[key] is None else m[key])
         self._latency_gauges()
         for o, v in self.session_objectives().items():
@@ -337,18 +411,29 @@ class Monitor:
                 alert = {"metric": name, "episodes": n, "value": value, "expected": exp.value, "band": [low, high]}
                 self.alerts.append(alert)
                 if name not in self._alerting:
-                    log.warning("alert: %s = %.6g over %d episode(s), outside the expected band [%.6g, %.6g]",
-                                name, value, n, low, high)
+                    log.warning(
+                        "alert: %s = %.6g over %d episode(s), outside the expected band [%.6g, %.6g]",
+                        name,
+                        value,
+                        n,
+                        low,
+                        high,
+                    )
                 self._alerting.add(name)
             else:
                 self._alerting.discard(name)
 
     def summary(self) -> dict:
         """JSON-ready: session metrics, objectives, episodes, expectations and alerts."""
-        return {"metrics": self.session_metrics(), "objectives": self.session_objectives(),
-                "episodes": self.episodes,
-                "expectations": {k: e._asdict() for k, e in self.expectations.items()},
-                "alerts": self.alerts, "alerts_active": sorted(self._alerting), "metrics_port": self.port}
+        return {
+            "metrics": self.session_metrics(),
+            "objectives": self.session_objectives(),
+            "episodes": self.episodes,
+            "expectations": {k: e._asdict() for k, e in self.expectations.items()},
+            "alerts": self.alerts,
+            "alerts_active": sorted(self._alerting),
+            "metrics_port": self.port,
+        }
 
 
 def _mean(values) -> float:
@@ -363,8 +448,10 @@ def write_session_report(summary: dict, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     sections = _report_sections(summary)
     md = [f"# Paper-trading session: {summary.get('policy', '')}", ""]
-    page = [f"<!doctype html><html><head><meta charset='utf-8'><title>morl-mm session</title><style>{CSS}</style>"
-            f"</head><body><h1>Paper-trading session: {html.escape(str(summary.get('policy', '')))}</h1>"]
+    page = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>morl-mm session</title><style>{CSS}</style>"
+        f"</head><body><h1>Paper-trading session: {html.escape(str(summary.get('policy', '')))}</h1>"
+    ]
     for title, header, rows, note in sections:
         md += [f"## {title}", ""]
         if note:
@@ -378,8 +465,11 @@ def write_session_report(summary: dict, out: str | Path) -> list[Path]:
             page.append(html_table(header, rows))
     page.append("</body></html>")
     paths = []
-    for name, text in (("session.json", json.dumps(summary, indent=2, default=_json_default)),
-                       ("session.md", "\n".join(md)), ("session.html", "".join(page))):
+    for name, text in (
+        ("session.json", json.dumps(summary, indent=2, default=_json_default)),
+        ("session.md", "\n".join(md)),
+        ("session.html", "".join(page)),
+    ):
         with atomic_output(out / name) as tmp:
             tmp.write_text(text)
         paths.append(out / name)
@@ -406,32 +496,66 @@ def _report_sections(s: dict) -> list[tuple[str, list[str], list[list[str]], str
     monitor = s.get("monitor", {})
     account, venue = s.get("account", {}), s.get("venue_record") or {}
     sections = []
-    overview = [["policy", _cell(s.get("policy"))], ["data", _cell(s.get("data"))], ["venue", _cell(s.get("venue"))],
-                ["fill model", _cell(s.get("fill_model"))], ["intervals", _cell(s.get("intervals"))],
-                ["episodes (complete)", f"{len(s.get('episodes', []))} ({s.get('complete_episodes')})"],
-                ["stopped by", _cell(s.get("stopped_by"))]]
+    overview = [
+        ["policy", _cell(s.get("policy"))],
+        ["data", _cell(s.get("data"))],
+        ["venue", _cell(s.get("venue"))],
+        ["fill model", _cell(s.get("fill_model"))],
+        ["intervals", _cell(s.get("intervals"))],
+        ["episodes (complete)", f"{len(s.get('episodes', []))} ({s.get('complete_episodes')})"],
+        ["stopped by", _cell(s.get("stopped_by"))],
+    ]
     sections.append(("Session", ["item", "value"], overview, ""))
     objectives = s.get("objectives", {})
     expectations = monitor.get("expectations", {})
-    rows = [[o, _cell(v), _cell(expectations.get(o, {}).get("value")), _cell(expectations.get(o, {}).get("ci"))]
-            for o, v in objectives.items()]
-    sections.append(("Objectives", ["objective", "session (mean of complete episodes)", "expected", "expected ± (CI)"],
-                     rows, "Per episode of the policy's horizon, as morl-mm backtest reports them."))
-    rows = [["inventory", _cell(account.get("inventory")), _cell(venue.get("inventory"))],
-            ["cash", _cell(account.get("cash")), _cell(venue.get("cash"))],
-            ["fills", _cell(account.get("fills")), _cell(venue.get("fills"))]]
+    rows = [
+        [o, _cell(v), _cell(expectations.get(o, {}).get("value")), _cell(expectations.get(o, {}).get("ci"))]
+        for o, v in objectives.items()
+    ]
+    sections.append(
+        (
+            "Objectives",
+            ["objective", "session (mean of complete episodes)", "expected", "expected ± (CI)"],
+            rows,
+            "Per episode of the policy's horizon, as morl-mm backtest reports them.",
+        )
+    )
+    rows = [
+        ["inventory", _cell(account.get("inventory")), _cell(venue.get("inventory"))],
+        ["cash", _cell(account.get("cash")), _cell(venue.get("cash"))],
+        ["fills", _cell(account.get("fills")), _cell(venue.get("fills"))],
+    ]
     sections.append(("Account", ["", "engine", "venue record"], rows, ""))
     metrics = monitor.get("metrics", {})
-    sections.append(("Market-making metrics", ["metric", "value"], [[k, _cell(v)] for k, v in metrics.items()],
-                     "Definitions of morl_mm.evaluation.metrics; latency: observation + policy + order mapping + "
-                     "risk checks."))
+    sections.append(
+        (
+            "Market-making metrics",
+            ["metric", "value"],
+            [[k, _cell(v)] for k, v in metrics.items()],
+            "Definitions of morl_mm.evaluation.metrics; latency: observation + policy + order mapping + risk checks.",
+        )
+    )
     risk = s.get("risk", {})
     rows = [[k, _cell(v)] for k, v in risk.get("breaches", {}).items()]
-    sections.append(("Risk", ["limit", "breaches (intervals)"], rows,
-                     f"killed: {risk.get('killed')} {risk.get('kill_reason') or ''}".strip()))
+    sections.append(
+        (
+            "Risk",
+            ["limit", "breaches (intervals)"],
+            rows,
+            f"killed: {risk.get('killed')} {risk.get('kill_reason') or ''}".strip(),
+        )
+    )
     alerts = monitor.get("alerts", [])
-    rows = [[a["metric"], _cell(a["episodes"]), _cell(a["value"]), f"[{a['band'][0]:.6g}, {a['band'][1]:.6g}]"]
-            for a in alerts]
-    sections.append(("Alerts", ["metric", "after episodes", "session mean", "expected band"], rows,
-                     "" if expectations else "No expectations given (serve --expect RESULT|BACKTEST.json): no alerts."))
+    rows = [
+        [a["metric"], _cell(a["episodes"]), _cell(a["value"]), f"[{a['band'][0]:.6g}, {a['band'][1]:.6g}]"]
+        for a in alerts
+    ]
+    sections.append(
+        (
+            "Alerts",
+            ["metric", "after episodes", "session mean", "expected band"],
+            rows,
+            "" if expectations else "No expectations given (serve --expect RESULT|BACKTEST.json): no alerts.",
+        )
+    )
     return sections

@@ -16,7 +16,8 @@ TestReqID names the step, answered by a Heartbeat after the step's execution rep
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 Side = Literal["buy", "sell"]  # buy: our bid; sell: our ask
 ActionKind = Literal["new", "replace", "cancel"]

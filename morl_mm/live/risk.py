@@ -176,13 +176,19 @@ class RiskManager:
             if quote.on:
                 sign = 1.0 if side == 0 else -1.0
                 if abs(position + sign * quote.qty) > self.limits.max_inventory + 1e-9:
-                    self._breach("inventory", f"position {position:g} and a {quote.qty:g} fill on the "
-                                 f"{'bid' if side == 0 else 'ask'} would exceed {self.limits.max_inventory:g}")
+                    self._breach(
+                        "inventory",
+                        f"position {position:g} and a {quote.qty:g} fill on the "
+                        f"{'bid' if side == 0 else 'ask'} would exceed {self.limits.max_inventory:g}",
+                    )
                     hit.add("inventory")
                     quote = Quote(False)
                 elif not (abs(quote.price - mid) <= self.collar + 1e-9):
-                    self._breach("price_collar", f"price {quote.price:.10g} is {abs(quote.price - mid):.4g} from the "
-                                 f"mid {mid:.10g} (collar {self.collar:g})")
+                    self._breach(
+                        "price_collar",
+                        f"price {quote.price:.10g} is {abs(quote.price - mid):.4g} from the "
+                        f"mid {mid:.10g} (collar {self.collar:g})",
+                    )
                     hit.add("price_collar")
                     quote = Quote(False)
             out.append(quote)
@@ -220,8 +226,13 @@ class RiskManager:
 
     def summary(self) -> dict:
         """JSON-ready: the limits, breach counts per limit and the kill switch."""
-        limits = {k: (None if isinstance(v, float) and math.isinf(v) else v)
-                  for k, v in dataclasses.asdict(self.limits).items()}
-        return {"limits": limits, "breaches": {name: int(self.breaches.get(name, 0)) for name in LIMIT_NAMES},
-                "killed": self.killed, "kill_reason": self.kill_reason}
-
+        limits = {
+            k: (None if isinstance(v, float) and math.isinf(v) else v)
+            for k, v in dataclasses.asdict(self.limits).items()
+        }
+        return {
+            "limits": limits,
+            "breaches": {name: int(self.breaches.get(name, 0)) for name in LIMIT_NAMES},
+            "killed": self.killed,
+            "kill_reason": self.kill_reason,
+        }

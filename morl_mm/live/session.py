@@ -67,15 +67,29 @@ def open_gateway(venue: str, source: CaptureSource, env_params, fill_model: str)
     try:
         from morl_mm.live.fix import FixGateway
     except ImportError:
-        raise ValueError("--venue fix://: the FIX gateway (morl_mm.live.fix) is not part of this installation; "
-                         "use --venue sim") from None
+        raise ValueError(
+            "--venue fix://: the FIX gateway (morl_mm.live.fix) is not part of this installation; use --venue sim"
+        ) from None
     return FixGateway.connect(host, port)
 
 
-def run_session(policy_path: str | Path, feed: str | Path, *, format: str = "auto", speed="max", venue: str = "sim",
-                metrics_port: int | None = None, limits: str | Path | None = None, out: str | Path | None = None,
-                start: float | None = None, end: float | None = None, fill_model: str = "queue",
-                expect: str | Path | None = None, seed: int = 0, on_ready=None) -> dict:
+def run_session(
+    policy_path: str | Path,
+    feed: str | Path,
+    *,
+    format: str = "auto",
+    speed="max",
+    venue: str = "sim",
+    metrics_port: int | None = None,
+    limits: str | Path | None = None,
+    out: str | Path | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    fill_model: str = "queue",
+    expect: str | Path | None = None,
+    seed: int = 0,
+    on_ready=None,
+) -> dict:
     """Run one session (module docstring); ``on_ready(engine)`` is called before the first interval."""
     parse_venue(venue)  # a bad --venue fails before anything is read
     path = Path(policy_path)
@@ -91,8 +105,9 @@ def run_session(policy_path: str | Path, feed: str | Path, *, format: str = "aut
     try:
         gateway = open_gateway(venue, source, env_params, fill_model)
         risk = RiskManager(risk_limits, source.tick_size, monitor)
-        engine = QuoteEngine(loaded.policy, loaded.env, env_params, gateway, source, risk, monitor, seed=seed,
-                             label=label)
+        engine = QuoteEngine(
+            loaded.policy, loaded.env, env_params, gateway, source, risk, monitor, seed=seed, label=label
+        )
         if on_ready is not None:
             on_ready(engine)
         with _signals(risk):

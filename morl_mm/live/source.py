@@ -32,8 +32,9 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -112,8 +113,17 @@ class CaptureSource:
             False it is a :class:`~morl_mm.data.capture.CaptureError`.
     """
 
-    def __init__(self, path: str | Path, format: str = "auto", dt: float = 1.0, speed: float | str = 1.0,
-                 start: float | None = None, end: float | None = None, skip_bad_lines: bool = True, **read_options):
+    def __init__(
+        self,
+        path: str | Path,
+        format: str = "auto",
+        dt: float = 1.0,
+        speed: float | str = 1.0,
+        start: float | None = None,
+        end: float | None = None,
+        skip_bad_lines: bool = True,
+        **read_options,
+    ):
         speed = parse_speed(speed)
         capture = read_capture(path, format, skip_bad_lines=skip_bad_lines, **read_options)
         for gap in capture.gaps:
@@ -122,8 +132,9 @@ class CaptureSource:
         self._setup(capture, dt, speed, start, end)
 
     @classmethod
-    def from_capture(cls, capture: Capture, dt: float, speed: float | str = 1.0, start: float | None = None,
-                     end: float | None = None) -> "CaptureSource":
+    def from_capture(
+        cls, capture: Capture, dt: float, speed: float | str = 1.0, start: float | None = None, end: float | None = None
+    ) -> CaptureSource:
         """A source over a capture already in memory (same arguments as the constructor)."""
         source = cls.__new__(cls)
         source._setup(capture, dt, parse_speed(speed), start, end)
@@ -171,9 +182,16 @@ class CaptureSource:
         bid_price, bid_size, ask_price, ask_size = self._book
         for s in range(self.n_steps):
             self._wait_until(s * self.dt)
-            yield MarketInterval(step=s, start_ns=int(self._grid[s]), mid=self._mid[s], bid_price=bid_price[s],
-                                 bid_size=bid_size[s], ask_price=ask_price[s], ask_size=ask_size[s],
-                                 valid=bool(self._valid[s]))
+            yield MarketInterval(
+                step=s,
+                start_ns=int(self._grid[s]),
+                mid=self._mid[s],
+                bid_price=bid_price[s],
+                bid_size=bid_size[s],
+                ask_price=ask_price[s],
+                ask_size=ask_size[s],
+                valid=bool(self._valid[s]),
+            )
 
     def close_interval(self, interval: MarketInterval) -> IntervalClose:
         s = interval.step

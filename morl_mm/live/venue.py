@@ -36,10 +36,9 @@ order's price; maker fee ``env_params.maker_fee`` per unit, as the env charges) 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from morl_mm.env.params import EnvParams
@@ -84,8 +83,9 @@ class MatchingVenue:
         reference_price: absolute price of the tape's price 0 (``TapeInfo.reference_price``).
     """
 
-    def __init__(self, tape: ReplayTape, env_params: EnvParams, fill_model: str = "queue", *,
-                 reference_price: float = 0.0):
+    def __init__(
+        self, tape: ReplayTape, env_params: EnvParams, fill_model: str = "queue", *, reference_price: float = 0.0
+    ):
         if fill_model not in FILL_MODELS:
             raise ValueError(f"MatchingVenue.fill_model: must be one of {list(FILL_MODELS)}, got {fill_model!r}")
         if not np.isfinite(reference_price):
@@ -122,21 +122,41 @@ class MatchingVenue:
         if problem:
             self.rejects += 1
             self._seen_ids.add(action.cl_ord_id)
-            return ExecutionReport(action.cl_ord_id, action.side, "rejected", market_step=step,
-                                   orig_cl_ord_id=action.orig_cl_ord_id, text=problem)
+            return ExecutionReport(
+                action.cl_ord_id,
+                action.side,
+                "rejected",
+                market_step=step,
+                orig_cl_ord_id=action.orig_cl_ord_id,
+                text=problem,
+            )
         self._seen_ids.add(action.cl_ord_id)
         if action.kind == "cancel":
             order = self.working.pop(action.side)
             index = SIDES.index(action.side)  # a cancelled side loses its queue place
             self.queue_ahead[index], self.queue_price[index] = 0.0, np.nan
-            return ExecutionReport(action.cl_ord_id, action.side, "canceled", cum_qty=order.cum_qty, market_step=step,
-                                   orig_cl_ord_id=order.cl_ord_id)
+            return ExecutionReport(
+                action.cl_ord_id,
+                action.side,
+                "canceled",
+                cum_qty=order.cum_qty,
+                market_step=step,
+                orig_cl_ord_id=order.cl_ord_id,
+            )
         if action.kind == "replace":
             old = self.working[action.side]
-            self.working[action.side] = WorkingOrder(action.cl_ord_id, action.side, float(action.price),
-                                                     float(action.qty), old.cum_qty)
-            return ExecutionReport(action.cl_ord_id, action.side, "replaced", leaves_qty=float(action.qty),
-                                   cum_qty=old.cum_qty, market_step=step, orig_cl_ord_id=old.cl_ord_id)
+            self.working[action.side] = WorkingOrder(
+                action.cl_ord_id, action.side, float(action.price), float(action.qty), old.cum_qty
+            )
+            return ExecutionReport(
+                action.cl_ord_id,
+                action.side,
+                "replaced",
+                leaves_qty=float(action.qty),
+                cum_qty=old.cum_qty,
+                market_step=step,
+                orig_cl_ord_id=old.cl_ord_id,
+            )
         self.working[action.side] = WorkingOrder(action.cl_ord_id, action.side, float(action.price), float(action.qty))
         return ExecutionReport(action.cl_ord_id, action.side, "new", leaves_qty=float(action.qty), market_step=step)
 
@@ -187,9 +207,19 @@ class MatchingVenue:
         on = np.array([o is not None for o in orders])
         price = np.array([np.float32(o.price - self.reference_price) if o else np.nan for o in orders], np.float32)
         size = np.array([o.leaves_qty if o else 0.0 for o in orders], np.float32)
-        units, queue_ahead, queue_price = jax.device_get(_match(
-            self.fill_model, self.tape, np.int32(step), price, on, size, self.queue_ahead, self.queue_price,
-            np.float32(self.tick_size)))
+        units, queue_ahead, queue_price = jax.device_get(
+            _match(
+                self.fill_model,
+                self.tape,
+                np.int32(step),
+                price,
+                on,
+                size,
+                self.queue_ahead,
+                self.queue_price,
+                np.float32(self.tick_size),
+            )
+        )
         self.queue_ahead, self.queue_price = np.array(queue_ahead, np.float32), np.array(queue_price, np.float32)
         reports = []
         for order, qty in zip(orders, np.asarray(units, np.float64)):
@@ -208,16 +238,28 @@ class MatchingVenue:
         done = order.leaves_qty <= QTY_EPS
         if done:
             del self.working[order.side]
-        return ExecutionReport(order.cl_ord_id, order.side, "fill" if done else "partial_fill", last_qty=qty,
-                               last_px=order.price, leaves_qty=0.0 if done else order.leaves_qty,
-                               cum_qty=order.cum_qty, market_step=step)
+        return ExecutionReport(
+            order.cl_ord_id,
+            order.side,
+            "fill" if done else "partial_fill",
+            last_qty=qty,
+            last_px=order.price,
+            leaves_qty=0.0 if done else order.leaves_qty,
+            cum_qty=order.cum_qty,
+            market_step=step,
+        )
 
     def record(self) -> dict:
         """The venue's record of the client: position, cash, fills, rejects and working orders (JSON-ready)."""
-        return {"inventory": self.inventory, "cash": self.cash, "fills": len(self.fills), "rejects": self.rejects,
-                "volume": float(sum(f.qty for f in self.fills)),
-                "working_orders": [dataclasses.asdict(o) for o in self.working.values()],
-                "last_matched_step": self.last_matched}
+        return {
+            "inventory": self.inventory,
+            "cash": self.cash,
+            "fills": len(self.fills),
+            "rejects": self.rejects,
+            "volume": float(sum(f.qty for f in self.fills)),
+            "working_orders": [dataclasses.asdict(o) for o in self.working.values()],
+            "last_matched_step": self.last_matched,
+        }
 
 
 class SimGateway:

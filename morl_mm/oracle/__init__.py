@@ -15,15 +15,40 @@ functions raise :class:`OracleNotExactError` (a ``ValueError``). The table polic
 solution in the env is :class:`morl_mm.policies.table.TablePolicy`.
 """
 
-from morl_mm.oracle.ccs import (DEFAULT_TOLERANCE, CoverageSet, convex_coverage_set, corner_weights,
-                                weight_grid_sweep)
+from morl_mm.oracle.ccs import DEFAULT_TOLERANCE, CoverageSet, convex_coverage_set, corner_weights, weight_grid_sweep
 from morl_mm.oracle.dp import OracleSolution, Solver, evaluate, solve, solve_many, table_quotes
 from morl_mm.oracle.model import CONTINUOUS_DEPTH_STEP, EXACT_OBJECTIVES, OracleNotExactError, check_exact
-from morl_mm.oracle.robust import (RobustCoverageSet, RobustSolution, RobustSolver, evaluate_robust,
-                                   robust_coverage_set, solve_robust, worst_case_adversary)
+from morl_mm.oracle.robust import (
+    RobustCoverageSet,
+    RobustSolution,
+    RobustSolver,
+    evaluate_robust,
+    robust_coverage_set,
+    solve_robust,
+    worst_case_adversary,
+)
 
-__all__ = ["DEFAULT_TOLERANCE", "CoverageSet", "convex_coverage_set", "corner_weights",
-           "weight_grid_sweep", "OracleSolution", "Solver", "evaluate", "solve", "solve_many",
-           "table_quotes", "CONTINUOUS_DEPTH_STEP", "EXACT_OBJECTIVES", "OracleNotExactError", "check_exact",
-           "RobustCoverageSet", "RobustSolution", "RobustSolver", "evaluate_robust", "robust_coverage_set",
-           "solve_robust", "worst_case_adversary"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "CoverageSet",
+    "convex_coverage_set",
+    "corner_weights",
+    "weight_grid_sweep",
+    "OracleSolution",
+    "Solver",
+    "evaluate",
+    "solve",
+    "solve_many",
+    "table_quotes",
+    "CONTINUOUS_DEPTH_STEP",
+    "EXACT_OBJECTIVES",
+    "OracleNotExactError",
+    "check_exact",
+    "RobustCoverageSet",
+    "RobustSolution",
+    "RobustSolver",
+    "evaluate_robust",
+    "robust_coverage_set",
+    "solve_robust",
+    "worst_case_adversary",
+]

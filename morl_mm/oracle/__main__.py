@@ -49,8 +49,9 @@ def parse_param(text: str) -> tuple[str, object]:
     try:
         parsed = json.loads(value) if key in ARRAY_PARAMS else float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--param {key}: cannot parse {value!r} as a "
-                                         f"{'JSON array' if key in ARRAY_PARAMS else 'number'}") from None
+        raise argparse.ArgumentTypeError(
+            f"--param {key}: cannot parse {value!r} as a {'JSON array' if key in ARRAY_PARAMS else 'number'}"
+        ) from None
     return key, parsed
 
 
@@ -70,28 +71,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m morl_mm.oracle", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--action-mode", choices=("continuous", "discrete"), default="continuous")
-    parser.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES),
-                        help="comma-separated objectives (default: %(default)s)")
+    parser.add_argument(
+        "--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated objectives (default: %(default)s)"
+    )
     parser.add_argument("--regimes", type=int, default=1, help="number of volatility regimes (EnvConfig.n_regimes)")
-    parser.add_argument("--param", action="append", default=[], type=parse_param, metavar="KEY=VALUE",
-                        help="EnvParams override, repeatable (regime arrays as JSON)")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                        help="OLS stops when no corner weight can gain more than this (normalised units)")
-    parser.add_argument("--depth-step", type=float, default=None,
-                        help="continuous mode: step of the oracle's depth grid (default 0.02)")
-    parser.add_argument("--weights", default=None, metavar="W",
-                        help="solve this one weight (comma-separated, on the simplex) instead of the CCS")
-    parser.add_argument("--adversary", default=None, metavar="FIELD=LO:HI,...",
-                        help="max-min against a per-step adversary in this box of params "
-                             "(drift, arrival_rate, kappa, sigma); without --weights: the robust front")
-    parser.add_argument("--resolution", type=int, default=2,
-                        help="adversary points per bounded field (default 2: the box's vertices)")
-    parser.add_argument("--divisions", type=int, default=10,
-                        help="robust front (--adversary without --weights): simplex grid divisions")
-    parser.add_argument("--search", choices=("auto", "full", "banded"), default="auto",
-                        help="CCS: the solver's joint-quote search (same tables; benchmarks/oracle_ccs.py)")
-    parser.add_argument("--bounds", choices=("hull", "lp"), default="hull",
-                        help="CCS: how the corners' optimistic bounds are computed (same points)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=parse_param,
+        metavar="KEY=VALUE",
+        help="EnvParams override, repeatable (regime arrays as JSON)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="OLS stops when no corner weight can gain more than this (normalised units)",
+    )
+    parser.add_argument(
+        "--depth-step", type=float, default=None, help="continuous mode: step of the oracle's depth grid (default 0.02)"
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="W",
+        help="solve this one weight (comma-separated, on the simplex) instead of the CCS",
+    )
+    parser.add_argument(
+        "--adversary",
+        default=None,
+        metavar="FIELD=LO:HI,...",
+        help="max-min against a per-step adversary in this box of params "
+        "(drift, arrival_rate, kappa, sigma); without --weights: the robust front",
+    )
+    parser.add_argument(
+        "--resolution", type=int, default=2, help="adversary points per bounded field (default 2: the box's vertices)"
+    )
+    parser.add_argument(
+        "--divisions", type=int, default=10, help="robust front (--adversary without --weights): simplex grid divisions"
+    )
+    parser.add_argument(
+        "--search",
+        choices=("auto", "full", "banded"),
+        default="auto",
+        help="CCS: the solver's joint-quote search (same tables; benchmarks/oracle_ccs.py)",
+    )
+    parser.add_argument(
+        "--bounds",
+        choices=("hull", "lp"),
+        default="hull",
+        help="CCS: how the corners' optimistic bounds are computed (same points)",
+    )
     return parser
 
 
@@ -111,16 +142,26 @@ def main(argv=None) -> int:
         box = None if args.adversary is None else parse_adversary(args.adversary)
         if args.weights is not None:
             weights = parse_weights(args.weights, env.num_objectives)
-            solution = (solve(env, params, weights, depth_grid=depth_grid) if box is None else
-                        solve_robust(env, params, weights, box, depth_grid=depth_grid,
-                                     resolution=args.resolution).solution)
+            solution = (
+                solve(env, params, weights, depth_grid=depth_grid)
+                if box is None
+                else solve_robust(env, params, weights, box, depth_grid=depth_grid, resolution=args.resolution).solution
+            )
             return _print_solution(solution, args.json)
         if box is None:
-            result = convex_coverage_set(env, params, depth_grid=depth_grid, tolerance=args.tolerance,
-                                         search=args.search, bounds=args.bounds)
+            result = convex_coverage_set(
+                env, params, depth_grid=depth_grid, tolerance=args.tolerance, search=args.search, bounds=args.bounds
+            )
         else:
-            result = robust_coverage_set(env, params, box, divisions=args.divisions, depth_grid=depth_grid,
-                                         resolution=args.resolution, tolerance=args.tolerance)
+            result = robust_coverage_set(
+                env,
+                params,
+                box,
+                divisions=args.divisions,
+                depth_grid=depth_grid,
+                resolution=args.resolution,
+                tolerance=args.tolerance,
+            )
     except ValueError as error:
         parser.error(str(error))
     if args.json:
@@ -128,27 +169,38 @@ def main(argv=None) -> int:
         return 0
     names = result.objectives
     kind = "exact CCS" if box is None else f"exact robust front against {box.spec()}"
-    print(f"{kind} ({args.action_mode} mode): {len(result.points)} points, {result.n_solves} solves, "
-          f"{result.seconds:.1f} s; scales " + ", ".join(f"{n}={s:.4g}" for n, s in zip(names, result.scales)))
+    print(
+        f"{kind} ({args.action_mode} mode): {len(result.points)} points, {result.n_solves} solves, "
+        f"{result.seconds:.1f} s; scales " + ", ".join(f"{n}={s:.4g}" for n, s in zip(names, result.scales))
+    )
     header = "  ".join(f"{'w_' + n:>16}" for n in names) + "  " + "  ".join(f"{n:>16}" for n in names)
     print(header)
     for i in np.lexsort(result.points.T[::-1]):
-        print("  ".join(f"{w:16.4f}" for w in result.weights[i]) + "  "
-              + "  ".join(f"{v:16.4f}" for v in result.points[i]))
+        print(
+            "  ".join(f"{w:16.4f}" for w in result.weights[i])
+            + "  "
+            + "  ".join(f"{v:16.4f}" for v in result.points[i])
+        )
     return 0
 
 
 def _print_solution(solution, as_json: bool) -> int:
     """One weight's solution: the JSON object of ``--weights --json``, or one line."""
-    result = {"weights": [float(w) for w in solution.weights],
-              "objectives": {n: float(v) for n, v in zip(solution.objectives, solution.objective_values)},
-              "value": solution.scalarised_value, "scales": [float(s) for s in solution.scales]}
+    result = {
+        "weights": [float(w) for w in solution.weights],
+        "objectives": {n: float(v) for n, v in zip(solution.objectives, solution.objective_values)},
+        "value": solution.scalarised_value,
+        "scales": [float(s) for s in solution.scales],
+    }
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"value {result['value']:.6g} at weights {args_list(result['weights'])}: "
-              + ", ".join(f"{n}={v:.6g}" for n, v in result["objectives"].items())
-              + "; scales " + args_list(result["scales"]))
+        print(
+            f"value {result['value']:.6g} at weights {args_list(result['weights'])}: "
+            + ", ".join(f"{n}={v:.6g}" for n, v in result["objectives"].items())
+            + "; scales "
+            + args_list(result["scales"])
+        )
     return 0
 
 

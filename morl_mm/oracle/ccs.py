@@ -67,17 +67,30 @@ class CoverageSet:
 
     def solution(self, index: int, action_mode: str) -> OracleSolution:
         """Point ``index`` as an :class:`OracleSolution` (without its value table)."""
-        return OracleSolution(self.objectives, self.weights[index], self.scales, self.action_tables[index],
-                              self.depth_grid, self.inventory_grid, None, self.points[index], action_mode)
+        return OracleSolution(
+            self.objectives,
+            self.weights[index],
+            self.scales,
+            self.action_tables[index],
+            self.depth_grid,
+            self.inventory_grid,
+            None,
+            self.points[index],
+            action_mode,
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready summary: objectives, scales, points (weights + objective values), solves, time."""
         return {
             "objectives": list(self.objectives),
             "scales": [float(s) for s in self.scales],
-            "points": [{"weights": [round(float(x), 10) for x in w],
-                        "objectives": {name: float(v) for name, v in zip(self.objectives, p)}}
-                       for w, p in zip(self.weights, self.points)],
+            "points": [
+                {
+                    "weights": [round(float(x), 10) for x in w],
+                    "objectives": {name: float(v) for name, v in zip(self.objectives, p)},
+                }
+                for w, p in zip(self.weights, self.points)
+            ],
             "n_solves": int(self.n_solves),
             "seconds": float(self.seconds),
             "method": self.method,
@@ -100,10 +113,14 @@ def corner_weights(values: np.ndarray) -> np.ndarray:
         return np.ones((1, 1))
     # halfspaces a.x + b <= 0 with x = (w_1 .. w_{K-1}, u)
     cap = float(values.max()) + 1.0
-    a = np.vstack([np.hstack([values[:, :-1] - values[:, -1:], -np.ones((n_points, 1))]),  # w.v - u <= 0
-                   np.hstack([-np.eye(k - 1), np.zeros((k - 1, 1))]),  # w_i >= 0
-                   np.append(np.ones(k - 1), 0.0)[None],  # sum_{i<K} w_i <= 1
-                   np.append(np.zeros(k - 1), 1.0)[None]])  # u <= cap
+    a = np.vstack(
+        [
+            np.hstack([values[:, :-1] - values[:, -1:], -np.ones((n_points, 1))]),  # w.v - u <= 0
+            np.hstack([-np.eye(k - 1), np.zeros((k - 1, 1))]),  # w_i >= 0
+            np.append(np.ones(k - 1), 0.0)[None],  # sum_{i<K} w_i <= 1
+            np.append(np.zeros(k - 1), 1.0)[None],
+        ]
+    )  # u <= cap
     b = np.concatenate([values[:, -1], np.zeros(k - 1), [-1.0, -cap]])
     try:
         centre = np.full(k, 1.0 / k)
@@ -130,15 +147,17 @@ def _enumerate_vertices(a: np.ndarray, b: np.ndarray, n_values: int, tolerance: 
 
 def optimistic_bound(corner: np.ndarray, solved_weights: np.ndarray, solved_values: np.ndarray) -> float:
     """max_v corner.v s.t. w_j.v <= V*(w_j) for the solved weights: the best the optimum can be at ``corner``."""
-    result = linprog(-corner, A_ub=solved_weights, b_ub=solved_values, bounds=[(None, None)] * corner.size,
-                     method="highs")
+    result = linprog(
+        -corner, A_ub=solved_weights, b_ub=solved_values, bounds=[(None, None)] * corner.size, method="highs"
+    )
     if result.status != 0:
         raise RuntimeError(f"optimistic bound LP failed at {corner.tolist()}: {result.message}")
     return float(-result.fun)
 
 
-def optimistic_bounds(corners: np.ndarray, solved_weights: np.ndarray, solved_values: np.ndarray,
-                      method: str = "hull") -> np.ndarray:
+def optimistic_bounds(
+    corners: np.ndarray, solved_weights: np.ndarray, solved_values: np.ndarray, method: str = "hull"
+) -> np.ndarray:
     """``optimistic_bound`` at every corner (C,), for a simplex-covering set of solved weights.
 
     By LP duality the bound at c is min sum_j y_j V*(w_j) over convex combinations sum_j y_j w_j = c
@@ -204,21 +223,33 @@ def prune_to_ccs(values: np.ndarray, tolerance: float = 1e-10) -> np.ndarray:
 # -- coverage sets -----------------------------------------------------------------------------------
 def _coverage_set(solutions: list[OracleSolution], solver: Solver, n_solves, started, method) -> CoverageSet:
     return CoverageSet(
-        objectives=solutions[0].objectives, scales=solver.scales,
+        objectives=solutions[0].objectives,
+        scales=solver.scales,
         points=np.array([s.objective_values for s in solutions]),
         weights=np.array([s.weights for s in solutions]),
         action_tables=np.array([s.action_table for s in solutions]),
-        depth_grid=solver.model.depth_grid, inventory_grid=solver.model.inventory_grid, n_solves=n_solves,
-        seconds=time.perf_counter() - started, method=method)
+        depth_grid=solver.model.depth_grid,
+        inventory_grid=solver.model.inventory_grid,
+        n_solves=n_solves,
+        seconds=time.perf_counter() - started,
+        method=method,
+    )
 
 
 def _is_new(value: np.ndarray, known: list[np.ndarray], tolerance: float) -> bool:
     return all(np.max(np.abs(value - v)) > tolerance for v in known)
 
 
-def convex_coverage_set(env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None,
-                        tolerance: float = DEFAULT_TOLERANCE, max_solves: int = 5000, search: str = "auto",
-                        bounds: str = "hull") -> CoverageSet:
+def convex_coverage_set(
+    env: MarketMakingEnv,
+    params: EnvParams,
+    scales=None,
+    depth_grid=None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_solves: int = 5000,
+    search: str = "auto",
+    bounds: str = "hull",
+) -> CoverageSet:
     """The exact CCS (up to ``tolerance``) by optimistic linear support (see module docstring).
 
     Returns the points (raw units), the weights at which each was found, their action tables,
@@ -263,20 +294,34 @@ def convex_coverage_set(env: MarketMakingEnv, params: EnvParams, scales=None, de
         else:
             gain = lazy_bounds.gains(corners, current, np.array(solved_weights), np.array(solved_values), tolerance)
         best = int(np.argmax(gain))
-        log.debug("OLS: %d points, %d corners, %d solves, max gain %.3g, %.1f s", len(found), len(corners),
-                  len(solved_weights), gain[best], time.perf_counter() - started)
+        log.debug(
+            "OLS: %d points, %d corners, %d solves, max gain %.3g, %.1f s",
+            len(found),
+            len(corners),
+            len(solved_weights),
+            gain[best],
+            time.perf_counter() - started,
+        )
         if gain[best] <= tolerance:
             break
         if len(solved_weights) >= max_solves:
-            raise RuntimeError(f"convex_coverage_set: max_solves={max_solves} reached with {len(found)} points and "
-                               f"a possible gain of {gain[best]:.3g} > tolerance={tolerance}; raise one of them")
+            raise RuntimeError(
+                f"convex_coverage_set: max_solves={max_solves} reached with {len(found)} points and "
+                f"a possible gain of {gain[best]:.3g} > tolerance={tolerance}; raise one of them"
+            )
         record(solver(corners[best]))
     keep = prune_to_ccs(surface)
     return _coverage_set([found[i] for i in keep], solver, len(solved_weights), started, "ols")
 
 
-def weight_grid_sweep(env: MarketMakingEnv, params: EnvParams, divisions: int = 10, scales=None, depth_grid=None,
-                      tolerance: float = DEFAULT_TOLERANCE) -> CoverageSet:
+def weight_grid_sweep(
+    env: MarketMakingEnv,
+    params: EnvParams,
+    divisions: int = 10,
+    scales=None,
+    depth_grid=None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> CoverageSet:
     """Solve at every weight of a simplex grid; keep the distinct points (not pruned to the CCS)."""
     started = time.perf_counter()
     solver = Solver(env, params, scales, depth_grid)

@@ -31,7 +31,6 @@ from morl_mm.oracle.search import best_pair, best_pair_full, envelope_lines
 from morl_mm.scalarisation import scalarise, validate_weights
 
 
-
 class OracleSolution(NamedTuple):
     """The optimal policy of one preference weight and its exact expected objectives."""
 
@@ -72,8 +71,19 @@ def table_quotes(action_table, depth_grid) -> tuple[np.ndarray, np.ndarray]:
 
 # -- the backward pass (pure JAX) ---------------------------------------------------------------------
 def _device_model(model: DiscreteModel):
-    keys = ("inventory_grid", "bid_open", "ask_open", "fill_bid", "fill_ask", "side_bid", "side_ask", "linear",
-            "quadratic", "transition", "terminal")
+    keys = (
+        "inventory_grid",
+        "bid_open",
+        "ask_open",
+        "fill_bid",
+        "fill_ask",
+        "side_bid",
+        "side_ask",
+        "linear",
+        "quadratic",
+        "transition",
+        "terminal",
+    )
     device = {k: jnp.asarray(getattr(model, k), jnp.float64) for k in keys}
     # a quote's reward and fill where its side is open (the banded search's lines, see search.envelope_lines)
     quoted = np.argmax(model.bid_open * model.ask_open)  # an inventory with both sides open
@@ -101,8 +111,11 @@ def _continuation(m, value_next):
     regime-averaged next value (value_next (K, Q, R))."""
     q = m["inventory_grid"][None, :, None]
     # regime r of this step sets the risk; the next regime r' ~ transition[r]
-    w = jnp.einsum("kqs,rs->kqr", value_next, m["transition"]) + m["linear"][:, None, None] * q \
+    w = (
+        jnp.einsum("kqs,rs->kqr", value_next, m["transition"])
+        + m["linear"][:, None, None] * q
         + m["quadratic"][:, None, :] * q**2
+    )
     up = jnp.concatenate([w[:, 1:], w[:, -1:]], axis=1)  # W(q + s); the edge is never filled into
     down = jnp.concatenate([w[:, :1], w[:, :-1]], axis=1)  # W(q - s)
     return w, up, down
@@ -148,19 +161,26 @@ def _joint_values(m, scalar_parts):
     """(Q, R, M+1, M+1) scalarised value of every joint action (i, j) (the plain solver maximises it
     without forming it; the robust one minimises it over the adversary's models first)."""
     w, g_bid, g_ask, beta = scalar_parts
-    return (w[..., None, None] + g_bid[..., :, None] + g_ask[..., None, :]
-            + beta[..., None, None] * m["fill_bid"][:, None, :, None] * m["fill_ask"][:, None, None, :])
+    return (
+        w[..., None, None]
+        + g_bid[..., :, None]
+        + g_ask[..., None, :]
+        + beta[..., None, None] * m["fill_bid"][:, None, :, None] * m["fill_ask"][:, None, None, :]
+    )
 
 
 def _withdraw_blocked(m, i_bid, i_ask):
     """Write a side blocked by the inventory limit as "off" (it is withdrawn either way)."""
     n_side = m["fill_bid"].shape[-1]
-    return (jnp.where(m["bid_open"][:, None] > 0, i_bid, n_side - 1),
-            jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1))
+    return (
+        jnp.where(m["bid_open"][:, None] > 0, i_bid, n_side - 1),
+        jnp.where(m["ask_open"][:, None] > 0, i_ask, n_side - 1),
+    )
 
 
 def _full_step(m, coef):
     """One backward step, every joint quote searched: value_next -> (i_bid, i_ask, vector value)."""
+
     def step(value_next):
         parts = _step_parts(m, value_next)
         i_bid, i_ask = _withdraw_blocked(m, *best_pair_full(m, _scalarise(coef, parts)))
@@ -172,8 +192,9 @@ def _full_step(m, coef):
 def _banded_step(m, coef, bands):
     """The same step, lean: the weight's quote lines and envelopes once, then a banded search
     (:func:`morl_mm.oracle.search.best_pair`); the same tables as :func:`_full_step`."""
-    envelopes = tuple(envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"])
-                      for k in ("quote_bid", "quote_ask"))
+    envelopes = tuple(
+        envelope_lines(jnp.tensordot(coef, m[k], axes=1), m["quote_fill"]) for k in ("quote_bid", "quote_ask")
+    )
     lines = tuple(jnp.moveaxis(jnp.tensordot(coef, m[k], axes=1), -1, 0) for k in ("side_bid", "side_ask"))
 
     def step(value_next):
@@ -237,8 +258,15 @@ class Solver:
     ``2 * SEARCH_BANDS[0]`` depths. The tables are the same (:mod:`morl_mm.oracle.search`).
     """
 
-    def __init__(self, env: MarketMakingEnv, params: EnvParams, scales=None, depth_grid=None, batch_size: int = 8,
-                 search: str = "auto"):
+    def __init__(
+        self,
+        env: MarketMakingEnv,
+        params: EnvParams,
+        scales=None,
+        depth_grid=None,
+        batch_size: int = 8,
+        search: str = "auto",
+    ):
         if search not in ("auto", "full", "banded"):
             raise ValueError(f"search: expected 'auto', 'full' or 'banded', got {search!r}")
         self.env, self.batch_size = env, int(batch_size)
@@ -247,8 +275,9 @@ class Solver:
         n_side = self.model.depth_grid.size + 1
         increasing = bool(np.all(np.diff(self.model.depth_grid) > 0))  # the banded search's tie-break needs it
         if search == "banded" and not increasing:
-            raise ValueError("search='banded': needs a depth grid in increasing order, got "
-                             f"{self.model.depth_grid.tolist()}")
+            raise ValueError(
+                f"search='banded': needs a depth grid in increasing order, got {self.model.depth_grid.tolist()}"
+            )
         banded = search == "banded" or (search == "auto" and increasing and n_side > 2 * SEARCH_BANDS[0])
         self.bands = (tuple(b for b in SEARCH_BANDS if b < n_side) or (n_side,)) if banded else None
         with jax.enable_x64(True):
@@ -260,23 +289,32 @@ class Solver:
         solutions = []
         with jax.enable_x64(True):
             for start in range(0, len(weights), size):
-                chunk = weights[start:start + size]
+                chunk = weights[start : start + size]
                 # pad a short last batch (one compiled shape per call pattern), drop the padding after
                 padded = chunk if len(weights) <= size else np.resize(chunk, (size, chunk.shape[1]))
                 coefs = jnp.asarray(padded / scales, jnp.float64)
                 solved = _solve_batch(self._device, coefs, model.n_steps, self.bands)
-                tables, values = (np.asarray(x)[:len(chunk)] for x in solved)
+                tables, values = (np.asarray(x)[: len(chunk)] for x in solved)
                 for w, table, vector in zip(chunk, tables, values):  # vector: (T + 1, K, Q, R)
-                    solutions.append(OracleSolution(
-                        objectives=env.objectives, weights=w, scales=scales, action_table=table,
-                        depth_grid=model.depth_grid, inventory_grid=model.inventory_grid,
-                        value=np.tensordot(w / scales, vector, axes=([0], [1])),
-                        objective_values=vector[0, :, model.initial_index, 0], action_mode=env.config.action_mode))
+                    solutions.append(
+                        OracleSolution(
+                            objectives=env.objectives,
+                            weights=w,
+                            scales=scales,
+                            action_table=table,
+                            depth_grid=model.depth_grid,
+                            inventory_grid=model.inventory_grid,
+                            value=np.tensordot(w / scales, vector, axes=([0], [1])),
+                            objective_values=vector[0, :, model.initial_index, 0],
+                            action_mode=env.config.action_mode,
+                        )
+                    )
         return solutions
 
 
-def solve_many(env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_grid=None,
-               batch_size: int = 8) -> list[OracleSolution]:
+def solve_many(
+    env: MarketMakingEnv, params: EnvParams, weights, scales=None, depth_grid=None, batch_size: int = 8
+) -> list[OracleSolution]:
     """:func:`solve` for each row of ``weights`` (W, K), vmapped in batches of ``batch_size``."""
     validate_weights(np.atleast_2d(weights), env.num_objectives)
     return Solver(env, params, scales, depth_grid, batch_size)(weights)
@@ -307,13 +345,14 @@ def checked_table(env: MarketMakingEnv, model: DiscreteModel, action_table) -> n
         raise ValueError(f"action_table: need shape {expected} (steps, inventories, regimes), got {table.shape}")
     n_actions = (model.depth_grid.size + 1) ** 2
     if not np.issubdtype(table.dtype, np.integer) or table.min() < 0 or table.max() >= n_actions:
-        raise ValueError(f"action_table: needs integer joint indices in [0, {n_actions}), got dtype {table.dtype}, "
-                         f"range [{table.min()}, {table.max()}]")
+        raise ValueError(
+            f"action_table: needs integer joint indices in [0, {n_actions}), got dtype {table.dtype}, "
+            f"range [{table.min()}, {table.max()}]"
+        )
     return table
 
 
-def evaluate(env: MarketMakingEnv, params: EnvParams, action_table, depth_grid=None,
-             return_table: bool = False):
+def evaluate(env: MarketMakingEnv, params: EnvParams, action_table, depth_grid=None, return_table: bool = False):
     """Exact expected objective vector (raw units, from the initial state) of a table policy.
 
     ``action_table`` (T, Q) or (T, Q, R) holds joint action indices over the oracle's depth grid

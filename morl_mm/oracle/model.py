@@ -72,8 +72,10 @@ def quote_side(terms: QuoteTerms, side: int, depth, on, xp=np):
     fill = terms.arrival * xp.exp(-terms.kappa * depth) * on
     firm = on * (depth <= terms.competitive_distance + FIRM_TOLERANCE)
     expand = (Ellipsis,) + (None,) * xp.ndim(depth)
-    reward = (fill * (terms.per_fill[side][expand] + terms.per_fill_depth[:, None][expand] * depth)
-              + firm * terms.per_firm[:, None][expand])
+    reward = (
+        fill * (terms.per_fill[side][expand] + terms.per_fill_depth[:, None][expand] * depth)
+        + firm * terms.per_firm[:, None][expand]
+    )
     return fill, reward
 
 
@@ -111,23 +113,31 @@ def check_exact(env: MarketMakingEnv, params: EnvParams) -> None:
     """Raise :class:`OracleNotExactError` naming the first field that breaks exactness (see module doc)."""
     env.validate(params)
     if float(params.signal_vol) != 0.0:
-        raise OracleNotExactError(f"EnvParams.signal_vol: the order-flow signal is hidden state; the oracle needs 0, "
-                                  f"got {float(params.signal_vol)}")
+        raise OracleNotExactError(
+            f"EnvParams.signal_vol: the order-flow signal is hidden state; the oracle needs 0, "
+            f"got {float(params.signal_vol)}"
+        )
     if int(params.latency) != 0:
-        raise OracleNotExactError(f"EnvParams.latency: queued quotes are hidden state; the oracle needs 0, "
-                                  f"got {int(params.latency)}")
+        raise OracleNotExactError(
+            f"EnvParams.latency: queued quotes are hidden state; the oracle needs 0, got {int(params.latency)}"
+        )
     if float(params.tick_size) != 0.0:
-        raise OracleNotExactError(f"EnvParams.tick_size: tick rounding makes fills depend on the mid; the oracle "
-                                  f"needs 0, got {float(params.tick_size)}")
+        raise OracleNotExactError(
+            f"EnvParams.tick_size: tick rounding makes fills depend on the mid; the oracle "
+            f"needs 0, got {float(params.tick_size)}"
+        )
     if env.config.negative_depth:
-        raise OracleNotExactError("EnvConfig.negative_depth: the oracle's depth grid starts at the mid (0); "
-                                  "quotes through the mid are not in it")
+        raise OracleNotExactError(
+            "EnvConfig.negative_depth: the oracle's depth grid starts at the mid (0); "
+            "quotes through the mid are not in it"
+        )
     if env.config.max_lots != 1:
         raise OracleNotExactError(f"EnvConfig.max_lots: the oracle quotes one lot per side, got {env.config.max_lots}")
     bad = [o for o in env.config.objectives if o not in EXACT_OBJECTIVES]
     if bad:
-        raise OracleNotExactError(f"EnvConfig.objectives: {bad} depend(s) on the previous quote; the oracle supports "
-                                  f"{list(EXACT_OBJECTIVES)}")
+        raise OracleNotExactError(
+            f"EnvConfig.objectives: {bad} depend(s) on the previous quote; the oracle supports {list(EXACT_OBJECTIVES)}"
+        )
 
 
 def action_depth_grid(env: MarketMakingEnv, depth_grid=None) -> np.ndarray:
@@ -136,8 +146,10 @@ def action_depth_grid(env: MarketMakingEnv, depth_grid=None) -> np.ndarray:
     cfg = env.config
     if cfg.action_mode == "discrete":
         if depth_grid is not None and not np.allclose(np.asarray(depth_grid, float), cfg.depth_grid):
-            raise ValueError(f"depth_grid: discrete mode optimises over the env's grid {cfg.depth_grid}; "
-                             f"got {list(np.asarray(depth_grid))}")
+            raise ValueError(
+                f"depth_grid: discrete mode optimises over the env's grid {cfg.depth_grid}; "
+                f"got {list(np.asarray(depth_grid))}"
+            )
         return np.asarray(cfg.depth_grid, np.float64)
     if depth_grid is None:
         steps = int(math.floor(cfg.max_depth / CONTINUOUS_DEPTH_STEP + 1e-9))
@@ -226,17 +238,37 @@ def build_model(env: MarketMakingEnv, params: EnvParams, depth_grid=None) -> Dis
             # cancels it; E[max(-dS, 0)] for the bid, E[max(dS, 0)] for the ask
             for r, sigma in enumerate(sigmas):
                 s = sigma * math.sqrt(dt)
-                fall = (p * expected_positive_part(env, params, s, -drift_step, -1.0)
-                        + (1 - p) * expected_positive_part(env, params, s, -drift_step + impact, -1.0))
-                rise = (p * expected_positive_part(env, params, s, drift_step, 1.0)
-                        + (1 - p) * expected_positive_part(env, params, s, drift_step + impact, 1.0))
+                fall = p * expected_positive_part(env, params, s, -drift_step, -1.0) + (1 - p) * expected_positive_part(
+                    env, params, s, -drift_step + impact, -1.0
+                )
+                rise = p * expected_positive_part(env, params, s, drift_step, 1.0) + (1 - p) * expected_positive_part(
+                    env, params, s, drift_step + impact, 1.0
+                )
                 per_fill[:, k, r] = -size * fall, -size * rise
-    terms = QuoteTerms(arrival=p, kappa=float(params.kappa), competitive_distance=float(params.competitive_distance),
-                       per_fill=per_fill, per_fill_depth=per_fill_depth, per_firm=per_firm)
+    terms = QuoteTerms(
+        arrival=p,
+        kappa=float(params.kappa),
+        competitive_distance=float(params.competitive_distance),
+        per_fill=per_fill,
+        per_fill_depth=per_fill_depth,
+        per_firm=per_firm,
+    )
     fill_bid, side_bid = side_arrays(terms, 0, bid_open, depth, on)  # (Q, M+1), (K, Q, R, M+1)
     fill_ask, side_ask = side_arrays(terms, 1, ask_open, depth, on)
     return DiscreteModel(
-        inventory_grid=qs, depth_grid=depths, bid_open=bid_open, ask_open=ask_open, fill_bid=fill_bid,
-        fill_ask=fill_ask, side_bid=side_bid, side_ask=side_ask, linear=linear, quadratic=quadratic,
-        transition=np.asarray(params.regime_transition, np.float64), terminal=terminal, initial_index=q_index,
-        n_steps=steps, quote_terms=terms)
+        inventory_grid=qs,
+        depth_grid=depths,
+        bid_open=bid_open,
+        ask_open=ask_open,
+        fill_bid=fill_bid,
+        fill_ask=fill_ask,
+        side_bid=side_bid,
+        side_ask=side_ask,
+        linear=linear,
+        quadratic=quadratic,
+        transition=np.asarray(params.regime_transition, np.float64),
+        terminal=terminal,
+        initial_index=q_index,
+        n_steps=steps,
+        quote_terms=terms,
+    )

@@ -49,7 +49,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,8 +60,17 @@ from morl_mm.env.adversary import AdversaryBox
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.params import EnvParams
 from morl_mm.oracle.ccs import DEFAULT_TOLERANCE, CoverageSet, _coverage_set, distinct_solutions
-from morl_mm.oracle.dp import (OracleSolution, _device_model, _joint_values, _scalarise, _step_parts, _value_of,
-                               _withdraw_blocked, checked_table, resolve_scales)
+from morl_mm.oracle.dp import (
+    OracleSolution,
+    _device_model,
+    _joint_values,
+    _scalarise,
+    _step_parts,
+    _value_of,
+    _withdraw_blocked,
+    checked_table,
+    resolve_scales,
+)
 from morl_mm.oracle.model import build_model, side_arrays
 from morl_mm.pareto.indicators import simplex_weights
 from morl_mm.scalarisation import validate_weights
@@ -108,6 +118,7 @@ def _worst_joint_values(models, coef, parts):
 
     A running minimum under ``lax.scan`` over the points: on CPU ~20x faster than forming the
     (V, Q, R, M+1, M+1) tensor and reducing it."""
+
     def lower(worst, point):
         model, point_parts = point
         return jnp.minimum(worst, _joint_values(model, _scalarise(coef, point_parts))), None
@@ -143,8 +154,7 @@ def _robust_evaluate_core(models, coef, tables):
     n_side = models["fill_bid"].shape[-1]
 
     def backward(value_next, table):
-        value, response = _worst_response(models, coef, _all_parts(models, value_next), table // n_side,
-                                          table % n_side)
+        value, response = _worst_response(models, coef, _all_parts(models, value_next), table // n_side, table % n_side)
         return value, (response, value)
 
     terminal = models["terminal"][0]
@@ -166,8 +176,15 @@ class RobustSolver:
     of :class:`RobustSolution` (see :func:`solve_robust`), ``solver.evaluate(table, weights)`` the
     exact value of any table against its own worst-case adversary."""
 
-    def __init__(self, env: MarketMakingEnv, params: EnvParams, box: AdversaryBox, scales=None, depth_grid=None,
-                 resolution: int = 2):
+    def __init__(
+        self,
+        env: MarketMakingEnv,
+        params: EnvParams,
+        box: AdversaryBox,
+        scales=None,
+        depth_grid=None,
+        resolution: int = 2,
+    ):
         if not isinstance(box, AdversaryBox):
             raise ValueError(f"box: needs an AdversaryBox (see morl_mm.env.adversary.parse_adversary), got {box!r}")
         if box.mode != "step":
@@ -184,10 +201,16 @@ class RobustSolver:
     def _solution(self, weights, table, responses, vector) -> RobustSolution:
         scales, model = self.scales, self.model
         solution = OracleSolution(
-            objectives=self.env.objectives, weights=weights, scales=scales, action_table=np.asarray(table),
-            depth_grid=model.depth_grid, inventory_grid=model.inventory_grid,
+            objectives=self.env.objectives,
+            weights=weights,
+            scales=scales,
+            action_table=np.asarray(table),
+            depth_grid=model.depth_grid,
+            inventory_grid=model.inventory_grid,
             value=np.tensordot(weights / scales, vector, axes=([0], [1])),
-            objective_values=vector[0, :, model.initial_index, 0], action_mode=self.env.config.action_mode)
+            objective_values=vector[0, :, model.initial_index, 0],
+            action_mode=self.env.config.action_mode,
+        )
         return RobustSolution(solution, self.box, self.points, np.asarray(responses), vector)
 
     def __call__(self, weights) -> list[RobustSolution]:
@@ -196,8 +219,9 @@ class RobustSolver:
         with jax.enable_x64(True):
             for w in weights:
                 coef = jnp.asarray(w / self.scales, jnp.float64)
-                table, responses, vector = (np.asarray(x) for x in
-                                            _robust_solve_core(self._device, coef, self.model.n_steps))
+                table, responses, vector = (
+                    np.asarray(x) for x in _robust_solve_core(self._device, coef, self.model.n_steps)
+                )
                 solutions.append(self._solution(w, table, responses, vector))
         return solutions
 
@@ -208,8 +232,12 @@ class RobustSolver:
             raise ValueError(f"weights: evaluate_robust takes one weight vector, got shape {w.shape}")
         table = checked_table(self.env, self.model, action_table)
         with jax.enable_x64(True):
-            responses, vector = (np.asarray(x) for x in _robust_evaluate_core(
-                self._device, jnp.asarray(w / self.scales, jnp.float64), jnp.asarray(table, jnp.int32)))
+            responses, vector = (
+                np.asarray(x)
+                for x in _robust_evaluate_core(
+                    self._device, jnp.asarray(w / self.scales, jnp.float64), jnp.asarray(table, jnp.int32)
+                )
+            )
         return self._solution(w, table, responses, vector)
 
     def one_step_values(self, solution: RobustSolution, t: int) -> np.ndarray:
@@ -218,12 +246,22 @@ class RobustSolver:
         default continuous grid)."""
         coef = solution.solution.weights / self.scales
         with jax.enable_x64(True):
-            return np.asarray(_one_step_values(self._device, jnp.asarray(coef, jnp.float64),
-                                               jnp.asarray(solution.vector_value[t + 1], jnp.float64)))
+            return np.asarray(
+                _one_step_values(
+                    self._device, jnp.asarray(coef, jnp.float64), jnp.asarray(solution.vector_value[t + 1], jnp.float64)
+                )
+            )
 
 
-def solve_robust(env: MarketMakingEnv, params: EnvParams, weights, box: AdversaryBox, scales=None, depth_grid=None,
-                 resolution: int = 2) -> RobustSolution:
+def solve_robust(
+    env: MarketMakingEnv,
+    params: EnvParams,
+    weights,
+    box: AdversaryBox,
+    scales=None,
+    depth_grid=None,
+    resolution: int = 2,
+) -> RobustSolution:
     """The exact max-min table of the scalarised objective against a per-step adversary in ``box``.
 
     ``weights`` (K,) on the simplex (objectives normalised by ``scales``, default the unperturbed
@@ -238,8 +276,16 @@ def solve_robust(env: MarketMakingEnv, params: EnvParams, weights, box: Adversar
     return RobustSolver(env, params, box, scales, depth_grid, resolution)(w[None])[0]
 
 
-def evaluate_robust(env: MarketMakingEnv, params: EnvParams, action_table, weights, box: AdversaryBox, scales=None,
-                    depth_grid=None, resolution: int = 2) -> RobustSolution:
+def evaluate_robust(
+    env: MarketMakingEnv,
+    params: EnvParams,
+    action_table,
+    weights,
+    box: AdversaryBox,
+    scales=None,
+    depth_grid=None,
+    resolution: int = 2,
+) -> RobustSolution:
     """Exact value of any table policy (T, Q[, R]) against its own worst-case per-step adversary at ``weights``."""
     return RobustSolver(env, params, box, scales, depth_grid, resolution).evaluate(action_table, weights)
 
@@ -264,9 +310,13 @@ def worst_case_tables(env: MarketMakingEnv, params: EnvParams, solution: RobustS
     stacked["terms"] = jax.tree_util.tree_map(lambda *x: np.stack(x), *[m.quote_terms for m in models])
     qs = solution.solution.inventory_grid
     tables = WorstCaseTables(
-        points=solution.adversary_points, coef=solution.solution.weights / solution.solution.scales,
-        vector_value=solution.vector_value, models=stacked, inventory_min=qs[0],
-        inventory_step=qs[1] - qs[0] if qs.size > 1 else 1.0)
+        points=solution.adversary_points,
+        coef=solution.solution.weights / solution.solution.scales,
+        vector_value=solution.vector_value,
+        models=stacked,
+        inventory_min=qs[0],
+        inventory_step=qs[1] - qs[0] if qs.size > 1 else 1.0,
+    )
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tables)
 
 
@@ -296,8 +346,9 @@ def worst_case_values(env: MarketMakingEnv, tables: WorstCaseTables, state, acti
     return tables.points[worst_case_index(env, tables, state, action, params)]
 
 
-def worst_case_adversary(env: MarketMakingEnv, params: EnvParams,
-                         solution: RobustSolution) -> Callable[..., jnp.ndarray]:
+def worst_case_adversary(
+    env: MarketMakingEnv, params: EnvParams, solution: RobustSolution
+) -> Callable[..., jnp.ndarray]:
     """``adversary(state, action, params) -> values (d,)``: the per-step worst case of ``solution``'s box
     against ANY policy, minimising the one-step value of the placed quote with the robust continuation
     (exactly the worst-case response when the policy is ``solution``'s table). Use it with
@@ -320,9 +371,16 @@ class RobustCoverageSet(CoverageSet):
         return {**super().to_dict(), "adversary": self.box.to_dict()}
 
 
-def robust_coverage_set(env: MarketMakingEnv, params: EnvParams, box: AdversaryBox, divisions: int = 10,
-                        scales=None, depth_grid=None, resolution: int = 2,
-                        tolerance: float = DEFAULT_TOLERANCE) -> RobustCoverageSet:
+def robust_coverage_set(
+    env: MarketMakingEnv,
+    params: EnvParams,
+    box: AdversaryBox,
+    divisions: int = 10,
+    scales=None,
+    depth_grid=None,
+    resolution: int = 2,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> RobustCoverageSet:
     """The robust front on the simplex grid of ``divisions`` (see the module docstring for why not OLS).
 
     At each weight: the max-min table and its objective vector under its worst-case adversary;
@@ -335,6 +393,9 @@ def robust_coverage_set(env: MarketMakingEnv, params: EnvParams, box: AdversaryB
     robust = solver(grid)
     keep = distinct_solutions([r.solution for r in robust], solver.scales, tolerance)
     plain = _coverage_set([robust[i].solution for i in keep], solver, len(grid), started, "robust-grid")
-    return RobustCoverageSet(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(CoverageSet)}, box=box,
-                             adversary_points=solver.points,
-                             response_tables=np.array([robust[i].response_table for i in keep]))
+    return RobustCoverageSet(
+        **{f.name: getattr(plain, f.name) for f in dataclasses.fields(CoverageSet)},
+        box=box,
+        adversary_points=solver.points,
+        response_tables=np.array([robust[i].response_table for i in keep]),
+    )

@@ -69,7 +69,8 @@ def envelope_lines(lines, fill):
     order = jax.vmap(lambda s: jnp.zeros(n_side + 1, jnp.int32).at[s].set(by_slope)[:-1])(slot)
     order = jnp.take_along_axis(order, jnp.minimum(jnp.arange(n_side), position[:, -1:]), -1)
     rank = jax.vmap(lambda s, p: jnp.full(n_side, -1, jnp.int32).at[by_slope].set(jnp.where(s < n_side, p, -1)))(
-        slot, position)
+        slot, position
+    )
     return order.T, rank.T
 
 
@@ -113,10 +114,24 @@ def _spans(m, envelopes, scalar_parts):
     _, g_bid, g_ask, beta = scalar_parts
     fill_bid, fill_ask = m["fill_bid"].T[:, :, None], m["fill_ask"].T[:, :, None]  # (M+1, Q, 1)
     reach_bid, reach_ask = beta * fill_ask.max(0), beta * fill_bid.max(0)  # x = beta f_other lies in [0, reach]
-    return (response_span(envelopes[0], g_bid, fill_bid, m["bid_open"][:, None] == 0,
-                          jnp.minimum(reach_bid, 0.0), jnp.maximum(reach_bid, 0.0)),
-            response_span(envelopes[1], g_ask, fill_ask, m["ask_open"][:, None] == 0,
-                          jnp.minimum(reach_ask, 0.0), jnp.maximum(reach_ask, 0.0)))
+    return (
+        response_span(
+            envelopes[0],
+            g_bid,
+            fill_bid,
+            m["bid_open"][:, None] == 0,
+            jnp.minimum(reach_bid, 0.0),
+            jnp.maximum(reach_bid, 0.0),
+        ),
+        response_span(
+            envelopes[1],
+            g_ask,
+            fill_ask,
+            m["ask_open"][:, None] == 0,
+            jnp.minimum(reach_ask, 0.0),
+            jnp.maximum(reach_ask, 0.0),
+        ),
+    )
 
 
 def best_pair_banded(m, envelopes, scalar_parts, spans, band):
@@ -129,8 +144,9 @@ def best_pair_banded(m, envelopes, scalar_parts, spans, band):
     slope = beta[None] * fill_bid  # (M+1, Q, R): x_i = beta f_bid[i]
     # the window's pairs (Q, R, band, band), reduced over the trailing axis (the fast one for this tensor)
     pick = lambda x, i: jnp.moveaxis(jnp.take_along_axis(jnp.broadcast_to(x, g_bid.shape), i, 0), 0, -1)  # noqa: E731
-    best_ask_value = jnp.max(pick(g_ask, asks)[..., None, :]
-                             + pick(slope, bids)[..., :, None] * pick(fill_ask, asks)[..., None, :], -1)
+    best_ask_value = jnp.max(
+        pick(g_ask, asks)[..., None, :] + pick(slope, bids)[..., :, None] * pick(fill_ask, asks)[..., None, :], -1
+    )
     total = pick(g_bid, bids) + best_ask_value  # (Q, R, band): the full search's numbers
     bids = jnp.moveaxis(bids, 0, -1)
     i_bid = jnp.min(jnp.where(total >= total.max(-1, keepdims=True), bids, g_bid.shape[0]), -1)  # ties to the lowest

@@ -30,7 +30,6 @@ from morl_mm.scalarisation import WEIGHT_ATOL, scalarise, validate_scales, valid
 __all__ = ["WEIGHT_ATOL", "validate_scales", "validate_weights"]  # re-exported: the pareto API's checks
 
 
-
 # -- input checks -------------------------------------------------------------------------------------
 def as_points(points, name: str = "points", n_objectives: int | None = None) -> np.ndarray:
     """``points`` as a float64 array ``(n, d)`` of finite values; ``ValueError`` otherwise."""
@@ -43,8 +42,10 @@ def as_points(points, name: str = "points", n_objectives: int | None = None) -> 
         raise ValueError(f"{name}: needs at least one objective, got shape {array.shape}")
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ValueError(f"{name}: values must be finite, got {array[bad.any(axis=1)].tolist()} "
-                         f"at rows {np.flatnonzero(bad.any(axis=1)).tolist()}")
+        raise ValueError(
+            f"{name}: values must be finite, got {array[bad.any(axis=1)].tolist()} "
+            f"at rows {np.flatnonzero(bad.any(axis=1)).tolist()}"
+        )
     return array
 
 
@@ -99,8 +100,10 @@ def hypervolume_ratio(front, reference_front, ref_point) -> float:
     points, reference = _front_and_reference(front, reference_front)
     reference_volume = hypervolume(reference, ref_point)
     if reference_volume <= 0:
-        raise ValueError(f"hypervolume_ratio: reference_front has zero hypervolume at ref_point "
-                         f"{np.asarray(ref_point).tolist()}; choose it with hv_reference_point")
+        raise ValueError(
+            f"hypervolume_ratio: reference_front has zero hypervolume at ref_point "
+            f"{np.asarray(ref_point).tolist()}; choose it with hv_reference_point"
+        )
     return hypervolume(points, ref_point) / reference_volume
 
 
@@ -203,8 +206,10 @@ def eum_ratio(front, reference_front, weights, scales) -> float:
     points, reference = _front_and_reference(front, reference_front)
     reference_eum = expected_utility(reference, weights, scales)
     if reference_eum <= 0:
-        raise ValueError(f"eum_ratio: the reference front's expected utility is {reference_eum:.6g} <= 0, "
-                         "so the ratio is meaningless; use expected_utility_loss")
+        raise ValueError(
+            f"eum_ratio: the reference front's expected utility is {reference_eum:.6g} <= 0, "
+            "so the ratio is meaningless; use expected_utility_loss"
+        )
     return expected_utility(points, weights, scales) / reference_eum
 
 

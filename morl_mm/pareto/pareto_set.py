@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -28,7 +29,7 @@ CONFIDENCE = 0.95
 class InfeasibleSelectionError(ValueError):
     """No policy satisfies the constraints; ``closest`` lists the least-violating entries."""
 
-    def __init__(self, message: str, closest: Sequence["ParetoEntry"] = ()):
+    def __init__(self, message: str, closest: Sequence[ParetoEntry] = ()):
         super().__init__(message)
         self.closest = tuple(closest)
 
@@ -117,7 +118,7 @@ class ParetoSet:
 
     # -- construction ------------------------------------------------------------------------------------
     @classmethod
-    def from_samples(cls, objectives, samples, scales, **kwargs) -> "ParetoSet":
+    def from_samples(cls, objectives, samples, scales, **kwargs) -> ParetoSet:
         """Means and 95% confidence intervals from ``samples`` ``(n_policies, n_samples, d)``
         (e.g. per-episode or per-seed objective vectors).
 
@@ -132,14 +133,17 @@ class ParetoSet:
         if m < 2:
             raise ValueError(f"samples: need >= 2 samples per policy for a confidence interval, got {m}")
         if not np.all(np.isfinite(array)):
-            raise ValueError(f"samples: must be finite; policies {np.flatnonzero(~np.isfinite(array).all(axis=(1, 2))).tolist()} are not")
+            raise ValueError(
+                f"samples: must be finite; policies "
+                f"{np.flatnonzero(~np.isfinite(array).all(axis=(1, 2))).tolist()} are not"
+            )
         t = stats.t.ppf(0.5 + CONFIDENCE / 2, df=m - 1)
         ci = t * array.std(axis=1, ddof=1) / np.sqrt(m)
         metadata = {**kwargs.pop("metadata", {}), "n_samples": m}
         return cls(objectives, array.mean(axis=1), scales, ci=ci, metadata=metadata, **kwargs)
 
     @classmethod
-    def concatenate(cls, sets: Sequence["ParetoSet"]) -> "ParetoSet":
+    def concatenate(cls, sets: Sequence[ParetoSet]) -> ParetoSet:
         """One set with the policies of ``sets`` (same objectives and scales; labels stay unique)."""
         if not sets:
             raise ValueError("concatenate: no sets given")
@@ -148,24 +152,35 @@ class ParetoSet:
             first._check_comparable(other)
         with_ci = all(s.ci is not None for s in sets)
         with_policies = all(s.policies is not None for s in sets)
-        return cls(first.objectives, np.concatenate([s.values for s in sets]), first.scales,
-                   labels=sum((s.labels for s in sets), ()), kinds=sum((s.kinds for s in sets), ()),
-                   weights=np.concatenate([s.weights for s in sets]),
-                   ci=np.concatenate([s.ci for s in sets]) if with_ci else None,
-                   policies=sum((s.policies for s in sets), ()) if with_policies else None,
-                   metadata=first.metadata)
+        return cls(
+            first.objectives,
+            np.concatenate([s.values for s in sets]),
+            first.scales,
+            labels=sum((s.labels for s in sets), ()),
+            kinds=sum((s.kinds for s in sets), ()),
+            weights=np.concatenate([s.weights for s in sets]),
+            ci=np.concatenate([s.ci for s in sets]) if with_ci else None,
+            policies=sum((s.policies for s in sets), ()) if with_policies else None,
+            metadata=first.metadata,
+        )
 
-    def subset(self, indices) -> "ParetoSet":
+    def subset(self, indices) -> ParetoSet:
         """The policies at ``indices`` (integer indices or a boolean mask), in that order."""
         idx = np.asarray(indices)
         idx = np.flatnonzero(idx) if idx.dtype == bool else np.arange(len(self))[idx.astype(int)]
-        return ParetoSet(self.objectives, self.values[idx], self.scales,
-                         labels=[self.labels[i] for i in idx], kinds=[self.kinds[i] for i in idx],
-                         weights=self.weights[idx], ci=None if self.ci is None else self.ci[idx],
-                         policies=None if self.policies is None else [self.policies[i] for i in idx],
-                         metadata=self.metadata)
+        return ParetoSet(
+            self.objectives,
+            self.values[idx],
+            self.scales,
+            labels=[self.labels[i] for i in idx],
+            kinds=[self.kinds[i] for i in idx],
+            weights=self.weights[idx],
+            ci=None if self.ci is None else self.ci[idx],
+            policies=None if self.policies is None else [self.policies[i] for i in idx],
+            metadata=self.metadata,
+        )
 
-    def nondominated(self, keep_duplicates: bool = False) -> "ParetoSet":
+    def nondominated(self, keep_duplicates: bool = False) -> ParetoSet:
         """The policies no other policy dominates (on mean values). Of policies with identical
         values only the first is kept unless ``keep_duplicates``."""
         return self.subset(ind.nondominated_mask(self.values, keep_duplicates=keep_duplicates))
@@ -184,9 +199,15 @@ class ParetoSet:
                 raise KeyError(f"no policy labelled {key!r}; labels: {self.labels}")
             key = self.labels.index(key)
         i = range(len(self))[key]
-        return ParetoEntry(i, self.labels[i], self.kinds[i], self.values[i],
-                           None if self.ci is None else self.ci[i], self.weights[i],
-                           None if self.policies is None else self.policies[i])
+        return ParetoEntry(
+            i,
+            self.labels[i],
+            self.kinds[i],
+            self.values[i],
+            None if self.ci is None else self.ci[i],
+            self.weights[i],
+            None if self.policies is None else self.policies[i],
+        )
 
     @property
     def normalised_values(self) -> np.ndarray:
@@ -210,8 +231,13 @@ class ParetoSet:
             raise ValueError("select: the Pareto set is empty")
         return self[int(np.argmax(ind.utilities(self.values, w, self.scales)))]
 
-    def select_by_constraints(self, maximise: str = "pnl", at_least: Mapping[str, float] | None = None,
-                              at_most: Mapping[str, float] | None = None, conservative: bool = False) -> ParetoEntry:
+    def select_by_constraints(
+        self,
+        maximise: str = "pnl",
+        at_least: Mapping[str, float] | None = None,
+        at_most: Mapping[str, float] | None = None,
+        conservative: bool = False,
+    ) -> ParetoEntry:
         """The policy with the largest ``maximise`` among those meeting every bound (ties: the first).
 
         ``at_least={"inventory_risk": -20, "quoting_ratio": 0.9}`` means inventory_risk >= -20 and
@@ -243,11 +269,17 @@ class ParetoSet:
         if len(feasible) == 0:
             closest = [self[int(i)] for i in np.argsort(total, kind="stable")[:3]]
             wanted = [f"{k} >= {v:g}" for k, v in at_least.items()] + [f"{k} <= {v:g}" for k, v in at_most.items()]
-            lines = [f"  {e.label} ({e.kind}): " + ", ".join(f"{o}={x:.4g}" for o, x in zip(self.objectives, e.values))
-                     + f"; normalised violation {total[e.index]:.3g}" for e in closest]
+            lines = [
+                f"  {e.label} ({e.kind}): "
+                + ", ".join(f"{o}={x:.4g}" for o, x in zip(self.objectives, e.values))
+                + f"; normalised violation {total[e.index]:.3g}"
+                for e in closest
+            ]
             raise InfeasibleSelectionError(
                 f"no policy satisfies {' and '.join(wanted)}{' (at the confidence bound)' if conservative else ''}; "
-                "closest:\n" + "\n".join(lines), closest)
+                "closest:\n" + "\n".join(lines),
+                closest,
+            )
         return self[int(feasible[np.argmax(self.values[feasible, target])])]
 
     # -- indicators --------------------------------------------------------------------------------------
@@ -255,14 +287,16 @@ class ParetoSet:
         """Hypervolume of the mean values above ``ref_point`` (raw units; see :func:`hv_reference_point`)."""
         return ind.hypervolume(self.values, ref_point)
 
-    def _check_comparable(self, other: "ParetoSet") -> None:
+    def _check_comparable(self, other: ParetoSet) -> None:
         if other.objectives != self.objectives:
             raise ValueError(f"objectives differ: {self.objectives} vs {other.objectives}")
         if not np.allclose(other.scales, self.scales, rtol=1e-9):
-            raise ValueError(f"scales differ: {self.scales.tolist()} vs {other.scales.tolist()}; "
-                             "normalised indicators would not be comparable")
+            raise ValueError(
+                f"scales differ: {self.scales.tolist()} vs {other.scales.tolist()}; "
+                "normalised indicators would not be comparable"
+            )
 
-    def indicators(self, reference: "ParetoSet | None" = None, ref_point=None, weights=None) -> dict[str, float]:
+    def indicators(self, reference: ParetoSet | None = None, ref_point=None, weights=None) -> dict[str, float]:
         """Indicators of the set as a dict of floats.
 
         Always: ``cardinality`` (distinct non-dominated points) and ``sparsity`` (of the
@@ -288,8 +322,9 @@ class ParetoSet:
         if weights is not None:
             out["expected_utility"] = ind.expected_utility(self.values, weights, self.scales)
             if reference is not None:
-                out["expected_utility_loss"] = ind.expected_utility_loss(self.values, reference.values,
-                                                                         weights, self.scales)
+                out["expected_utility_loss"] = ind.expected_utility_loss(
+                    self.values, reference.values, weights, self.scales
+                )
                 reference_eum = ind.expected_utility(reference.values, weights, self.scales)
                 out["eum_ratio"] = out["expected_utility"] / reference_eum if reference_eum > 0 else float("nan")
         return out
@@ -302,8 +337,10 @@ class ParetoSet:
         are not stored. Raises ``ValueError`` if the metadata is not JSON-serialisable.
         """
         dims = ("policy", "objective")
-        data = {"value": (dims, self.values, {"description": "mean objective value, raw units (maximised)"}),
-                "weight": (dims, self.weights, {"description": "preference weight on normalised objectives; NaN: none"})}
+        data = {
+            "value": (dims, self.values, {"description": "mean objective value, raw units (maximised)"}),
+            "weight": (dims, self.weights, {"description": "preference weight on normalised objectives; NaN: none"}),
+        }
         if self.ci is not None:
             data["ci"] = (dims, self.ci, {"description": f"half-width of the {CONFIDENCE:.0%} confidence interval"})
         try:
@@ -311,13 +348,22 @@ class ParetoSet:
         except TypeError as error:
             raise ValueError(f"to_dataset: metadata must be JSON-serialisable: {error}") from None
         units = self.metadata.get("units", {})
-        return xr.Dataset(data, coords={"policy": list(self.labels), "kind": ("policy", list(self.kinds)),
-                                        "objective": list(self.objectives)},
-                          attrs={"scales": self.scales.copy(), "units": [str(units.get(o, "")) for o in self.objectives],
-                                 "metadata": metadata})
+        return xr.Dataset(
+            data,
+            coords={
+                "policy": list(self.labels),
+                "kind": ("policy", list(self.kinds)),
+                "objective": list(self.objectives),
+            },
+            attrs={
+                "scales": self.scales.copy(),
+                "units": [str(units.get(o, "")) for o in self.objectives],
+                "metadata": metadata,
+            },
+        )
 
     @classmethod
-    def from_dataset(cls, dataset: xr.Dataset, policies: Sequence | None = None) -> "ParetoSet":
+    def from_dataset(cls, dataset: xr.Dataset, policies: Sequence | None = None) -> ParetoSet:
         """Inverse of :meth:`to_dataset` (``policies`` may be re-attached, in the dataset's order)."""
         for name in ("value", "weight"):
             if name not in dataset:
@@ -325,11 +371,17 @@ class ParetoSet:
         if "scales" not in dataset.attrs:
             raise ValueError("from_dataset: missing attribute 'scales'")
         dataset = dataset.transpose("policy", "objective")
-        return cls(tuple(str(o) for o in dataset.objective.values), dataset["value"].values,
-                   np.atleast_1d(dataset.attrs["scales"]),
-                   labels=[str(p) for p in dataset.policy.values], kinds=[str(k) for k in dataset.kind.values],
-                   weights=dataset["weight"].values, ci=dataset["ci"].values if "ci" in dataset else None,
-                   policies=policies, metadata=json.loads(dataset.attrs.get("metadata", "{}")))
+        return cls(
+            tuple(str(o) for o in dataset.objective.values),
+            dataset["value"].values,
+            np.atleast_1d(dataset.attrs["scales"]),
+            labels=[str(p) for p in dataset.policy.values],
+            kinds=[str(k) for k in dataset.kind.values],
+            weights=dataset["weight"].values,
+            ci=dataset["ci"].values if "ci" in dataset else None,
+            policies=policies,
+            metadata=json.loads(dataset.attrs.get("metadata", "{}")),
+        )
 
     # -- display -----------------------------------------------------------------------------------------
     def table(self, precision: int = 4) -> str:
@@ -338,8 +390,10 @@ class ParetoSet:
         header = ["label", "kind"] + [f"{o} [{units[o]}]" if o in units else o for o in self.objectives] + ["weight"]
         rows = []
         for e in self:
-            cells = [f"{v:.{precision}g}" + ("" if e.ci is None else f" ± {c:.2g}")
-                     for v, c in zip(e.values, e.ci if e.ci is not None else e.values)]
+            cells = [
+                f"{v:.{precision}g}" + ("" if e.ci is None else f" ± {c:.2g}")
+                for v, c in zip(e.values, e.ci if e.ci is not None else e.values)
+            ]
             weight = "-" if np.all(np.isnan(e.weight)) else "(" + ", ".join(f"{w:.3g}" for w in e.weight) + ")"
             rows.append([e.label, e.kind, *cells, weight])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

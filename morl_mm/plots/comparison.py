@@ -7,7 +7,6 @@ are its policies (every training seed) that are non-dominated among its own poli
 
 from __future__ import annotations
 
-
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
@@ -39,11 +38,14 @@ def learner_fronts_figure(ds: xr.Dataset, scenario: str = "base") -> Figure:
     kinds = data.kinds(ds)
     units = data.json_attr(ds, "units_info", {})
     algorithms = list(dict.fromkeys(units[f"learner:{n}"].get("algorithm", n) for g in groups.values() for n in g))
-    style = {a: (LEARNED_COLOURS[i % len(LEARNED_COLOURS)], ALGORITHM_MARKERS[i % len(ALGORITHM_MARKERS)])
-             for i, a in enumerate(algorithms)}
+    style = {
+        a: (LEARNED_COLOURS[i % len(LEARNED_COLOURS)], ALGORITHM_MARKERS[i % len(ALGORITHM_MARKERS)])
+        for i, a in enumerate(algorithms)
+    }
     pairs = [(j, 0) for j in range(1, len(names))]
-    fig, axes = plt.subplots(len(pairs), len(groups), figsize=(5.4 * len(groups), 4.2 * len(pairs) + 0.9),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(pairs), len(groups), figsize=(5.4 * len(groups), 4.2 * len(pairs) + 0.9), squeeze=False
+    )
     for column, (group, learners) in enumerate(groups.items()):
         for row, (i, j) in enumerate(pairs):
             ax = axes[row, column]
@@ -60,8 +62,10 @@ def learner_fronts_figure(ds: xr.Dataset, scenario: str = "base") -> Figure:
             ax.grid(alpha=0.3)
             if row == 0:
                 ax.set_title(group or "learners")
-    handles = [plt.Line2D([], [], color="black", marker=".", label="exact CCS (oracle)"),
-               plt.Line2D([], [], color=CLASSICAL_COLOUR, marker="x", linestyle="none", label="classical")]
+    handles = [
+        plt.Line2D([], [], color="black", marker=".", label="exact CCS (oracle)"),
+        plt.Line2D([], [], color=CLASSICAL_COLOUR, marker="x", linestyle="none", label="classical"),
+    ]
     handles += [plt.Line2D([], [], color=c, marker=m, linestyle="none", label=a) for a, (c, m) in style.items()]
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), frameon=False)
     fig.suptitle(f"Learners' fronts (non-dominated policies of each, all seeds), scenario '{scenario}'")

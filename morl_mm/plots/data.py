@@ -100,8 +100,11 @@ def values(ds: xr.Dataset, scenario: str = "base") -> tuple[np.ndarray, np.ndarr
     if "value" not in ds:
         raise ValueError(f"study dataset has no 'value' variable; variables: {list(ds.data_vars)}")
     mean = ds["value"].sel(scenario=scenario).transpose("policy", "objective").values.astype(np.float64)
-    ci = (ds["ci"].sel(scenario=scenario).transpose("policy", "objective").values.astype(np.float64)
-          if "ci" in ds else None)
+    ci = (
+        ds["ci"].sel(scenario=scenario).transpose("policy", "objective").values.astype(np.float64)
+        if "ci" in ds
+        else None
+    )
     return mean, ci
 
 
@@ -132,8 +135,13 @@ def metric_variables(ds: xr.Dataset) -> list[str]:
     names = []
     for name, var in ds.data_vars.items():
         dims = set(var.dims)
-        if (name in NON_METRIC_VARIABLES or str(name).startswith("traj_") or "policy" not in dims
-                or not dims <= {"policy", "scenario"} or not np.issubdtype(var.dtype, np.number)):
+        if (
+            name in NON_METRIC_VARIABLES
+            or str(name).startswith("traj_")
+            or "policy" not in dims
+            or not dims <= {"policy", "scenario"}
+            or not np.issubdtype(var.dtype, np.number)
+        ):
             continue
         names.append(str(name))
     return names

@@ -25,8 +25,17 @@ from morl_mm.plots import data
 from morl_mm.plots.comparison import has_learner_comparison, learner_fronts_figure
 from morl_mm.plots.replay import REPLAY, sim_vs_replay_figure
 from morl_mm.plots.robustness import has_robustness, named_scenario_sets, robustness_figure
-from morl_mm.plots.style import (CLASSICAL_COLOUR, CLASSICAL_MARKERS, LEARNED_COLOURS, ORACLE_COLOUR, SELECTED_COLOUR,
-                                 oracle_2d, plt, safe_filename, save_png)
+from morl_mm.plots.style import (
+    CLASSICAL_COLOUR,
+    CLASSICAL_MARKERS,
+    LEARNED_COLOURS,
+    ORACLE_COLOUR,
+    SELECTED_COLOUR,
+    oracle_2d,
+    plt,
+    safe_filename,
+    save_png,
+)
 
 LEGEND_WIDTH = 36  # characters per legend line
 
@@ -58,14 +67,43 @@ def _legend_handles(ds: xr.Dataset, selected: str | None) -> list[Line2D]:
             continue
         seen.add(style["group"])
         text = textwrap.fill(style["group"] if kind != "classical" else f"{label} (classical)", LEGEND_WIDTH)
-        handles.append(Line2D([], [], color=style["color"], marker=style["marker"], markersize=7,
-                              linestyle="-" if kind == "oracle" else "none", label=text))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=style["color"],
+                marker=style["marker"],
+                markersize=7,
+                linestyle="-" if kind == "oracle" else "none",
+                label=text,
+            )
+        )
     if any(k not in ("oracle", "classical") for k in data.kinds(ds)):
-        handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="none",
-                              label="hollow: dominated within its kind"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="grey",
+                marker="o",
+                markerfacecolor="none",
+                linestyle="none",
+                label="hollow: dominated within its kind",
+            )
+        )
     if selected is not None:
-        handles.append(Line2D([], [], color=SELECTED_COLOUR, marker="o", markerfacecolor="none", markersize=14,
-                              markeredgewidth=2, linestyle="none", label=f"selected: {selected}"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=SELECTED_COLOUR,
+                marker="o",
+                markerfacecolor="none",
+                markersize=14,
+                markeredgewidth=2,
+                linestyle="none",
+                label=f"selected: {selected}",
+            )
+        )
     return handles
 
 
@@ -81,8 +119,9 @@ def _figure_legend(fig: Figure, ds: xr.Dataset, selected: str | None, columns: i
 
 
 # -- fronts ------------------------------------------------------------------------------------------------
-def _scatter_policies(ax, ds: xr.Dataset, points: np.ndarray, errors: np.ndarray | None, member: np.ndarray,
-                      selected: str | None) -> None:
+def _scatter_policies(
+    ax, ds: xr.Dataset, points: np.ndarray, errors: np.ndarray | None, member: np.ndarray, selected: str | None
+) -> None:
     """Every non-oracle policy at ``points`` (n, 2 or 3), with CI bars in 2-D."""
     styles = _styles(ds)
     for i, (label, kind) in enumerate(zip(data.policy_labels(ds), data.kinds(ds))):
@@ -90,14 +129,36 @@ def _scatter_policies(ax, ds: xr.Dataset, points: np.ndarray, errors: np.ndarray
             continue
         style = styles[label]
         face = style["color"] if member[i] or kind == "classical" else "none"
-        ax.scatter(*points[i], s=style["size"], marker=style["marker"], facecolors=face,
-                   edgecolors=style["color"], linewidths=1.2, zorder=3)
+        ax.scatter(
+            *points[i],
+            s=style["size"],
+            marker=style["marker"],
+            facecolors=face,
+            edgecolors=style["color"],
+            linewidths=1.2,
+            zorder=3,
+        )
         if errors is not None and points.shape[1] == 2:
-            ax.errorbar(*points[i], xerr=errors[i, 0], yerr=errors[i, 1], fmt="none", ecolor=style["color"],
-                        elinewidth=0.8, alpha=0.5, zorder=2)
+            ax.errorbar(
+                *points[i],
+                xerr=errors[i, 0],
+                yerr=errors[i, 1],
+                fmt="none",
+                ecolor=style["color"],
+                elinewidth=0.8,
+                alpha=0.5,
+                zorder=2,
+            )
     if selected is not None:
-        ax.scatter(*points[data.policy_labels(ds).index(selected)], s=260, marker="o", facecolors="none",
-                   edgecolors=SELECTED_COLOUR, linewidths=2.0, zorder=4)
+        ax.scatter(
+            *points[data.policy_labels(ds).index(selected)],
+            s=260,
+            marker="o",
+            facecolors="none",
+            edgecolors=SELECTED_COLOUR,
+            linewidths=2.0,
+            zorder=4,
+        )
 
 
 def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None) -> Figure:
@@ -111,8 +172,9 @@ def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | Non
     pairs = list(itertools.combinations(range(len(names)), 2))
     columns = min(3, len(pairs))
     rows = -(-len(pairs) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows + 1.0), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(5.2 * columns, 4.6 * rows + 1.0), squeeze=False, layout="constrained"
+    )
     for ax, (i, j) in zip(axes.flat, pairs):
         oracle_2d(ax, mean[oracle][:, [i, j]])
         _scatter_policies(ax, ds, mean[:, [i, j]], None if ci is None else ci[:, [i, j]], member, selected)
@@ -120,15 +182,19 @@ def fronts_2d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | Non
         ax.set_ylabel(data.axis_label(ds, names[j]))
         ax.set_title(f"{names[j]} vs {names[i]}")
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(pairs):]:
+    for ax in axes.flat[len(pairs) :]:
         ax.set_visible(False)
     fig.suptitle(f"Trade-offs, scenario '{scenario}' (every objective maximised; up and right is better)")
     _figure_legend(fig, ds, selected)
     return fig
 
 
-def front_3d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None = None,
-                    objective_names: tuple[str, str, str] | None = None) -> Figure:
+def front_3d_figure(
+    ds: xr.Dataset,
+    scenario: str = "base",
+    selected: str | None = None,
+    objective_names: tuple[str, str, str] | None = None,
+) -> Figure:
     """Three objectives at once (default: the first three), readable on paper: the first two as the
     axes and the third as colour (a perspective 3-D scatter hides depth; the HTML report has a
     rotatable 3-D view). Marker shapes as in every front plot; white fill: dominated within its kind."""
@@ -149,24 +215,53 @@ def front_3d_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None
         style = styles[label]
         hollow = kind not in ("oracle", "classical") and not member[i]
         oracle = kind == "oracle"
-        ax.scatter(points[i, 0], points[i, 1], s=style["size"] * (1.3 if oracle else 1.6),
-                   marker="o" if oracle else style["marker"], facecolors="white" if hollow else cmap(norm(points[i, 2])),
-                   edgecolors="black" if oracle else style["color"], linewidths=0.6 if oracle else 1.6,
-                   zorder=2 if oracle else 3)
+        ax.scatter(
+            points[i, 0],
+            points[i, 1],
+            s=style["size"] * (1.3 if oracle else 1.6),
+            marker="o" if oracle else style["marker"],
+            facecolors="white" if hollow else cmap(norm(points[i, 2])),
+            edgecolors="black" if oracle else style["color"],
+            linewidths=0.6 if oracle else 1.6,
+            zorder=2 if oracle else 3,
+        )
     if selected is not None:
-        ax.scatter(*points[data.policy_labels(ds).index(selected), :2], s=320, marker="o", facecolors="none",
-                   edgecolors=SELECTED_COLOUR, linewidths=2.2, zorder=4)
+        ax.scatter(
+            *points[data.policy_labels(ds).index(selected), :2],
+            s=320,
+            marker="o",
+            facecolors="none",
+            edgecolors=SELECTED_COLOUR,
+            linewidths=2.2,
+            zorder=4,
+        )
     colourbar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02)
     colourbar.set_label(data.axis_label(ds, chosen[2]))
     ax.set_xlabel(data.axis_label(ds, chosen[0], width=60))
     ax.set_ylabel(data.axis_label(ds, chosen[1], width=60))
     ax.grid(alpha=0.3)
     ax.set_title(f"Three objectives, scenario '{scenario}': {chosen[2]} as colour (every objective maximised)")
-    handles = [Line2D([], [], color=h.get_color(), marker="o" if h.get_marker() == "." else h.get_marker(),
-                      markerfacecolor="none", markersize=7, markeredgewidth=1.5, linestyle="none", label=h.get_label())
-               for h in _legend_handles(ds, selected)]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False,
-               title="marker edge: kind; fill colour: " + chosen[2])
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=h.get_color(),
+            marker="o" if h.get_marker() == "." else h.get_marker(),
+            markerfacecolor="none",
+            markersize=7,
+            markeredgewidth=1.5,
+            linestyle="none",
+            label=h.get_label(),
+        )
+        for h in _legend_handles(ds, selected)
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=3,
+        frameon=False,
+        title="marker edge: kind; fill colour: " + chosen[2],
+    )
     return fig
 
 
@@ -183,8 +278,16 @@ def parallel_figure(ds: xr.Dataset, scenario: str = "base", selected: str | None
     for i, (label, kind) in enumerate(zip(data.policy_labels(ds), data.kinds(ds))):
         style = styles[label]
         dashed = "--" if kind == "classical" else "-"
-        ax.plot(x, normalised[i], color=style["color"], linestyle=dashed, marker=style["marker"], markersize=5,
-                linewidth=0.9, alpha=0.75 if kind != "oracle" else oracle_alpha)
+        ax.plot(
+            x,
+            normalised[i],
+            color=style["color"],
+            linestyle=dashed,
+            marker=style["marker"],
+            markersize=5,
+            linewidth=0.9,
+            alpha=0.75 if kind != "oracle" else oracle_alpha,
+        )
     if selected is not None:
         ax.plot(x, normalised[data.policy_labels(ds).index(selected)], color=SELECTED_COLOUR, linewidth=3, zorder=5)
     scale = data.scales(ds)
@@ -208,8 +311,14 @@ def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, refere
         raise ValueError(f"the study dataset has no {variable!r} variable")
     curve = ds[variable]  # dims (learner, checkpoint), whatever their names
     # its env steps: the *env_steps variable or coordinate on the same dims
-    steps = next((ds[name] for name in list(ds.coords) + list(ds.data_vars)
-                  if str(name).endswith("env_steps") and set(ds[name].dims) == set(curve.dims)), None)
+    steps = next(
+        (
+            ds[name]
+            for name in list(ds.coords) + list(ds.data_vars)
+            if str(name).endswith("env_steps") and set(ds[name].dims) == set(curve.dims)
+        ),
+        None,
+    )
     if steps is None or curve.ndim != 2:
         raise ValueError(f"{variable!r} needs an env_steps coordinate on its (learner, checkpoint) dims")
     steps = steps.transpose(*curve.dims)
@@ -217,8 +326,14 @@ def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, refere
     for i, learner in enumerate(curve[curve.dims[0]].values):
         y, x = curve.values[i].astype(float), steps.values[i].astype(float)
         keep = np.isfinite(x) & np.isfinite(y)
-        ax.plot(x[keep], y[keep], marker="o", markersize=4, color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)],
-                label=str(learner))
+        ax.plot(
+            x[keep],
+            y[keep],
+            marker="o",
+            markersize=4,
+            color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)],
+            label=str(learner),
+        )
     if reference is not None:
         ax.axhline(reference, color=ORACLE_COLOUR, linestyle="--", linewidth=1, label="oracle CCS")
     # learners' budgets differ by orders of magnitude (DQN 1e5, PPO 1e7 env steps): a logarithmic
@@ -242,14 +357,16 @@ def _curve_figure(ds: xr.Dataset, variable: str, ylabel: str, title: str, refere
 
 def hv_curve_figure(ds: xr.Dataset) -> Figure:
     """Hypervolume ratio (learned front / oracle CCS) against environment steps, per learner."""
-    return _curve_figure(ds, "hv_ratio_curve", "hypervolume ratio (learned / oracle CCS)",
-                         "Learning curves: hypervolume ratio", 1.0)
+    return _curve_figure(
+        ds, "hv_ratio_curve", "hypervolume ratio (learned / oracle CCS)", "Learning curves: hypervolume ratio", 1.0
+    )
 
 
 def training_curve_figure(ds: xr.Dataset) -> Figure:
     """Mean normalised scalarised training return against environment steps, per learner."""
-    return _curve_figure(ds, "train_curve_return", "mean scalarised return (normalised)",
-                         "Learning curves: training return", None)
+    return _curve_figure(
+        ds, "train_curve_return", "mean scalarised return (normalised)", "Learning curves: training return", None
+    )
 
 
 # -- trajectories --------------------------------------------------------------------------------------------
@@ -268,8 +385,9 @@ def trajectory_figure(ds: xr.Dataset, label: str, episode: int = 0) -> Figure:
     get = lambda name: one[name].transpose("traj_episode", "time").values.astype(float)  # noqa: E731
     time = ds["time"].values.astype(float) if "time" in ds.coords else np.arange(ds.sizes["time"])
     mid, inventory, wealth = get("traj_mid"), get("traj_inventory"), get("traj_wealth")
-    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 8.5), sharex=True,
-                                              gridspec_kw={"height_ratios": [1.6, 1, 1]})
+    fig, (top, middle, bottom) = plt.subplots(
+        3, 1, figsize=(9, 8.5), sharex=True, gridspec_kw={"height_ratios": [1.6, 1, 1]}
+    )
     top.plot(time, mid[episode], color="black", linewidth=1.2, label="mid")
     # traj_mid[t] is the mid after step t; step t's quotes rest around the mid before it, so they are
     # drawn one step earlier, beside the mid they were placed around
@@ -279,8 +397,10 @@ def trajectory_figure(ds: xr.Dataset, label: str, episode: int = 0) -> Figure:
             top.plot(quote_time, get(name)[episode], color=colour, linewidth=0.9, label=f"{side} quote")
     top.set_ylabel("price [price units]")
     top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)
-    for panel, series, ylabel in ((middle, inventory, "inventory [units]"),
-                                  (bottom, wealth, "wealth [price units]\n(cash + inventory × mid)")):
+    for panel, series, ylabel in (
+        (middle, inventory, "inventory [units]"),
+        (bottom, wealth, "wealth [price units]\n(cash + inventory × mid)"),
+    ):
         for other in range(n_episodes):
             if other != episode:
                 panel.plot(time, series[other], color="grey", linewidth=0.8, alpha=0.4)
@@ -291,8 +411,9 @@ def trajectory_figure(ds: xr.Dataset, label: str, episode: int = 0) -> Figure:
         panel.grid(alpha=0.3)
     bottom.set_xlabel("time [model time units]" if "time" in ds.coords else "step")
     kind = data.kinds(ds)[data.policy_labels(ds).index(label)]
-    fig.suptitle(f"{label} ({kind}): sample episode {episode} of {n_episodes}, base scenario "
-                 f"(grey: the other episodes)")
+    fig.suptitle(
+        f"{label} ({kind}): sample episode {episode} of {n_episodes}, base scenario (grey: the other episodes)"
+    )
     fig.tight_layout()
     return fig
 
@@ -323,8 +444,7 @@ def figures(ds: xr.Dataset, selected: str | None = None, scenario: str = "base")
     return out
 
 
-def render_all(ds: xr.Dataset, out_dir: str | Path, selected: str | None = None,
-               scenario: str = "base") -> list[Path]:
+def render_all(ds: xr.Dataset, out_dir: str | Path, selected: str | None = None, scenario: str = "base") -> list[Path]:
     """Write every figure as ``<out_dir>/<name>.png`` (fronts_2d, front_3d, parallel, hv_curve,
     train_curve, trajectories_<label>; those the data support) and return the paths."""
     out_dir = Path(out_dir)

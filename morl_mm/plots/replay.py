@@ -19,8 +19,8 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from morl_mm.pareto.indicators import nondominated_mask  # noqa: E402
-from morl_mm.scalarisation import scalarise  # noqa: E402
 from morl_mm.plots.data import axis_label, check_scenario, kinds, objectives, scales  # noqa: E402
+from morl_mm.scalarisation import scalarise  # noqa: E402
 
 REPLAY = "replay"
 TABLE_WEIGHTS = ((1.0, 0.0, 0.0), (0.6, 0.4, 0.0), (0.4, 0.3, 0.3), (0.2, 0.2, 0.6))
@@ -32,8 +32,10 @@ def scenario_shift(ds: xr.Dataset, source: str = "base", target: str = REPLAY) -
     check_scenario(ds, target)
     pick = lambda name, scenario: ds[name].sel(scenario=scenario, drop=True)  # noqa: E731
     a, b = pick("value", source), pick("value", target)
-    return xr.Dataset({"source": a, "target": b, "source_ci": pick("ci", source), "target_ci": pick("ci", target),
-                       "change": b - a}, attrs={"source": source, "target": target})
+    return xr.Dataset(
+        {"source": a, "target": b, "source_ci": pick("ci", source), "target_ci": pick("ci", target), "change": b - a},
+        attrs={"source": source, "target": target},
+    )
 
 
 def table_policies(ds: xr.Dataset, weights=TABLE_WEIGHTS, scenario: str = "base") -> list[str]:
@@ -104,7 +106,10 @@ def sim_vs_replay_figure(ds: xr.Dataset, source: str = "base", target: str = REP
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False, fontsize=8)
     windows = int(np.isfinite(ds["returns"].sel(scenario=target).isel(objective=0)).sum("sample").max())
-    fig.suptitle(f"{ds.attrs.get('name', '')}: the simulated front ({source}, filled) and the same policies on the "
-                 f"held-out replay ({target}, hollow; {windows} windows)", fontsize=10)
+    fig.suptitle(
+        f"{ds.attrs.get('name', '')}: the simulated front ({source}, filled) and the same policies on the "
+        f"held-out replay ({target}, hollow; {windows} windows)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.12, 1, 0.94))
     return fig

@@ -35,10 +35,16 @@ def _row_style(row: dict, learned: list[str], classical_index: int) -> dict:
     if row["kind"] == "oracle":
         return {"color": ORACLE_COLOUR, "marker": ".", "linestyle": "-"}
     if row["kind"] == "classical":
-        return {"color": CLASSICAL_COLOUR, "marker": CLASSICAL_MARKERS[classical_index % len(CLASSICAL_MARKERS)],
-                "linestyle": ":"}
-    return {"color": LEARNED_COLOURS[learned.index(row["kind"]) % len(LEARNED_COLOURS)], "marker": "o",
-            "linestyle": "-"}
+        return {
+            "color": CLASSICAL_COLOUR,
+            "marker": CLASSICAL_MARKERS[classical_index % len(CLASSICAL_MARKERS)],
+            "linestyle": ":",
+        }
+    return {
+        "color": LEARNED_COLOURS[learned.index(row["kind"]) % len(LEARNED_COLOURS)],
+        "marker": "o",
+        "linestyle": "-",
+    }
 
 
 def robustness_figure(ds: xr.Dataset, set_name: str | None = None) -> Figure:
@@ -47,14 +53,19 @@ def robustness_figure(ds: xr.Dataset, set_name: str | None = None) -> Figure:
     scenarios = [s for s in table["scenarios"] if s != "base"]
     columns = ["base"] + scenarios + ["worst case"]
     learned = list(dict.fromkeys(r["kind"] for r in table["rows"] if r["kind"] not in ("oracle", "classical")))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13.5, 5.4), layout="constrained",
-                                      gridspec_kw={"width_ratios": [1.25, 1]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13.5, 5.4), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]}
+    )
     x = np.arange(len(columns))
     classical_seen = 0
     for row in table["rows"]:
         style = _row_style(row, learned, classical_seen)
         classical_seen += row["kind"] == "classical"
-        y = [row["base"]["utility"]] + [row["scenarios"][s]["utility"] for s in scenarios] + [row["worst_case"]["utility"]]
+        y = (
+            [row["base"]["utility"]]
+            + [row["scenarios"][s]["utility"] for s in scenarios]
+            + [row["worst_case"]["utility"]]
+        )
         y = np.array([np.nan if v is None else v for v in y], float)
         left.plot(x, y, label=row["name"], markersize=6, linewidth=1.2, **style)
     left.set_xticks(x, columns, rotation=20, ha="right")
@@ -75,8 +86,14 @@ def robustness_figure(ds: xr.Dataset, set_name: str | None = None) -> Figure:
         for points, hollow in ((values["base"][rows], False), (worst[rows], True)):
             points = points[np.all(np.isfinite(points), axis=1)]
             points = points[ind.nondominated_mask(points)] if len(points) else points
-            right.scatter(points[:, 0], points[:, 1], s=22, color=colour, facecolors="none" if hollow else colour,
-                          label=f"{kind}: {'worst case' if hollow else 'base model'}")
+            right.scatter(
+                points[:, 0],
+                points[:, 1],
+                s=22,
+                color=colour,
+                facecolors="none" if hollow else colour,
+                label=f"{kind}: {'worst case' if hollow else 'base model'}",
+            )
     right.set_xlabel(data.axis_label(ds, names[0]))
     right.set_ylabel(data.axis_label(ds, names[1]))
     right.set_title("Fronts on the base model and in the worst case of the set")
@@ -100,16 +117,24 @@ def robust_front_figure(robust: xr.Dataset, ds: xr.Dataset) -> Figure:
         if len(ccs):
             ax.scatter(ccs[:, 0], ccs[:, j], s=30, color=ORACLE_COLOUR, label="exact CCS (unperturbed)")
         exact = robust["robust_front"].values
-        ax.scatter(exact[:, 0], exact[:, j], s=36, marker="D", color="black", facecolors="none",
-                   label="exact robust front")
+        ax.scatter(
+            exact[:, 0], exact[:, j], s=36, marker="D", color="black", facecolors="none", label="exact robust front"
+        )
         if "oracle" in robust.front.values:
             points = robust["worst_case"].sel(front="oracle").values
-            ax.scatter(points[:, 0], points[:, j], s=16, marker="x", color=ORACLE_COLOUR,
-                       label="CCS's choice, worst case")
+            ax.scatter(
+                points[:, 0], points[:, j], s=16, marker="x", color=ORACLE_COLOUR, label="CCS's choice, worst case"
+            )
         for i, name in enumerate(learned):
             points = robust["worst_case"].sel(front=name).values
-            ax.scatter(points[:, 0], points[:, j], s=18, color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)], alpha=0.8,
-                       label=f"{name}, worst case")
+            ax.scatter(
+                points[:, 0],
+                points[:, j],
+                s=18,
+                color=LEARNED_COLOURS[i % len(LEARNED_COLOURS)],
+                alpha=0.8,
+                label=f"{name}, worst case",
+            )
         ax.set_xlabel(data.axis_label(ds, names[0]))
         ax.set_ylabel(data.axis_label(ds, names[j]))
         ax.grid(alpha=0.3)

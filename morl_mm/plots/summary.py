@@ -12,7 +12,7 @@ it (:func:`morl_mm.study.result.study_pareto_set`), so the report and the CLI al
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
@@ -66,8 +66,9 @@ def select(ds: xr.Dataset, scenario: str, criterion: Criterion | None = None) ->
     candidates = study_pareto_set(ds, scenario)
     if criterion.by_constraints:
         entry = candidates.select_by_constraints(criterion.maximise, criterion.at_least, criterion.at_most)
-        bounds = ([bound_text(k, ">=", v) for k, v in (criterion.at_least or {}).items()]
-                  + [bound_text(k, "<=", v) for k, v in (criterion.at_most or {}).items()])
+        bounds = [bound_text(k, ">=", v) for k, v in (criterion.at_least or {}).items()] + [
+            bound_text(k, "<=", v) for k, v in (criterion.at_most or {}).items()
+        ]
         how = f"by constraints: the largest {criterion.maximise} with {' and '.join(bounds)} in '{scenario}'"
         return Selection(entry.label, how, None, criterion)
     d = len(candidates.objectives)
@@ -75,9 +76,12 @@ def select(ds: xr.Dataset, scenario: str, criterion: Criterion | None = None) ->
     weights = np.asarray(criterion.weights if given else np.full(d, 1.0 / d), np.float64)
     entry = candidates.select(weights)
     text = ", ".join(f"{w:g}" for w in weights)
-    how = (f"by preference weights w = ({text}): the largest w · (J / scales) in '{scenario}'" if given else
-           f"by equal weights (none given: w = 1/{d} each on normalised objectives), the largest w · (J / scales) "
-           f"in '{scenario}'")
+    how = (
+        f"by preference weights w = ({text}): the largest w · (J / scales) in '{scenario}'"
+        if given
+        else f"by equal weights (none given: w = 1/{d} each on normalised objectives), the largest w · (J / scales) "
+        f"in '{scenario}'"
+    )
     return Selection(entry.label, how, ind.validate_weights(weights, d), criterion)
 
 
@@ -96,33 +100,45 @@ def front_position(ds: xr.Dataset, label: str, scenario: str, weights: np.ndarra
     front = nondominated(ds, scenario)
     lines = []
     if front[i]:
-        lines.append(f"Non-dominated in '{scenario}': one of the {int(front.sum())} policies of the Pareto set "
-                     f"(out of {len(labels)} evaluated).")
+        lines.append(
+            f"Non-dominated in '{scenario}': one of the {int(front.sum())} policies of the Pareto set "
+            f"(out of {len(labels)} evaluated)."
+        )
     else:
-        dominators = [labels[k] for k in np.flatnonzero(np.all(mean >= mean[i], axis=1) & np.any(mean > mean[i], axis=1))]
+        dominators = [
+            labels[k] for k in np.flatnonzero(np.all(mean >= mean[i], axis=1) & np.any(mean > mean[i], axis=1))
+        ]
         lines.append(f"Dominated in '{scenario}' by {len(dominators)} policies (e.g. {', '.join(dominators[:3])}).")
     members = np.flatnonzero(front | (np.arange(len(labels)) == i))
-    ranks = [f"{_ordinal(1 + int(np.sum(mean[members, j] > mean[i, j])))} of {len(members)} in {o}"
-             for j, o in enumerate(names)]
+    ranks = [
+        f"{_ordinal(1 + int(np.sum(mean[members, j] > mean[i, j])))} of {len(members)} in {o}"
+        for j, o in enumerate(names)
+    ]
     lines.append("Rank among the Pareto set (1st = best): " + "; ".join(ranks) + ".")
     oracle = kinds == "oracle"
     if oracle.any() and kinds[i] != "oracle":
         if weights is not None:
             best = float(np.max(ind.utilities(mean[oracle], weights, scales)))
-            own = float(ind.utilities(mean[i:i + 1], weights, scales)[0])
-            lines.append(f"At its weights its utility w · (J / scales) is {own:.4g} against {best:.4g} for the "
-                         f"oracle's exact CCS (gap {best - own:.3g}).")
+            own = float(ind.utilities(mean[i : i + 1], weights, scales)[0])
+            lines.append(
+                f"At its weights its utility w · (J / scales) is {own:.4g} against {best:.4g} for the "
+                f"oracle's exact CCS (gap {best - own:.3g})."
+            )
         distance = np.linalg.norm((mean[oracle] - mean[i]) / scales, axis=1)
         nearest = np.flatnonzero(oracle)[int(np.argmin(distance))]
-        lines.append(f"Nearest point of the oracle CCS: {labels[nearest]}, at a normalised distance of "
-                     f"{float(distance.min()):.3g}.")
+        lines.append(
+            f"Nearest point of the oracle CCS: {labels[nearest]}, at a normalised distance of "
+            f"{float(distance.min()):.3g}."
+        )
     return lines
 
 
 def nondominated(ds: xr.Dataset, scenario: str) -> np.ndarray:
     """The study's non-dominated flags in ``scenario`` (stored, else computed on the means)."""
     if "nondominated" in ds:
-        return ds["nondominated"].sel(scenario=data.check_scenario(ds, scenario)).transpose("policy").values.astype(bool)
+        return (
+            ds["nondominated"].sel(scenario=data.check_scenario(ds, scenario)).transpose("policy").values.astype(bool)
+        )
     return ind.nondominated_mask(data.values(ds, scenario)[0], keep_duplicates=True)
 
 
@@ -148,10 +164,22 @@ def comparison_rows(ds: xr.Dataset, label: str, other: str, scenario: str) -> li
     for j, o in enumerate(names):
         diff = mean[a, j] - mean[b, j]
         half = float(np.hypot(ci[a, j], ci[b, j])) if ci is not None else float("nan")
-        verdict = ("no significant difference" if np.isfinite(half) and abs(diff) <= half
-                   else "gains" if diff > 0 else "gives up")
-        rows.append([o + (f" [{units[o]}]" if units[o] else ""), number(mean[a, j]), number(mean[b, j]),
-                     number(diff) + ("" if not np.isfinite(half) else f" ± {number(half, 2)}"), verdict])
+        verdict = (
+            "no significant difference"
+            if np.isfinite(half) and abs(diff) <= half
+            else "gains"
+            if diff > 0
+            else "gives up"
+        )
+        rows.append(
+            [
+                o + (f" [{units[o]}]" if units[o] else ""),
+                number(mean[a, j]),
+                number(mean[b, j]),
+                number(diff) + ("" if not np.isfinite(half) else f" ± {number(half, 2)}"),
+                verdict,
+            ]
+        )
     for m in data.metric_variables(ds):
         va, vb = data.metric_values(ds, m, scenario)[[a, b]]
         rows.append([metric_header(ds, m), number(va), number(vb), number(va - vb), "(point estimates)"])
@@ -166,10 +194,12 @@ def scenario_rows(ds: xr.Dataset, label: str) -> list[list[str]]:
     rows = []
     for scenario in (str(s) for s in ds["scenario"].values):
         mean, ci = data.values(ds, scenario)
-        rows.append([scenario] + [number(mean[i, j]) + ("" if ci is None else f" ± {number(ci[i, j], 2)}")
-                                  for j in range(len(names))]
-                    + ["yes" if nondominated(ds, scenario)[i] else "no"]
-                    + [number(data.metric_values(ds, m, scenario)[i]) for m in extra])
+        rows.append(
+            [scenario]
+            + [number(mean[i, j]) + ("" if ci is None else f" ± {number(ci[i, j], 2)}") for j in range(len(names))]
+            + ["yes" if nondominated(ds, scenario)[i] else "no"]
+            + [number(data.metric_values(ds, m, scenario)[i]) for m in extra]
+        )
     return rows
 
 
@@ -190,8 +220,10 @@ def metric_header(ds: xr.Dataset, name: str) -> str:
 
 def metric_rows(ds: xr.Dataset, label: str, scenario: str) -> list[list[str]]:
     i = data.policy_labels(ds).index(label)
-    return [[metric_header(ds, m), number(data.metric_values(ds, m, scenario)[i]), str(ds[m].attrs.get("long_name", ""))]
-            for m in data.metric_variables(ds)]
+    return [
+        [metric_header(ds, m), number(data.metric_values(ds, m, scenario)[i]), str(ds[m].attrs.get("long_name", ""))]
+        for m in data.metric_variables(ds)
+    ]
 
 
 def number(x: float | None, digits: int = 4) -> str:

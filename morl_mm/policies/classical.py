@@ -85,6 +85,7 @@ class _Quoter:
 
 # -- Avellaneda & Stoikov (2008) ---------------------------------------------------------------------
 
+
 @struct.dataclass
 class AvellanedaStoikovParams:
     gamma: jnp.ndarray  # risk aversion γ of the CARA utility
@@ -122,18 +123,24 @@ class AvellanedaStoikov(_Quoter):
         sigma, kappa, size = _lot_model(env_params)
         self.env = env
         self.params = AvellanedaStoikovParams(
-            gamma=jnp.float32(_positive("AvellanedaStoikov.gamma", gamma)), sigma=jnp.float32(sigma),
-            kappa=jnp.float32(kappa), horizon=jnp.float32(env_params.horizon), dt=jnp.float32(env_params.dt),
-            order_size=jnp.float32(size))
+            gamma=jnp.float32(_positive("AvellanedaStoikov.gamma", gamma)),
+            sigma=jnp.float32(sigma),
+            kappa=jnp.float32(kappa),
+            horizon=jnp.float32(env_params.horizon),
+            dt=jnp.float32(env_params.dt),
+            order_size=jnp.float32(size),
+        )
 
     def quotes(self, params, state):
         time_left = _time_to_horizon(state, params.horizon, params.dt)
-        bid, ask = avellaneda_stoikov_depths(params.gamma, params.sigma, params.kappa, time_left,
-                                             state.inventory / params.order_size)
+        bid, ask = avellaneda_stoikov_depths(
+            params.gamma, params.sigma, params.kappa, time_left, state.inventory / params.order_size
+        )
         return bid / params.order_size, ask / params.order_size, True, True
 
 
 # -- Guéant, Lehalle & Fernandez-Tapia (2013) -------------------------------------------------------
+
 
 @struct.dataclass
 class GLFTAsymptoticParams:
@@ -172,9 +179,13 @@ class GueantLehalleFernandezTapia(_Quoter):
     def __init__(self, env: MarketMakingEnv, env_params: EnvParams, gamma: float = 0.1):
         sigma, kappa, size = _lot_model(env_params)
         gamma = _positive("GueantLehalleFernandezTapia.gamma", gamma)
-        base, slope = _glft_asymptotic_terms(gamma, sigma, kappa, _positive("EnvParams.arrival_rate", env_params.arrival_rate))
+        base, slope = _glft_asymptotic_terms(
+            gamma, sigma, kappa, _positive("EnvParams.arrival_rate", env_params.arrival_rate)
+        )
         self.env = env
-        self.params = GLFTAsymptoticParams(base=jnp.float32(base), slope=jnp.float32(slope), order_size=jnp.float32(size))
+        self.params = GLFTAsymptoticParams(
+            base=jnp.float32(base), slope=jnp.float32(slope), order_size=jnp.float32(size)
+        )
 
     def quotes(self, params, state):
         q = state.inventory / params.order_size
@@ -184,6 +195,7 @@ class GueantLehalleFernandezTapia(_Quoter):
 
 
 # -- exact solutions on a finite inventory lattice (matrix exponentials) -----------------------------
+
 
 def log_matrix_exponential_path(generator: np.ndarray, log_terminal: np.ndarray, dt: float, n_steps: int) -> np.ndarray:
     """ln w(t_n) for n = 0..N, where w solves ∂t w + G w = 0 with ln w(T) = log_terminal, i.e.
@@ -231,8 +243,10 @@ def _quote_table(depth_bid: np.ndarray, depth_ask: np.ndarray, order_size: float
     return QuoteTable(
         depth_bid=jnp.asarray(np.nan_to_num(depth_bid * quote_bid, nan=0.0) / order_size, jnp.float32),
         depth_ask=jnp.asarray(np.nan_to_num(depth_ask * quote_ask, nan=0.0) / order_size, jnp.float32),
-        quote_bid=jnp.asarray(quote_bid, jnp.float32), quote_ask=jnp.asarray(quote_ask, jnp.float32),
-        order_size=jnp.float32(order_size))
+        quote_bid=jnp.asarray(quote_bid, jnp.float32),
+        quote_ask=jnp.asarray(quote_ask, jnp.float32),
+        order_size=jnp.float32(order_size),
+    )
 
 
 def _neighbour_differences(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -289,8 +303,9 @@ class GueantLehalleFernandezTapiaExact(_TableQuoter):
         steps = episode_steps(env_params)
         self.env = env
         self.gamma = gamma
-        self.log_v = log_matrix_exponential_path(-_tridiagonal(alpha * q**2, -eta), np.zeros(q.size),
-                                                 float(env_params.dt), steps)
+        self.log_v = log_matrix_exponential_path(
+            -_tridiagonal(alpha * q**2, -eta), np.zeros(q.size), float(env_params.dt), steps
+        )
         up, down = _neighbour_differences(self.log_v[:steps])
         base = np.log1p(gamma / kappa) / gamma
         self.params = _quote_table(up / kappa + base, down / kappa + base, size)
@@ -327,8 +342,9 @@ class CarteaJaimungal(_TableQuoter):
         q = np.arange(-_inventory_bound(env_params), _inventory_bound(env_params) + 1)
         steps = episode_steps(env_params)
         self.env = env
-        log_omega = log_matrix_exponential_path(_tridiagonal(-phi * kappa * q**2, arrival / math.e),
-                                                -alpha * kappa * q**2.0, float(env_params.dt), steps)
+        log_omega = log_matrix_exponential_path(
+            _tridiagonal(-phi * kappa * q**2, arrival / math.e), -alpha * kappa * q**2.0, float(env_params.dt), steps
+        )
         self.h_table = log_omega / kappa
         """h(t_n, q) for n = 0..N (rows) and q = -Q..Q (columns), float64, cash units."""
         up, down = _neighbour_differences(self.h_table[:steps])
@@ -345,6 +361,7 @@ class CarteaJaimungal(_TableQuoter):
 
 # -- rule-based ---------------------------------------------------------------------------------------
 
+
 @struct.dataclass
 class LinearSkewParams:
     half_spread: jnp.ndarray
@@ -359,8 +376,10 @@ class LinearSkew(_Quoter):
 
     def __init__(self, env: MarketMakingEnv, half_spread: float, skew: float = 0.0):
         self.env = env
-        self.params = LinearSkewParams(half_spread=jnp.float32(_non_negative("half_spread", half_spread)),
-                                       skew=jnp.float32(_non_negative("skew", skew)))
+        self.params = LinearSkewParams(
+            half_spread=jnp.float32(_non_negative("half_spread", half_spread)),
+            skew=jnp.float32(_non_negative("skew", skew)),
+        )
 
     def quotes(self, params, state):
         shift = params.skew * state.inventory

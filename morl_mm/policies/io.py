@@ -50,11 +50,26 @@ def env_from_json(data: dict) -> tuple[MarketMakingEnv, EnvParams]:
     return MarketMakingEnv(config), make_params(config, **data["params"])
 
 
-def save_policy(path: str | Path, *, kind: str, spec: dict, env: MarketMakingEnv, env_params: EnvParams,
-                arrays: Any = None, label: str = "", objectives: dict | None = None) -> Path:
+def save_policy(
+    path: str | Path,
+    *,
+    kind: str,
+    spec: dict,
+    env: MarketMakingEnv,
+    env_params: EnvParams,
+    arrays: Any = None,
+    label: str = "",
+    objectives: dict | None = None,
+) -> Path:
     """Write a policy file (atomically). ``arrays`` is a pytree of arrays (or None)."""
-    header = {"format": FORMAT, "kind": kind, "label": label, "spec": spec, "env": env_to_json(env, env_params),
-              "objectives": objectives or {}}
+    header = {
+        "format": FORMAT,
+        "kind": kind,
+        "label": label,
+        "spec": spec,
+        "env": env_to_json(env, env_params),
+        "objectives": objectives or {},
+    }
     state = serialization.to_state_dict(arrays) if arrays is not None else {}
     payload = serialization.msgpack_serialize({"header": json.dumps(header), "arrays": state})
     with atomic_output(path) as tmp:
@@ -105,8 +120,12 @@ def build_policy(kind: str, spec: dict, env: MarketMakingEnv, env_params: EnvPar
     if kind == "classical":
         return build_classical(env, env_params, dict(spec))
     if kind == "table":
-        return TablePolicy(env, np.asarray(arrays["action_table"]), np.asarray(arrays["depth_grid"]),
-                           np.asarray(arrays["inventory_grid"]))
+        return TablePolicy(
+            env,
+            np.asarray(arrays["action_table"]),
+            np.asarray(arrays["depth_grid"]),
+            np.asarray(arrays["inventory_grid"]),
+        )
     if kind in ("ppo", "dqn"):
         weight = jnp.asarray(np.asarray(arrays["weight"]), jnp.float32)
         return rebuild_policy(kind, spec, env, env_params, arrays["network"], weight)

@@ -19,8 +19,9 @@ CLASSICAL = {
 
 def classical_label(spec: dict) -> str:
     """A readable unique label, e.g. ``avellaneda_stoikov(gamma=0.1)``."""
-    args = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in sorted(spec.items())
-                    if k != "kind")
+    args = ",".join(
+        f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in sorted(spec.items()) if k != "kind"
+    )
     return f"{spec['kind']}({args})"
 
 

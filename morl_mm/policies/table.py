@@ -40,15 +40,20 @@ class TablePolicy:
         if table.ndim != 3 or table.shape[1] != qs.size:
             raise ValueError(f"action_table: need shape (T, Q={qs.size}[, R]), got {np.shape(action_table)}")
         if env.config.action_mode == "discrete" and not np.allclose(grid, env.config.depth_grid):
-            raise ValueError(f"depth_grid: discrete mode needs the env's grid {env.config.depth_grid}, "
-                             f"got {grid.tolist()}")
+            raise ValueError(
+                f"depth_grid: discrete mode needs the env's grid {env.config.depth_grid}, got {grid.tolist()}"
+            )
         step = float(qs[1] - qs[0]) if qs.size > 1 else 1.0
         self.action_mode = env.config.action_mode
-        self.params = TableParams(jnp.asarray(table, jnp.int32), jnp.asarray(grid, jnp.float32),
-                                  jnp.asarray(qs[0], jnp.float32), jnp.asarray(step, jnp.float32))
+        self.params = TableParams(
+            jnp.asarray(table, jnp.int32),
+            jnp.asarray(grid, jnp.float32),
+            jnp.asarray(qs[0], jnp.float32),
+            jnp.asarray(step, jnp.float32),
+        )
 
     @classmethod
-    def from_solution(cls, env: MarketMakingEnv, solution) -> "TablePolicy":
+    def from_solution(cls, env: MarketMakingEnv, solution) -> TablePolicy:
         """The table policy of an ``OracleSolution`` (or anything with the same table fields)."""
         return cls(env, solution.action_table, solution.depth_grid, solution.inventory_grid)
 

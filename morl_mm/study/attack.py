@@ -10,7 +10,7 @@ on the scalarised utility ``w . J / scales`` at the attacked weight (the study's
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -44,8 +44,16 @@ def attack_targets(result: StudyResult, classical: Sequence[str] | None = None) 
     return targets
 
 
-def attack_study(result: StudyResult, weights, box: AdversaryBox, key: jax.Array, *, config: ARLConfig = ATTACK_CONFIG,
-                 episodes: int = 256, classical: Sequence[str] | None = None) -> list[dict]:
+def attack_study(
+    result: StudyResult,
+    weights,
+    box: AdversaryBox,
+    key: jax.Array,
+    *,
+    config: ARLConfig = ATTACK_CONFIG,
+    episodes: int = 256,
+    classical: Sequence[str] | None = None,
+) -> list[dict]:
     """One row per attacked policy and weight: ``{"policy", "policy_file", "kind", "algorithm", "weight",
     "utility_before", "utility_after", "utility_loss", "adversary_values", "adversary_abs_u"}``:
     utilities normalised by the study's scales; ``adversary_values`` the mean params the adversary
@@ -57,22 +65,43 @@ def attack_study(result: StudyResult, weights, box: AdversaryBox, key: jax.Array
     for label, kind, algorithm in attack_targets(result, classical):
         loaded = result.load_policy(label)
         learned = algorithm != "classical"
-        attack = best_response_attack(loaded.env, loaded.env_params, loaded.policy, weights, key, box=box,
-                                      config=config, episodes=episodes, scales=result.scales, conditioned=learned,
-                                      policy_params=loaded.policy.params[0] if learned else None)
+        attack = best_response_attack(
+            loaded.env,
+            loaded.env_params,
+            loaded.policy,
+            weights,
+            key,
+            box=box,
+            config=config,
+            episodes=episodes,
+            scales=result.scales,
+            conditioned=learned,
+            policy_params=loaded.policy.params[0] if learned else None,
+        )
         for i in range(len(weights)):
-            rows.append({"policy": kind if learned else label, "policy_file": label, "kind": kind,
-                         "algorithm": algorithm, **attack.row(i)})
+            rows.append(
+                {
+                    "policy": kind if learned else label,
+                    "policy_file": label,
+                    "kind": kind,
+                    "algorithm": algorithm,
+                    **attack.row(i),
+                }
+            )
     return rows
 
 
 def attack_table(rows: list[dict]) -> str:
     """The rows of :func:`attack_study` as a markdown table."""
-    lines = ["| policy | kind | weight | utility | under attack | loss | adversary mean (mean abs u) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| policy | kind | weight | utility | under attack | loss | adversary mean (mean abs u) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         weight = ", ".join(f"{x:.2f}" for x in r["weight"])
         adversary = ", ".join(f"{k} {v:.3g} ({r['adversary_abs_u'][k]:.2f})" for k, v in r["adversary_values"].items())
-        lines.append(f"| {r['policy']} | {r['kind']} ({r['algorithm']}) | ({weight}) | {r['utility_before']:.4f} | "
-                     f"{r['utility_after']:.4f} | {r['utility_loss']:.4f} | {adversary} |")
+        lines.append(
+            f"| {r['policy']} | {r['kind']} ({r['algorithm']}) | ({weight}) | {r['utility_before']:.4f} | "
+            f"{r['utility_after']:.4f} | {r['utility_loss']:.4f} | {adversary} |"
+        )
     return "\n".join(lines)

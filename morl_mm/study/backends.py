@@ -67,8 +67,9 @@ class InProcessBackend:
     name = "inprocess"
     parallelism = 1
 
-    def run(self, tasks: list[UnitTask], work: Callable[[UnitTask], UnitResult],
-            started: Callable[[UnitTask], None]) -> Iterator[tuple[UnitTask, UnitResult | Exception]]:
+    def run(
+        self, tasks: list[UnitTask], work: Callable[[UnitTask], UnitResult], started: Callable[[UnitTask], None]
+    ) -> Iterator[tuple[UnitTask, UnitResult | Exception]]:
         for task in tasks:
             started(task)
             yield task, work(task)
@@ -102,15 +103,19 @@ class RayBackend:
             self._owned = True
         self.parallelism = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
-    def run(self, tasks: list[UnitTask], work: Callable[[UnitTask], UnitResult],
-            started: Callable[[UnitTask], None]) -> Iterator[tuple[UnitTask, UnitResult | Exception]]:
+    def run(
+        self, tasks: list[UnitTask], work: Callable[[UnitTask], UnitResult], started: Callable[[UnitTask], None]
+    ) -> Iterator[tuple[UnitTask, UnitResult | Exception]]:
         ray = self._ray
         remote = ray.remote(work)
         env = forwarded_env()
         in_flight = {}
         for task in tasks:
-            options = {"max_retries": self.max_retries, "num_cpus": task.resources.get("num_cpus", 1.0),
-                       "num_gpus": task.resources.get("num_gpus", 0.0)}
+            options = {
+                "max_retries": self.max_retries,
+                "num_cpus": task.resources.get("num_cpus", 1.0),
+                "num_gpus": task.resources.get("num_gpus", 0.0),
+            }
             if env:
                 options["runtime_env"] = {"env_vars": env}
             in_flight[remote.options(**options).remote(task)] = task
@@ -133,8 +138,9 @@ class RayBackend:
             self._ray.shutdown()
 
 
-def make_backend(name: str = "inprocess", address: str | None = None,
-                 max_retries: int = DEFAULT_MAX_RETRIES) -> InProcessBackend | RayBackend:
+def make_backend(
+    name: str = "inprocess", address: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES
+) -> InProcessBackend | RayBackend:
     """The backend of ``morl-mm run --backend NAME [--address A] [--max-retries N]``."""
     if name not in BACKENDS:
         raise ValueError(f"--backend must be one of {list(BACKENDS)}, got {name!r}")

@@ -9,7 +9,7 @@ pilot figures and the wall time the real run took, so a reader sees how close to
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 MAX_DOUBLINGS = 4
 MIN_EXTRA_FRACTION = 0.25  # the longer pilot must take >= 25% more time than the shorter ...
@@ -39,5 +39,9 @@ def steps_for_wall_time(run_seconds: Callable[[int], float], wall_time_s: float,
     rate = pilot_steps / max(long - short, MIN_EXTRA_SECONDS)
     fixed = max(short - pilot_steps / rate, 0.0)
     steps = max(pilot_steps, int(rate * (wall_time_s - fixed)))
-    return steps, {"pilot_steps": [pilot_steps, 2 * pilot_steps], "pilot_seconds": [short, long],
-                   "steps_per_second": rate, "fixed_seconds": fixed}
+    return steps, {
+        "pilot_steps": [pilot_steps, 2 * pilot_steps],
+        "pilot_seconds": [short, long],
+        "steps_per_second": rate,
+        "fixed_seconds": fixed,
+    }

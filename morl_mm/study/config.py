@@ -75,8 +75,17 @@ class ConfigError(ValueError):
 
 SEED_LIMIT = 2**32  # JAX keys (without x64) keep 32 bits: larger seeds would alias smaller ones
 ALGORITHMS = NATIVE + tuple(BASELINE_MODES)
-LEARNER_KEYS = ("algorithm", "seeds", "env_steps", "wall_time_s", "pilot_steps", "action_mode", "group", "warm_start",
-                "resources")
+LEARNER_KEYS = (
+    "algorithm",
+    "seeds",
+    "env_steps",
+    "wall_time_s",
+    "pilot_steps",
+    "action_mode",
+    "group",
+    "warm_start",
+    "resources",
+)
 RESOURCE_KEYS = ("num_cpus", "num_gpus")  # what a unit asks of a Ray cluster (morl_mm.study.backends)
 
 
@@ -192,7 +201,9 @@ class StudyConfig:
     source: str
     raw: dict[str, Any]
     data: DataSpec | None = None
-    scenario_shifts: dict[str, tuple[Shift, ...]] = dataclasses.field(default_factory=dict)  # only scenarios with shifts
+    scenario_shifts: dict[str, tuple[Shift, ...]] = dataclasses.field(
+        default_factory=dict
+    )  # only scenarios with shifts
     scenario_sets: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     robust: RobustSpec | None = None
     sweep: SweepSpec | None = None
@@ -275,8 +286,24 @@ def load_config(path: str | Path) -> StudyConfig:
 
 def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     """Validate a parsed TOML document (see the module docstring for its shape)."""
-    _check_keys(raw, ("study", "env", "oracle", "classical", "learners", "evaluation", "scenarios", "scenario_sets",
-                      "data", "robust", "sweep"), "top level", source)
+    _check_keys(
+        raw,
+        (
+            "study",
+            "env",
+            "oracle",
+            "classical",
+            "learners",
+            "evaluation",
+            "scenarios",
+            "scenario_sets",
+            "data",
+            "robust",
+            "sweep",
+        ),
+        "top level",
+        source,
+    )
     data = parse_data(raw["data"], source) if "data" in raw else None
     study = _table(raw, "study", source)
     _check_keys(study, ("name", "seed"), "study", source)
@@ -303,11 +330,17 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     if not isinstance(oracle.get("enabled", True), bool):
         raise ConfigError(f"{source}: [oracle] enabled must be true or false, got {oracle['enabled']!r}")
     step = oracle.get("depth_step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0
-                             or env_config.action_mode != "continuous"):
-        raise ConfigError(f"{source}: [oracle] depth_step must be a number > 0 and needs [env] action_mode = "
-                          f"\"continuous\" (discrete mode uses the env's grid), got {step!r} in "
-                          f"{env_config.action_mode!r} mode")
+    if step is not None and (
+        isinstance(step, bool)
+        or not isinstance(step, (int, float))
+        or not step > 0
+        or env_config.action_mode != "continuous"
+    ):
+        raise ConfigError(
+            f"{source}: [oracle] depth_step must be a number > 0 and needs [env] action_mode = "
+            f'"continuous" (discrete mode uses the env\'s grid), got {step!r} in '
+            f"{env_config.action_mode!r} mode"
+        )
 
     classical = raw.get("classical", [])
     if not isinstance(classical, list):
@@ -320,8 +353,9 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     seed = study.get("seed", 0)
     if not 0 <= seed < SEED_LIMIT:
         raise ConfigError(f"{source}: [study] seed must lie in [0, 2**32), got {seed}")
-    learners = [parse_learner(name, spec, env_config, seed, source)
-                for name, spec in _table(raw, "learners", source).items()]
+    learners = [
+        parse_learner(name, spec, env_config, seed, source) for name, spec in _table(raw, "learners", source).items()
+    ]
     if data is None:  # with [data] the model is calibrated later
         for spec in learners:
             check_adversary(spec, env_config, env_overrides, source)
@@ -333,18 +367,26 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
     if "seeds" in evaluation:
         evaluation["seeds"] = tuple(evaluation["seeds"])
     spec = EvaluationSpec(**evaluation)
-    if (spec.episodes < 1 or spec.weights_per_axis < 2 or not spec.seeds
-            or not all(0 <= s < SEED_LIMIT for s in spec.seeds)):
-        raise ConfigError(f"{source}: [evaluation] needs episodes >= 1, weights_per_axis >= 2 and a seed "
-                          f"(0 <= seed < 2**32), got {spec}")
+    if (
+        spec.episodes < 1
+        or spec.weights_per_axis < 2
+        or not spec.seeds
+        or not all(0 <= s < SEED_LIMIT for s in spec.seeds)
+    ):
+        raise ConfigError(
+            f"{source}: [evaluation] needs episodes >= 1, weights_per_axis >= 2 and a seed "
+            f"(0 <= seed < 2**32), got {spec}"
+        )
 
     scenarios, shifts = {}, {}
     for name, table in _table(raw, "scenarios", source).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [scenarios.{name}] must be a table, got {type(table).__name__}")
         if name == "base" or (name == REPLAY_SCENARIO and data is not None):
-            raise ConfigError(f"{source}: [scenarios.{name}]: the name is the study's {name} "
-                              f"{'model' if name == 'base' else 'of [data]'}; choose another")
+            raise ConfigError(
+                f"{source}: [scenarios.{name}]: the name is the study's {name} "
+                f"{'model' if name == 'base' else 'of [data]'}; choose another"
+            )
         overrides = {k: v for k, v in table.items() if k != "shifts"}
         _check_keys(overrides, param_fields, f"scenarios.{name}", source)
         scenarios[name] = overrides
@@ -353,11 +395,17 @@ def parse_config(raw: dict, source: str = "<config>") -> StudyConfig:
         if data is None:
             check_params(env_config, {**env_overrides, **overrides}, f"scenarios.{name}", source)
             check_shifts(env_config, {**env_overrides, **overrides}, shifts.get(name, ()), f"scenarios.{name}", source)
-    sets = parse_scenario_sets(_table(raw, "scenario_sets", source), ["base", *scenarios]
-                               + ([REPLAY_SCENARIO] if data is not None else []), source)
+    sets = parse_scenario_sets(
+        _table(raw, "scenario_sets", source),
+        ["base", *scenarios] + ([REPLAY_SCENARIO] if data is not None else []),
+        source,
+    )
 
-    robust = parse_robust(raw["robust"], env_config, env_overrides if data is None else None, source) \
-        if "robust" in raw else None
+    robust = (
+        parse_robust(raw["robust"], env_config, env_overrides if data is None else None, source)
+        if "robust" in raw
+        else None
+    )
     sweep = parse_sweep(raw["sweep"], learners, source) if "sweep" in raw else None
     return StudyConfig(
         name=str(study.get("name", Path(source).stem)),
@@ -386,8 +434,10 @@ def parse_sweep(table: Any, learners: list[LearnerSpec], source: str) -> SweepSp
     _check_keys(table, ("learners", "space", "trials", "sampler", "seed", "parallel", "seeds"), "sweep", source)
     space = table.get("space", {})
     if not isinstance(space, dict) or not space:
-        raise ConfigError(f"{source}: [sweep.space.<learner>] tables are needed: the keys to tune, e.g. "
-                          f"learning_rate = {{ low = 1e-4, high = 1e-2, log = true }}")
+        raise ConfigError(
+            f"{source}: [sweep.space.<learner>] tables are needed: the keys to tune, e.g. "
+            f"learning_rate = {{ low = 1e-4, high = 1e-2, log = true }}"
+        )
     specs = {spec.name: spec for spec in learners}
     names = table.get("learners", list(space))
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
@@ -397,14 +447,17 @@ def parse_sweep(table: Any, learners: list[LearnerSpec], source: str) -> SweepSp
             raise ConfigError(f"{source}: [sweep]: no learner {name!r} in [learners.*] (known: {sorted(specs)})")
         if name not in space or not isinstance(space[name], dict) or not space[name]:
             raise ConfigError(f"{source}: [sweep.space.{name}] must be a table of the keys to tune")
-    checked = {name: {key: _sweep_range(value, f"sweep.space.{name}.{key}", source) for key, value in space[name].items()}
-               for name in names}
+    checked = {
+        name: {key: _sweep_range(value, f"sweep.space.{name}.{key}", source) for key, value in space[name].items()}
+        for name in names
+    }
     for name in names:
         budget_keys = set(LEARNER_KEYS)
         if specs[name].is_native:
             try:  # a former key name tunes its new name, with the learners' deprecation warning
-                checked[name] = upgrade_keys(checked[name], RENAMED_KEYS[specs[name].algorithm],
-                                             f"{source}: sweep.space.{name}")
+                checked[name] = upgrade_keys(
+                    checked[name], RENAMED_KEYS[specs[name].algorithm], f"{source}: sweep.space.{name}"
+                )
             except ValueError as err:
                 raise ConfigError(str(err)) from None
             fields = {f.name for f in dataclasses.fields(config_class(specs[name].algorithm))}
@@ -412,8 +465,10 @@ def parse_sweep(table: Any, learners: list[LearnerSpec], source: str) -> SweepSp
             budget_keys.add(BUDGET_KEY)
         fixed = sorted(budget_keys & set(checked[name]))
         if fixed:
-            raise ConfigError(f"{source}: [sweep.space.{name}] {fixed}: the budget and the learner's settings are not "
-                              f"tuned (every learner tunes at its own budget)")
+            raise ConfigError(
+                f"{source}: [sweep.space.{name}] {fixed}: the budget and the learner's settings are not "
+                f"tuned (every learner tunes at its own budget)"
+            )
     counts = {"trials": table.get("trials", 8), "seed": table.get("seed", 0), "parallel": table.get("parallel", 1)}
     for key, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
@@ -422,11 +477,21 @@ def parse_sweep(table: Any, learners: list[LearnerSpec], source: str) -> SweepSp
     if sampler not in SAMPLERS:
         raise ConfigError(f"{source}: [sweep] sampler must be one of {list(SAMPLERS)}, got {sampler!r}")
     seeds = table.get("seeds")
-    if seeds is not None and (not isinstance(seeds, list) or not seeds or not all(
-            isinstance(x, int) and not isinstance(x, bool) and 0 <= x < SEED_LIMIT for x in seeds)):
+    if seeds is not None and (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < SEED_LIMIT for x in seeds)
+    ):
         raise ConfigError(f"{source}: [sweep] seeds must be a non-empty list of ints in [0, 2**32), got {seeds!r}")
-    return SweepSpec(tuple(names), checked, counts["trials"], sampler, counts["seed"], table.get("parallel"),
-                     None if seeds is None else tuple(seeds))
+    return SweepSpec(
+        tuple(names),
+        checked,
+        counts["trials"],
+        sampler,
+        counts["seed"],
+        table.get("parallel"),
+        None if seeds is None else tuple(seeds),
+    )
 
 
 def _sweep_range(value: Any, where: str, source: str) -> dict[str, Any]:
@@ -436,11 +501,19 @@ def _sweep_range(value: Any, where: str, source: str) -> dict[str, Any]:
             raise ConfigError(f"{source}: [{where}] choices must be a non-empty list, got {value['choices']!r}")
         return {"choices": list(value["choices"])}
     number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)  # noqa: E731
-    if (not isinstance(value, dict) or not {"low", "high"} <= set(value) <= {"low", "high", "log"}
-            or not number(value["low"]) or not number(value["high"]) or not value["low"] < value["high"]
-            or not isinstance(value.get("log", False), bool) or (value.get("log") and value["low"] <= 0)):
-        raise ConfigError(f"{source}: [{where}] must be {{ low = a, high = b[, log = true] }} with a < b (a > 0 with "
-                          f"log) or {{ choices = [...] }}, got {value!r}")
+    if (
+        not isinstance(value, dict)
+        or not {"low", "high"} <= set(value) <= {"low", "high", "log"}
+        or not number(value["low"])
+        or not number(value["high"])
+        or not value["low"] < value["high"]
+        or not isinstance(value.get("log", False), bool)
+        or (value.get("log") and value["low"] <= 0)
+    ):
+        raise ConfigError(
+            f"{source}: [{where}] must be {{ low = a, high = b[, log = true] }} with a < b (a > 0 with "
+            f"log) or {{ choices = [...] }}, got {value!r}"
+        )
     return {"low": value["low"], "high": value["high"], "log": bool(value.get("log", False))}
 
 
@@ -451,13 +524,16 @@ def parse_robust(table: Any, env_config: EnvConfig, env_overrides: dict | None, 
         raise ConfigError(f"{source}: [robust] must be a table, got {type(table).__name__}")
     _check_keys(table, [f.name for f in dataclasses.fields(RobustSpec)], "robust", source)
     if "adversary" not in table or not isinstance(table["adversary"], dict):
-        raise ConfigError(f"{source}: [robust] adversary must be a table of bounds, e.g. {{ drift = [-2.0, 2.0] }}, "
-                          f"got {table.get('adversary')!r}")
+        raise ConfigError(
+            f"{source}: [robust] adversary must be a table of bounds, e.g. {{ drift = [-2.0, 2.0] }}, "
+            f"got {table.get('adversary')!r}"
+        )
     for key in ("divisions", "episodes", "seed"):
         value = table.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
-            raise ConfigError(f"{source}: [robust] {key} must be an integer >= {0 if key == 'seed' else 1}, "
-                              f"got {value!r}")
+            raise ConfigError(
+                f"{source}: [robust] {key} must be an integer >= {0 if key == 'seed' else 1}, got {value!r}"
+            )
     try:
         spec = RobustSpec(**table)
         box = spec.box
@@ -466,8 +542,10 @@ def parse_robust(table: Any, env_config: EnvConfig, env_overrides: dict | None, 
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{source}: [robust] {err}") from None  # "adversary: ..." names the key
     if env_config.action_mode != "discrete":
-        raise ConfigError(f"{source}: [robust] needs [env] action_mode = \"discrete\" (the exact robust oracle's "
-                          f"grid), got {env_config.action_mode!r}")
+        raise ConfigError(
+            f'{source}: [robust] needs [env] action_mode = "discrete" (the exact robust oracle\'s '
+            f"grid), got {env_config.action_mode!r}"
+        )
     return dataclasses.replace(spec, adversary={n: (lo, hi) for n, lo, hi in box.bounds})
 
 
@@ -531,22 +609,24 @@ def parse_shifts(value: Any, where: str, source: str) -> tuple[Shift, ...]:
             raise ConfigError(f"{here} must be a table, got {table!r}")
         unknown = sorted(set(table) - {*SHIFT_TIMES, "flash_move", *param_fields})
         if unknown:
-            raise ConfigError(f"{here}: unknown key(s) {unknown}; a shift takes at, or start and end, then EnvParams "
-                              f"fields or flash_move")
+            raise ConfigError(
+                f"{here}: unknown key(s) {unknown}; a shift takes at, or start and end, then EnvParams "
+                f"fields or flash_move"
+            )
         for key, item in table.items():
             if not _type_ok(item, 0.0):
                 raise ConfigError(f"{here}.{key} must be a finite number, got {item!r}")
         if ("at" in table) == ("start" in table):
-            raise ConfigError(f"{here}: give either at (a switch to the episode's end, or a flash_move's time) or "
-                              f"start and end")
+            raise ConfigError(
+                f"{here}: give either at (a switch to the episode's end, or a flash_move's time) or start and end"
+            )
         if "at" in table and "end" in table:
             raise ConfigError(f"{here}: at runs to the episode's end; for a window give start and end")
         if "start" in table and "end" not in table:
             raise ConfigError(f"{here}: start needs an end (or use at)")
         overrides = {k: v for k, v in table.items() if k not in (*SHIFT_TIMES, "flash_move")}
         try:
-            out.append(Shift(table.get("at", table.get("start")), table.get("end"), overrides,
-                             table.get("flash_move")))
+            out.append(Shift(table.get("at", table.get("start")), table.get("end"), overrides, table.get("flash_move")))
         except ValueError as err:
             raise ConfigError(f"{here}: {err}") from None
     return tuple(out)
@@ -566,10 +646,15 @@ def parse_scenario_sets(table: dict, known: list[str], source: str) -> dict[str,
     """``[scenario_sets] name = ["calm", ...]``: non-empty lists of distinct known scenario names."""
     sets = {}
     for name, members in table.items():
-        if (not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members)
-                or len(set(members)) != len(members)):
-            raise ConfigError(f"{source}: [scenario_sets] {name} must be a non-empty list of distinct scenario "
-                              f"names, got {members!r}")
+        if (
+            not isinstance(members, list)
+            or not members
+            or not all(isinstance(m, str) for m in members)
+            or len(set(members)) != len(members)
+        ):
+            raise ConfigError(
+                f"{source}: [scenario_sets] {name} must be a non-empty list of distinct scenario names, got {members!r}"
+            )
         unknown = [m for m in members if m not in known]
         if unknown:
             raise ConfigError(f"{source}: [scenario_sets] {name}: unknown scenario(s) {unknown}; the study has {known}")
@@ -610,16 +695,19 @@ def parse_data(table: Any, source: str) -> DataSpec:
 
     calibrate, replay = span("calibrate"), span("replay")
     if replay[0] < calibrate[1]:
-        raise ConfigError(f"{where} replay {list(replay)} must start after the calibration part {list(calibrate)} "
-                          f"ends: the replay is held out")
+        raise ConfigError(
+            f"{where} replay {list(replay)} must start after the calibration part {list(calibrate)} "
+            f"ends: the replay is held out"
+        )
     horizon = number("horizon", table.get("horizon", 60.0))
     dt = table.get("dt")
     dt = None if dt is None else number("dt", dt)
     if horizon <= 0 or (dt is not None and not 0 < dt < horizon):
         raise ConfigError(f"{where} needs horizon > 0 and 0 < dt < horizon, got horizon={horizon}, dt={dt}")
     if replay[1] - replay[0] < horizon:
-        raise ConfigError(f"{where} the replay part ({replay[1] - replay[0]:g} s) is shorter than one episode "
-                          f"(horizon {horizon:g} s)")
+        raise ConfigError(
+            f"{where} the replay part ({replay[1] - replay[0]:g} s) is shorter than one episode (horizon {horizon:g} s)"
+        )
     skip = table.get("skip_bad_lines", False)
     if not isinstance(skip, bool):
         raise ConfigError(f"{where} skip_bad_lines must be true or false, got {skip!r}")
@@ -637,17 +725,22 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"{where}.algorithm must be one of {list(ALGORITHMS)}, got {algorithm!r}")
     seeds = table.get("seeds", [study_seed])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool)
-                                                           for x in seeds) or len(set(seeds)) != len(seeds) \
-            or not all(0 <= x < SEED_LIMIT for x in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+        or len(set(seeds)) != len(seeds)
+        or not all(0 <= x < SEED_LIMIT for x in seeds)
+    ):
         raise ConfigError(f"{where}.seeds must be a non-empty list of distinct ints in [0, 2**32), got {seeds!r}")
     env_steps, wall_time_s = table.get("env_steps"), table.get("wall_time_s")
     if env_steps is not None and wall_time_s is not None:
         raise ConfigError(f"{where}: give env_steps or wall_time_s, not both")
     if env_steps is not None and (isinstance(env_steps, bool) or not isinstance(env_steps, int) or env_steps < 1):
         raise ConfigError(f"{where}.env_steps must be a positive int, got {env_steps!r}")
-    if wall_time_s is not None and (isinstance(wall_time_s, bool) or not isinstance(wall_time_s, (int, float))
-                                    or not wall_time_s > 0):
+    if wall_time_s is not None and (
+        isinstance(wall_time_s, bool) or not isinstance(wall_time_s, (int, float)) or not wall_time_s > 0
+    ):
         raise ConfigError(f"{where}.wall_time_s must be a number > 0, got {wall_time_s!r}")
     pilot = table.get("pilot_steps")
     if pilot is not None and (isinstance(pilot, bool) or not isinstance(pilot, int) or pilot < 1):
@@ -655,14 +748,18 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
     fixed_mode = BASELINE_MODES.get(algorithm) or NATIVE_MODES.get(algorithm)
     mode = table.get("action_mode", fixed_mode or env_config.action_mode)
     if mode not in ("discrete", "continuous") or (fixed_mode and mode != fixed_mode):
-        raise ConfigError(f"{where}.action_mode: {algorithm} trains in the "
-                          f"{repr(fixed_mode) if fixed_mode else 'discrete or continuous'} action mode, got {mode!r}")
+        raise ConfigError(
+            f"{where}.action_mode: {algorithm} trains in the "
+            f"{repr(fixed_mode) if fixed_mode else 'discrete or continuous'} action mode, got {mode!r}"
+        )
     if algorithm in NATIVE:
         # a native network is evaluated in the study's env: a discrete policy maps exactly to continuous
         # actions, a continuous one has no exact discrete image
         if mode == "continuous" and env_config.action_mode == "discrete":
-            raise ConfigError(f"{where}: a continuous-mode {algorithm} cannot be evaluated in the study's discrete "
-                              f"action mode; set [env] action_mode = \"continuous\"")
+            raise ConfigError(
+                f"{where}: a continuous-mode {algorithm} cannot be evaluated in the study's discrete "
+                f'action mode; set [env] action_mode = "continuous"'
+            )
         try:
             hp = upgrade_keys(hp, RENAMED_KEYS[algorithm], where)
         except ValueError as err:
@@ -677,9 +774,19 @@ def parse_learner(name: str, table: Any, env_config: EnvConfig, study_seed: int,
     elif env_steps is None and wall_time_s is None:
         raise ConfigError(f"{where}: a morl-baselines learner needs a budget: env_steps or wall_time_s")
     warm_start = check_warm_start(table["warm_start"], algorithm, where, source) if "warm_start" in table else None
-    return LearnerSpec(name, algorithm, hp, tuple(seeds), env_steps,
-                       None if wall_time_s is None else float(wall_time_s), pilot, mode, str(table.get("group", "")),
-                       warm_start, parse_resources(table.get("resources", {}), where))
+    return LearnerSpec(
+        name,
+        algorithm,
+        hp,
+        tuple(seeds),
+        env_steps,
+        None if wall_time_s is None else float(wall_time_s),
+        pilot,
+        mode,
+        str(table.get("group", "")),
+        warm_start,
+        parse_resources(table.get("resources", {}), where),
+    )
 
 
 def parse_resources(value: Any, where: str) -> dict[str, float]:

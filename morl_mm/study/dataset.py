@@ -37,8 +37,19 @@ from morl_mm.env.objectives import UNITS
 from morl_mm.evaluation.dataset import mean_and_ci
 from morl_mm.pareto import indicators as ind
 
-PACKAGES = ("morl-mm", "jax", "jaxlib", "flax", "optax", "numpy", "xarray", "h5netcdf", "moocore", "gymnasium",
-            "mo-gymnasium")
+PACKAGES = (
+    "morl-mm",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "numpy",
+    "xarray",
+    "h5netcdf",
+    "moocore",
+    "gymnasium",
+    "mo-gymnasium",
+)
 EUM_WEIGHT_DIVISIONS = 10
 
 
@@ -76,21 +87,28 @@ def package_versions() -> dict:
 def git_commit() -> str:
     try:
         here = Path(__file__).resolve().parent
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                              timeout=5).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 def _indicators(front: np.ndarray, exact: np.ndarray, ref: np.ndarray, exact_hv: float, weights, scales) -> dict:
-    return {"hv_ratio": float(ind.hypervolume(front, ref) / exact_hv) if exact_hv > 0 else None,
-            "eum_ratio": float(ind.eum_ratio(front, exact, weights, scales)),
-            "igd": float(ind.igd(front, exact, scales)),
-            "cardinality": int(ind.cardinality(front))}
+    return {
+        "hv_ratio": float(ind.hypervolume(front, ref) / exact_hv) if exact_hv > 0 else None,
+        "eum_ratio": float(ind.eum_ratio(front, exact, weights, scales)),
+        "igd": float(ind.igd(front, exact, scales)),
+        "cardinality": int(ind.cardinality(front)),
+    }
 
 
-def front_indicators(ds: xr.Dataset, scales: np.ndarray, exact: np.ndarray | None,
-                     units_info: dict | None = None) -> tuple[dict, list | None]:
+def front_indicators(
+    ds: xr.Dataset, scales: np.ndarray, exact: np.ndarray | None, units_info: dict | None = None
+) -> tuple[dict, list | None]:
     """HV ratio, EUM ratio and IGD of each kind's front (Monte-Carlo means, base scenario) against
     the exact CCS (the oracle's expected values), so the oracle's own ratio checks the estimate.
 
@@ -110,8 +128,10 @@ def front_indicators(ds: xr.Dataset, scales: np.ndarray, exact: np.ndarray | Non
     result = {}
     for kind in dict.fromkeys(kinds):
         members = kinds == kind
-        per_seed = [_indicators(base.values[members & (seeds == s)], exact, ref, exact_hv, weights, scales)
-                    for s in dict.fromkeys(seeds[members])]
+        per_seed = [
+            _indicators(base.values[members & (seeds == s)], exact, ref, exact_hv, weights, scales)
+            for s in dict.fromkeys(seeds[members])
+        ]
         entry = dict(per_seed[0])
         if len(per_seed) > 1:
             for key in ("hv_ratio", "eum_ratio", "igd", "cardinality"):
@@ -135,43 +155,58 @@ def assemble(parts: list[xr.Dataset], ctx) -> xr.Dataset:
     # the parts' own attrs only: the variables keep their units and long names
     parts = [p.drop_attrs(deep=False) if hasattr(p, "drop_attrs") else p.assign_attrs({}) for p in parts]
     # parts written before training seeds were recorded: not trained
-    parts = [p if "train_seed" in p.coords else p.assign_coords(train_seed=("policy", np.full(p.sizes["policy"], -1)))
-             for p in parts]
+    parts = [
+        p if "train_seed" in p.coords else p.assign_coords(train_seed=("policy", np.full(p.sizes["policy"], -1)))
+        for p in parts
+    ]
     ds = xr.concat(parts, dim="policy", data_vars="minimal", coords="minimal", compat="override", join="outer")
     value, ci = mean_and_ci(ds["returns"])
     ds["value"] = value.assign_attrs(long_name="mean episode objective value")
     ds["ci"] = ci.assign_attrs(long_name="95% confidence half-width (Student t) of value")
-    ds["nondominated"] = (("scenario", "policy"),
-                          np.stack([ind.nondominated_mask(value.sel(scenario=s).values, keep_duplicates=True)
-                                    for s in ds.scenario.values]))
-    curves = {unit.split(":", 1)[1]: info for unit, info in units_info.items()
-              if unit.startswith("learner:") and "curve_return" in info}  # morl-baselines learners log none
+    ds["nondominated"] = (
+        ("scenario", "policy"),
+        np.stack(
+            [ind.nondominated_mask(value.sel(scenario=s).values, keep_duplicates=True) for s in ds.scenario.values]
+        ),
+    )
+    curves = {
+        unit.split(":", 1)[1]: info
+        for unit, info in units_info.items()
+        if unit.startswith("learner:") and "curve_return" in info
+    }  # morl-baselines learners log none
     if curves:
         length = max(len(c["curve_return"]) for c in curves.values())
         pad = lambda xs: np.pad(np.asarray(xs, float), (0, length - len(xs)), constant_values=np.nan)  # noqa: E731
-        ds["train_curve_return"] = (("learner", "checkpoint"), np.stack([pad(c["curve_return"]) for c in curves.values()]),
-                                    {"long_name": "mean normalised scalarised training return", "units": "1"})
-        ds = ds.assign_coords(learner=list(curves), env_steps=(("learner", "checkpoint"),
-                                                               np.stack([pad(c["curve_env_steps"]) for c in curves.values()])))
+        ds["train_curve_return"] = (
+            ("learner", "checkpoint"),
+            np.stack([pad(c["curve_return"]) for c in curves.values()]),
+            {"long_name": "mean normalised scalarised training return", "units": "1"},
+        )
+        ds = ds.assign_coords(
+            learner=list(curves),
+            env_steps=(("learner", "checkpoint"), np.stack([pad(c["curve_env_steps"]) for c in curves.values()])),
+        )
     scales = np.asarray(ctx.scales, float)
     exact = units_info.get("oracle", {}).get("oracle_expected_values")
     indicators, ref = front_indicators(ds, scales, None if exact is None else np.asarray(exact, float), units_info)
     cfg = ctx.config
-    ds.attrs.update({
-        "name": cfg.name,
-        "config": json.dumps(cfg.raw),
-        "config_source": cfg.source,
-        "objectives": list(ctx.env.objectives),
-        "scales": scales.tolist(),
-        "units": json.dumps({o: UNITS[o] for o in ctx.env.objectives}),
-        "indicators": json.dumps(indicators),
-        "scenario_sets": json.dumps({k: list(v) for k, v in getattr(cfg, "scenario_sets", {}).items()}),
-        "units_info": json.dumps(units_info),
-        "versions": json.dumps(package_versions()),
-        "git_commit": git_commit(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "scalarisation": "weights apply to value / scales (scales: |J| of the naive quoter at depth 1/kappa)",
-    })
+    ds.attrs.update(
+        {
+            "name": cfg.name,
+            "config": json.dumps(cfg.raw),
+            "config_source": cfg.source,
+            "objectives": list(ctx.env.objectives),
+            "scales": scales.tolist(),
+            "units": json.dumps({o: UNITS[o] for o in ctx.env.objectives}),
+            "indicators": json.dumps(indicators),
+            "scenario_sets": json.dumps({k: list(v) for k, v in getattr(cfg, "scenario_sets", {}).items()}),
+            "units_info": json.dumps(units_info),
+            "versions": json.dumps(package_versions()),
+            "git_commit": git_commit(),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "scalarisation": "weights apply to value / scales (scales: |J| of the naive quoter at depth 1/kappa)",
+        }
+    )
     if getattr(ctx, "data_info", None):
         ds.attrs["data"] = json.dumps(ctx.data_info)  # the capture, its calibration and the replay windows
     if ref is not None:
@@ -192,7 +227,14 @@ def add_hv_curves(ds: xr.Dataset, curves: dict, exact: np.ndarray, ref: np.ndarr
         for j, front in enumerate(curves[name]["checkpoint_fronts"]):
             ratio[i, j] = ind.hypervolume(np.asarray(front), ref) / exact_hv
             steps[i, j] = curves[name]["checkpoint_env_steps"][j]
-    curve = xr.Dataset({"hv_ratio_curve": (("hv_learner", "hv_checkpoint"), ratio, {
-        "long_name": "hypervolume ratio of the learner's front to the exact CCS (base model)", "units": "1"})},
-        coords={"hv_learner": learners, "hv_env_steps": (("hv_learner", "hv_checkpoint"), steps)})
+    curve = xr.Dataset(
+        {
+            "hv_ratio_curve": (
+                ("hv_learner", "hv_checkpoint"),
+                ratio,
+                {"long_name": "hypervolume ratio of the learner's front to the exact CCS (base model)", "units": "1"},
+            )
+        },
+        coords={"hv_learner": learners, "hv_env_steps": (("hv_learner", "hv_checkpoint"), steps)},
+    )
     return ds.merge(curve)

@@ -1,8 +1,8 @@
 """A finished study opened for selection: its Pareto set and its runnable policies.
 
-    result = load_result("results/default/study.nc")
-    choice = result.pareto_set().select([0.3, 0.3, 0.4])
-    policy = result.load_policy(choice.label)   # LoadedPolicy: policy, env, env_params
+result = load_result("results/default/study.nc")
+choice = result.pareto_set().select([0.3, 0.3, 0.4])
+policy = result.load_policy(choice.label)   # LoadedPolicy: policy, env, env_params
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ class StudyResult:
         if label not in self.dataset.policy.values:
             raise ValueError(f"unknown policy {label!r}")
         if not path.is_file():
-            raise ValueError(f"{path}: the policy file of {label!r} is missing (a morl-baselines policy is "
-                             f"evaluated by the study but has no policy file)")
+            raise ValueError(
+                f"{path}: the policy file of {label!r} is missing (a morl-baselines policy is "
+                f"evaluated by the study but has no policy file)"
+            )
         return path
 
     def load_policy(self, label: str) -> policy_io.LoadedPolicy:

@@ -50,8 +50,10 @@ DEFAULT_PERTURB = 0.3
 DEFAULT_RESET_CRITIC = False
 RETRAINABLE = ("ppo", "ppo_adversarial")  # learners whose policy files hold a PPO network (an adversarial one's
 # market maker), retrained as plain PPO
-SUMMARY_SHAPE = ('{"study", "scenario", "source", "target", "curves": {learner: {"env_steps": [...], "hv_ratio": [...], '
-                 '"steps_to_target"}}, "warm_over_scratch"}')
+SUMMARY_SHAPE = (
+    '{"study", "scenario", "source", "target", "curves": {learner: {"env_steps": [...], "hv_ratio": [...], '
+    '"steps_to_target"}}, "warm_over_scratch"}'
+)
 """The keys of :func:`retrain_summary` (``morl-mm retrain --json``); null where a value is undefined."""
 
 
@@ -64,10 +66,18 @@ def _source_policy(result: StudyResult, learner: str, seed: int) -> Path:
     return result.policy_file(str(ds.policy.values[match[0]]))
 
 
-def retrain_config(result: StudyResult, scenario: str, env_steps: int | None = None, learner: str | None = None,
-                   seed: int | None = None, checkpoints: int = DEFAULT_CHECKPOINTS, scratch: bool = False,
-                   shrink: float = DEFAULT_SHRINK, perturb: float = DEFAULT_PERTURB,
-                   reset_critic: bool = DEFAULT_RESET_CRITIC) -> StudyConfig:
+def retrain_config(
+    result: StudyResult,
+    scenario: str,
+    env_steps: int | None = None,
+    learner: str | None = None,
+    seed: int | None = None,
+    checkpoints: int = DEFAULT_CHECKPOINTS,
+    scratch: bool = False,
+    shrink: float = DEFAULT_SHRINK,
+    perturb: float = DEFAULT_PERTURB,
+    reset_critic: bool = DEFAULT_RESET_CRITIC,
+) -> StudyConfig:
     """The config of the retraining study (see the module docstring); ``ValueError`` naming what is wrong.
     ``shrink``, ``perturb``, ``reset_critic``: how the warm start begins (PPO's ``warm_shrink``,
     ``warm_perturb``, ``warm_reset_critic``: shrink-and-perturb, a fresh critic)."""
@@ -76,24 +86,29 @@ def retrain_config(result: StudyResult, scenario: str, env_steps: int | None = N
     raw = json.loads(ds.attrs["config"])
     config = parse_config(raw, source)
     if config.data is not None:
-        raise ValueError("retrain: a [data] study's model is calibrated from a capture; retraining needs a simulated "
-                         "study")
+        raise ValueError(
+            "retrain: a [data] study's model is calibrated from a capture; retraining needs a simulated study"
+        )
     if scenario not in config.scenarios:
         raise ValueError(f"retrain: unknown scenario {scenario!r}; the study has {sorted(config.scenarios)}")
     if scenario in config.scenario_shifts:
-        raise ValueError(f"retrain: scenario {scenario!r} shifts its params inside an episode; retraining (and the "
-                         f"exact CCS it is measured against) needs a constant-params scenario")
+        raise ValueError(
+            f"retrain: scenario {scenario!r} shifts its params inside an episode; retraining (and the "
+            f"exact CCS it is measured against) needs a constant-params scenario"
+        )
     ppo = [spec for spec in config.learners if spec.algorithm in RETRAINABLE]
     if learner is None:
         if len(ppo) != 1:
-            raise ValueError(f"retrain: the study has {len(ppo)} ppo learners ({[s.name for s in ppo]}); "
-                             f"name one with --learner")
+            raise ValueError(
+                f"retrain: the study has {len(ppo)} ppo learners ({[s.name for s in ppo]}); name one with --learner"
+            )
         spec = ppo[0]
     else:
         spec = next((s for s in ppo if s.name == learner), None)
         if spec is None:
-            raise ValueError(f"retrain: {learner!r} is not a ppo learner of the study; its ppo learners: "
-                             f"{[s.name for s in ppo]}")
+            raise ValueError(
+                f"retrain: {learner!r} is not a ppo learner of the study; its ppo learners: {[s.name for s in ppo]}"
+            )
     seed = spec.seeds[0] if seed is None else int(seed)
     if seed not in spec.seeds:
         raise ValueError(f"retrain: {spec.name} was trained with seeds {list(spec.seeds)}, not {seed}")
@@ -108,8 +123,13 @@ def retrain_config(result: StudyResult, scenario: str, env_steps: int | None = N
         env_steps = next((r["env_steps"] for r in runs if r["seed"] == seed), None)
         if env_steps is None:
             raise ValueError(f"retrain: the study does not record {spec.name}'s budget; give --env-steps")
-    table = {"algorithm": "ppo", "seeds": [seed], "env_steps": int(env_steps), "action_mode": spec.action_mode,
-             **hyperparameters}
+    table = {
+        "algorithm": "ppo",
+        "seeds": [seed],
+        "env_steps": int(env_steps),
+        "action_mode": spec.action_mode,
+        **hyperparameters,
+    }
     for name in ("warm_shrink", "warm_perturb", "warm_reset_critic"):  # a retrained network's own are not reused
         table.pop(name, None)
     warm = {"warm_shrink": float(shrink), "warm_perturb": float(perturb), "warm_reset_critic": bool(reset_critic)}
@@ -125,23 +145,39 @@ def retrain_config(result: StudyResult, scenario: str, env_steps: int | None = N
     return parse_config(new, source=f"<retrain of {result.path} on scenario {scenario}>")
 
 
-def retrain(result: StudyResult, scenario: str, out: str | Path, env_steps: int | None = None,
-            learner: str | None = None, seed: int | None = None, checkpoints: int = DEFAULT_CHECKPOINTS,
-            scratch: bool = False, progress: bool = True, shrink: float = DEFAULT_SHRINK,
-            perturb: float = DEFAULT_PERTURB, reset_critic: bool = DEFAULT_RESET_CRITIC) -> xr.Dataset:
+def retrain(
+    result: StudyResult,
+    scenario: str,
+    out: str | Path,
+    env_steps: int | None = None,
+    learner: str | None = None,
+    seed: int | None = None,
+    checkpoints: int = DEFAULT_CHECKPOINTS,
+    scratch: bool = False,
+    progress: bool = True,
+    shrink: float = DEFAULT_SHRINK,
+    perturb: float = DEFAULT_PERTURB,
+    reset_critic: bool = DEFAULT_RESET_CRITIC,
+) -> xr.Dataset:
     """Run the retraining study (:func:`retrain_config`) into ``out`` (not the study's own folder)."""
     out = Path(out)
     if out.resolve() == result.path.parent.resolve():
         raise ValueError(f"--out {out}: is the study's own folder; write the retrained result elsewhere")
-    config = retrain_config(result, scenario, env_steps, learner, seed, checkpoints, scratch, shrink, perturb,
-                            reset_critic)
+    config = retrain_config(
+        result, scenario, env_steps, learner, seed, checkpoints, scratch, shrink, perturb, reset_critic
+    )
     ds = run_study(config, out, progress=progress)
     warm = next(spec for spec in config.learners if spec.warm_start)
-    ds.attrs["retrain"] = json.dumps({"source": str(result.path.resolve()), "scenario": scenario,
-                                      "learner": warm.name.removesuffix("_warm"), "seed": warm.seeds[0],
-                                      "warm_start": warm.warm_start,
-                                      **{k: warm.hyperparameters[k] for k in ("warm_shrink", "warm_perturb",
-                                                                              "warm_reset_critic")}})
+    ds.attrs["retrain"] = json.dumps(
+        {
+            "source": str(result.path.resolve()),
+            "scenario": scenario,
+            "learner": warm.name.removesuffix("_warm"),
+            "seed": warm.seeds[0],
+            "warm_start": warm.warm_start,
+            **{k: warm.hyperparameters[k] for k in ("warm_shrink", "warm_perturb", "warm_reset_critic")},
+        }
+    )
     write_dataset(ds, out / "study.nc")
     return ds
 
@@ -162,12 +198,21 @@ def retrain_summary(ds: xr.Dataset, target: float = TARGET_HV_RATIO) -> dict:
             steps, ratio = ds["hv_env_steps"].values[i], ds["hv_ratio_curve"].values[i]
             keep = np.isfinite(steps) & np.isfinite(ratio)
             steps, ratio = steps[keep].astype(int).tolist(), ratio[keep].astype(float).tolist()
-            curves[str(name)] = {"env_steps": steps, "hv_ratio": ratio, "steps_to_target": steps_to_target(steps, ratio,
-                                                                                                         target)}
+            curves[str(name)] = {
+                "env_steps": steps,
+                "hv_ratio": ratio,
+                "steps_to_target": steps_to_target(steps, ratio, target),
+            }
     warm = next((c for n, c in curves.items() if n.endswith("_warm")), None)
     scratch = next((c for n, c in curves.items() if n.endswith("_scratch")), None)
     ratio = None
     if warm and scratch and warm["steps_to_target"] is not None and scratch["steps_to_target"]:
         ratio = warm["steps_to_target"] / scratch["steps_to_target"]
-    return {"study": ds.attrs.get("name", ""), "scenario": provenance.get("scenario"), "source": provenance.get("source"),
-            "target": target, "curves": curves, "warm_over_scratch": ratio}
+    return {
+        "study": ds.attrs.get("name", ""),
+        "scenario": provenance.get("scenario"),
+        "source": provenance.get("source"),
+        "target": target,
+        "curves": curves,
+        "warm_over_scratch": ratio,
+    }

@@ -41,15 +41,18 @@ from morl_mm.study.robustness import policy_rows
 
 ROBUST_FILE = "robust.nc"
 NETWORK_ALGORITHMS = ("ppo", "ppo_adversarial", "dqn")  # weight-conditioned networks: played at each weight
-JSON_SHAPE = ('{"adversary", "divisions", "episodes", "n_weights", "reference_point", "exact": {"hv_plain", '
-              '"hv_robust", "utility_plain", "utility_robust", "ccs_points"}, "rows": [{"name", "kind", '
-              '"hv_worst_case", "hv_ratio_robust", "utility_worst_case", "utility_gap_to_robust", "hv_unperturbed", '
-              '"hv_ratio_plain", "utility_unperturbed"}]}')
+JSON_SHAPE = (
+    '{"adversary", "divisions", "episodes", "n_weights", "reference_point", "exact": {"hv_plain", '
+    '"hv_robust", "utility_plain", "utility_robust", "ccs_points"}, "rows": [{"name", "kind", '
+    '"hv_worst_case", "hv_ratio_robust", "utility_worst_case", "utility_gap_to_robust", "hv_unperturbed", '
+    '"hv_ratio_plain", "utility_unperturbed"}]}'
+)
 """The keys of :func:`adversary_table`; null where a value is undefined (a classical strategy's HV ratio)."""
 
 
-def mean_front(env, params, box: AdversaryBox, policy, params_at, weights, episodes: int, key, solutions=None,
-               inputs=None) -> np.ndarray:
+def mean_front(
+    env, params, box: AdversaryBox, policy, params_at, weights, episodes: int, key, solutions=None, inputs=None
+) -> np.ndarray:
     """(W, K) mean objectives of ``policy`` (its params ``params_at(x)``, x the i-th row of ``inputs``, default
     the weights) at each weight: on the unperturbed model, or with ``solutions`` against the worst-case
     adversary of the exact max-min solution at that weight. The same episode keys at every weight and in
@@ -57,8 +60,11 @@ def mean_front(env, params, box: AdversaryBox, policy, params_at, weights, episo
     keys = jax.random.split(key, int(episodes))
 
     def at_weight(x, tables=None):
-        played = env if tables is None else AdversarialEnv(
-            env, box, lambda state, action, p: worst_case_values(env, tables, state, action, p))
+        played = (
+            env
+            if tables is None
+            else AdversarialEnv(env, box, lambda state, action, p: worst_case_values(env, tables, state, action, p))
+        )
 
         def episode_return(k):
             return rollout(played, policy, k, params, policy_params=params_at(x)).reward.sum(0)
@@ -73,8 +79,9 @@ def mean_front(env, params, box: AdversaryBox, policy, params_at, weights, episo
 
 
 def robust_fingerprint(spec, unit_keys: list[str]) -> str:
-    return fingerprint("robust", {**spec.__dict__, "adversary": {k: list(v) for k, v in spec.adversary.items()}},
-                       unit_keys)
+    return fingerprint(
+        "robust", {**spec.__dict__, "adversary": {k: list(v) for k, v in spec.adversary.items()}}, unit_keys
+    )
 
 
 def robust_dataset(ds: xr.Dataset, ctx, spec, policy_dir: Path, progress: bool = True) -> xr.Dataset:
@@ -100,10 +107,12 @@ def robust_dataset(ds: xr.Dataset, ctx, spec, policy_dir: Path, progress: bool =
         if kind == "oracle":
             chosen = idx[np.argmax(ind.utilities(base_values[idx], weights, scales), axis=1)]  # the base model's choice
             loaded = [policy_io.load_policy(policy_dir / f"{labels[i]}.mmpol").policy for i in chosen]
-            stacked = jax.tree_util.tree_map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]),
-                                             *[p.params for p in loaded])
-            front = mean_front(env, params, box, loaded[0], lambda p: p, weights, spec.episodes, key, solutions,
-                               inputs=stacked)
+            stacked = jax.tree_util.tree_map(
+                lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *[p.params for p in loaded]
+            )
+            front = mean_front(
+                env, params, box, loaded[0], lambda p: p, weights, spec.episodes, key, solutions, inputs=stacked
+            )
         elif kind == "classical" or algorithm in NETWORK_ALGORITHMS:
             if not path.is_file():
                 continue
@@ -124,17 +133,31 @@ def robust_dataset(ds: xr.Dataset, ctx, spec, policy_dir: Path, progress: bool =
     objectives = [str(o) for o in ds.objective.values]
     shape = (0, len(weights), len(objectives))
     return xr.Dataset(
-        {"robust_front": (("weight", "objective"), robust),
-         "weights": (("weight", "objective"), weights),
-         "worst_case": (("front", "weight", "objective"), np.stack(fronts) if fronts else np.zeros(shape))},
-        coords={"front": names, "kind": ("front", kinds), "train_seed": ("front", seeds), "objective": objectives,
-                "weight": np.arange(len(weights))},
-        attrs={"adversary": json.dumps(box.to_dict()), "divisions": spec.divisions, "episodes": spec.episodes,
-               "seed": spec.seed, "scales": np.asarray(scales, np.float64).tolist(),
-               "solve_seconds": solve_seconds, "seconds": time.perf_counter() - started,
-               "description": "robust_front: exact max-min objective vector at each weight under its worst-case "
-                              "adversary; worst_case: each front's mean objectives (Monte-Carlo, raw units) against "
-                              "the worst-case adversary of the max-min solution at that weight"})
+        {
+            "robust_front": (("weight", "objective"), robust),
+            "weights": (("weight", "objective"), weights),
+            "worst_case": (("front", "weight", "objective"), np.stack(fronts) if fronts else np.zeros(shape)),
+        },
+        coords={
+            "front": names,
+            "kind": ("front", kinds),
+            "train_seed": ("front", seeds),
+            "objective": objectives,
+            "weight": np.arange(len(weights)),
+        },
+        attrs={
+            "adversary": json.dumps(box.to_dict()),
+            "divisions": spec.divisions,
+            "episodes": spec.episodes,
+            "seed": spec.seed,
+            "scales": np.asarray(scales, np.float64).tolist(),
+            "solve_seconds": solve_seconds,
+            "seconds": time.perf_counter() - started,
+            "description": "robust_front: exact max-min objective vector at each weight under its worst-case "
+            "adversary; worst_case: each front's mean objectives (Monte-Carlo, raw units) against "
+            "the worst-case adversary of the max-min solution at that weight",
+        },
+    )
 
 
 def run_robust(ds: xr.Dataset, ctx, unit_keys: list[str], out: Path, progress: bool = True) -> xr.Dataset:
@@ -197,36 +220,56 @@ def adversary_table(robust: xr.Dataset, ds: xr.Dataset) -> dict:
         unperturbed = ind.utilities(values, weights, scales).max(axis=1) if len(values) else None
         single = kind == "classical"  # one strategy: a point, its HV ratio against a front says little
         hv_worst, hv_base = _hv(front, ref), _hv(values, ref)
-        rows.append({"name": name, "kind": kind, "hv_worst_case": hv_worst,
-                     "hv_ratio_robust": None if single or not hv_robust else hv_worst / hv_robust,
-                     "utility_worst_case": float(utility.mean()),
-                     "utility_gap_to_robust": float((utility_robust - utility).mean()),
-                     "hv_unperturbed": hv_base,
-                     "hv_ratio_plain": None if single or not hv_plain or hv_base is None else hv_base / hv_plain,
-                     "utility_unperturbed": None if unperturbed is None else float(unperturbed.mean())})
+        rows.append(
+            {
+                "name": name,
+                "kind": kind,
+                "hv_worst_case": hv_worst,
+                "hv_ratio_robust": None if single or not hv_robust else hv_worst / hv_robust,
+                "utility_worst_case": float(utility.mean()),
+                "utility_gap_to_robust": float((utility_robust - utility).mean()),
+                "hv_unperturbed": hv_base,
+                "hv_ratio_plain": None if single or not hv_plain or hv_base is None else hv_base / hv_plain,
+                "utility_unperturbed": None if unperturbed is None else float(unperturbed.mean()),
+            }
+        )
     box = json.loads(robust.attrs["adversary"])
-    return {"adversary": AdversaryBox(box["bounds"], box["mode"]).spec(), "divisions": int(robust.attrs["divisions"]),
-            "episodes": int(robust.attrs["episodes"]), "n_weights": len(weights), "reference_point": ref.tolist(),
-            "exact": {"hv_plain": hv_plain, "hv_robust": hv_robust,
-                      "utility_plain": None if utility_plain is None else float(utility_plain.mean()),
-                      "utility_robust": float(utility_robust.mean()), "ccs_points": len(ccs)},
-            "rows": rows}
+    return {
+        "adversary": AdversaryBox(box["bounds"], box["mode"]).spec(),
+        "divisions": int(robust.attrs["divisions"]),
+        "episodes": int(robust.attrs["episodes"]),
+        "n_weights": len(weights),
+        "reference_point": ref.tolist(),
+        "exact": {
+            "hv_plain": hv_plain,
+            "hv_robust": hv_robust,
+            "utility_plain": None if utility_plain is None else float(utility_plain.mean()),
+            "utility_robust": float(utility_robust.mean()),
+            "ccs_points": len(ccs),
+        },
+        "rows": rows,
+    }
 
 
 def adversary_markdown(table: dict) -> str:
     """:func:`adversary_table` as a GitHub markdown table."""
     exact = table["exact"]
     num = lambda v, f=".4f": "-" if v is None else format(v, f)  # noqa: E731
-    lines = [f"Under the worst-case adversary ({table['adversary']} per step, best-responding to the quote), "
-             f"{table['n_weights']} weights, {table['episodes']} episodes each. Exact robust front: HV "
-             f"{num(exact['hv_robust'], '.4g')}, max-min utility {num(exact['utility_robust'])}; exact CCS "
-             f"({exact['ccs_points']} points): HV {num(exact['hv_plain'], '.4g')}, utility "
-             f"{num(exact['utility_plain'])}", "",
-             "| front | HV ratio vs robust front (worst case) | worst-case utility | gap to max-min | "
-             "HV ratio vs CCS (unperturbed) | unperturbed utility |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Under the worst-case adversary ({table['adversary']} per step, best-responding to the quote), "
+        f"{table['n_weights']} weights, {table['episodes']} episodes each. Exact robust front: HV "
+        f"{num(exact['hv_robust'], '.4g')}, max-min utility {num(exact['utility_robust'])}; exact CCS "
+        f"({exact['ccs_points']} points): HV {num(exact['hv_plain'], '.4g')}, utility "
+        f"{num(exact['utility_plain'])}",
+        "",
+        "| front | HV ratio vs robust front (worst case) | worst-case utility | gap to max-min | "
+        "HV ratio vs CCS (unperturbed) | unperturbed utility |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in table["rows"]:
-        lines.append(f"| {r['name']} | {num(r['hv_ratio_robust'], '.3f')} | {num(r['utility_worst_case'])} | "
-                     f"{num(r['utility_gap_to_robust'])} | {num(r['hv_ratio_plain'], '.3f')} | "
-                     f"{num(r['utility_unperturbed'])} |")
+        lines.append(
+            f"| {r['name']} | {num(r['hv_ratio_robust'], '.3f')} | {num(r['utility_worst_case'])} | "
+            f"{num(r['utility_gap_to_robust'])} | {num(r['hv_ratio_plain'], '.3f')} | "
+            f"{num(r['utility_unperturbed'])} |"
+        )
     return "\n".join(lines)

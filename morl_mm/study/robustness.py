@@ -34,10 +34,12 @@ from morl_mm.study.dataset import EUM_WEIGHT_DIVISIONS
 from morl_mm.study.result import study_pareto_set
 
 ALL_SCENARIOS = "all"
-JSON_SHAPE = ('{"study", "set", "scenarios": [names], "objectives", "scales", "n_weights", "reference_point", '
-              '"rows": [{"name", "kind", "policies", "base": {"utility", "hv"}, "scenarios": {name: {"utility", '
-              '"utility_drop", "hv", "hv_ratio"}}, "worst_case": {"utility", "utility_drop", "base_choice_utility", '
-              '"hv", "hv_ratio", "worst_scenarios": {name: weights}}}]}')
+JSON_SHAPE = (
+    '{"study", "set", "scenarios": [names], "objectives", "scales", "n_weights", "reference_point", '
+    '"rows": [{"name", "kind", "policies", "base": {"utility", "hv"}, "scenarios": {name: {"utility", '
+    '"utility_drop", "hv", "hv_ratio"}}, "worst_case": {"utility", "utility_drop", "base_choice_utility", '
+    '"hv", "hv_ratio", "worst_scenarios": {name: weights}}}]}'
+)
 """The keys of :func:`robustness_table` (``morl-mm robustness --json``); null where a value is undefined."""
 
 
@@ -98,8 +100,10 @@ def robustness_table(ds: xr.Dataset, set_name: str | None = None) -> dict:
     scales = base.scales
     weights = ind.simplex_weights(len(base.objectives), EUM_WEIGHT_DIVISIONS)
     # a scenario's values may be NaN where a policy could not run there (a morl-baselines policy under shifts)
-    values = {s: ds["value"].sel(scenario=s).transpose("policy", "objective").values.astype(np.float64)
-              for s in ["base"] + [m for m in members if m != "base"]}
+    values = {
+        s: ds["value"].sel(scenario=s).transpose("policy", "objective").values.astype(np.float64)
+        for s in ["base"] + [m for m in members if m != "base"]
+    }
     utility = {s: _utilities(v, weights, scales) for s, v in values.items()}  # (weights, policies)
     kinds = np.asarray(base.kinds)
     anchors = (kinds == "oracle") | (kinds == "classical")
@@ -108,8 +112,16 @@ def robustness_table(ds: xr.Dataset, set_name: str | None = None) -> dict:
     rows = []
     for row_name, kind, idx in policy_rows(ds):
         rows.append(_row(row_name, kind, idx, members, values, utility, weights, ref))
-    return {"study": ds.attrs.get("name", ""), "set": name, "scenarios": members, "objectives": list(base.objectives),
-            "scales": scales.tolist(), "n_weights": len(weights), "reference_point": ref.tolist(), "rows": rows}
+    return {
+        "study": ds.attrs.get("name", ""),
+        "set": name,
+        "scenarios": members,
+        "objectives": list(base.objectives),
+        "scales": scales.tolist(),
+        "n_weights": len(weights),
+        "reference_point": ref.tolist(),
+        "rows": rows,
+    }
 
 
 def worst_values(values: dict[str, np.ndarray], members) -> np.ndarray:
@@ -134,8 +146,12 @@ def _row(name, kind, idx, members, values, utility, weights, ref) -> dict:
         u = utility[s][steps, chosen]
         mean = _number(np.mean(u)) if np.all(np.isfinite(u)) else None
         hv = _hypervolume(values[s][idx], ref)
-        per_scenario[s] = {"utility": mean, "utility_drop": None if mean is None else base_utility - mean,
-                           "hv": hv, "hv_ratio": _ratio(hv, base_hv)}
+        per_scenario[s] = {
+            "utility": mean,
+            "utility_drop": None if mean is None else base_utility - mean,
+            "hv": hv,
+            "hv_ratio": _ratio(hv, base_hv),
+        }
     stacked = np.stack([utility[s][:, idx] for s in members])  # (scenario, weight, policy)
     known = np.isfinite(stacked)
     masked = np.where(known, stacked, np.inf)  # a policy that could not run in a scenario: not its worst there
@@ -146,14 +162,21 @@ def _row(name, kind, idx, members, values, utility, weights, ref) -> dict:
     base_choice = masked[:, steps, local].min(axis=0)
     worst_hv = _hypervolume(worst_values(values, members)[idx], ref)
     counts = np.bincount(worst_scenario, minlength=len(members))
-    return {"name": name, "kind": kind, "policies": int(len(idx)),
-            "base": {"utility": base_utility, "hv": base_hv},
-            "scenarios": per_scenario,
-            "worst_case": {"utility": robust_utility,
-                           "utility_drop": None if robust_utility is None else base_utility - robust_utility,
-                           "base_choice_utility": _number(np.mean(base_choice)),
-                           "hv": worst_hv, "hv_ratio": _ratio(worst_hv, base_hv),
-                           "worst_scenarios": {s: int(c) for s, c in zip(members, counts) if c}}}
+    return {
+        "name": name,
+        "kind": kind,
+        "policies": int(len(idx)),
+        "base": {"utility": base_utility, "hv": base_hv},
+        "scenarios": per_scenario,
+        "worst_case": {
+            "utility": robust_utility,
+            "utility_drop": None if robust_utility is None else base_utility - robust_utility,
+            "base_choice_utility": _number(np.mean(base_choice)),
+            "hv": worst_hv,
+            "hv_ratio": _ratio(worst_hv, base_hv),
+            "worst_scenarios": {s: int(c) for s, c in zip(members, counts) if c},
+        },
+    }
 
 
 def markdown_tables(table: dict) -> str:
@@ -170,19 +193,33 @@ def markdown_tables(table: dict) -> str:
         drop = entry.get("utility_drop") if key == "utility" else None
         return f"{value:.3f}" + ("" if drop is None else f" ({-drop:+.3f})")
 
-    lines = [f"Utility w . (J / scales), mean over {table['n_weights']} weights, of the base model's choice "
-             f"(worst case: the max-min choice); in brackets the change from the base model. Set "
-             f"'{table['set']}': {', '.join(table['scenarios'])}", "", head, rule]
+    lines = [
+        f"Utility w . (J / scales), mean over {table['n_weights']} weights, of the base model's choice "
+        f"(worst case: the max-min choice); in brackets the change from the base model. Set "
+        f"'{table['set']}': {', '.join(table['scenarios'])}",
+        "",
+        head,
+        rule,
+    ]
     for row in table["rows"]:
         worst = row["worst_case"]
-        lines.append(f"| {row['name']} | {row['policies']} | {row['base']['utility']:.3f} | "
-                     + " | ".join(cell(row["scenarios"][s]) for s in scenarios)
-                     + f" | {cell(worst)} | {cell(worst, 'base_choice_utility')} |")
-    lines += ["", "Hypervolume ratio to the base model (one reference point for every scenario)", "",
-              "| front | base HV | " + " | ".join(scenarios) + " | worst case |", "|---|---:|" + "---:|" * (len(scenarios) + 1)]
+        lines.append(
+            f"| {row['name']} | {row['policies']} | {row['base']['utility']:.3f} | "
+            + " | ".join(cell(row["scenarios"][s]) for s in scenarios)
+            + f" | {cell(worst)} | {cell(worst, 'base_choice_utility')} |"
+        )
+    lines += [
+        "",
+        "Hypervolume ratio to the base model (one reference point for every scenario)",
+        "",
+        "| front | base HV | " + " | ".join(scenarios) + " | worst case |",
+        "|---|---:|" + "---:|" * (len(scenarios) + 1),
+    ]
     for row in table["rows"]:
         hv = row["base"]["hv"]
-        lines.append(f"| {row['name']} | {'-' if hv is None else f'{hv:.4g}'} | "
-                     + " | ".join(cell(row["scenarios"][s], "hv_ratio") for s in scenarios)
-                     + f" | {cell(row['worst_case'], 'hv_ratio')} |")
+        lines.append(
+            f"| {row['name']} | {'-' if hv is None else f'{hv:.4g}'} | "
+            + " | ".join(cell(row["scenarios"][s], "hv_ratio") for s in scenarios)
+            + f" | {cell(row['worst_case'], 'hv_ratio')} |"
+        )
     return "\n".join(lines)

@@ -44,20 +44,33 @@ from morl_mm.oracle.model import OracleNotExactError
 from morl_mm.policies import io as policy_io
 from morl_mm.policies.registry import build_classical, classical_label
 from morl_mm.policies.table import TablePolicy
-from morl_mm.study.backends import (InProcessBackend, UnitFailedError, UnitResult, UnitTask, failure_reason,
-                                    inject_fault)
+from morl_mm.study.backends import InProcessBackend, UnitFailedError, UnitResult, UnitTask, failure_reason, inject_fault
 from morl_mm.study.config import REPLAY_SCENARIO, StudyConfig, check_params, check_shifts
 from morl_mm.study.context import Candidate, StudyContext, fingerprint
 from morl_mm.study.dataset import assemble, read_dataset, write_dataset
 from morl_mm.study.learners import learner_candidates
-from morl_mm.study.robust_front import run_robust
 from morl_mm.study.progress import UnitProgress
+from morl_mm.study.robust_front import run_robust
 
 TRAJECTORY_EPISODES = 3  # sample episodes of each policy kept for trajectory plots
-TRAJECTORY_FIELDS = {"mid": "mid", "bid": "bid_price", "ask": "ask_price", "inventory": "inventory",
-                     "wealth": "wealth"}  # traj_<name> variable: field of the env's step info
-SUMMARY_METRICS = ("pnl_sharpe", "step_sharpe", "max_drawdown_mean", "realized_spread_mean", "inventory_mean",
-                   "inventory_std", "inventory_skewness", "pnl_quantile", "inventory_histogram")
+TRAJECTORY_FIELDS = {
+    "mid": "mid",
+    "bid": "bid_price",
+    "ask": "ask_price",
+    "inventory": "inventory",
+    "wealth": "wealth",
+}  # traj_<name> variable: field of the env's step info
+SUMMARY_METRICS = (
+    "pnl_sharpe",
+    "step_sharpe",
+    "max_drawdown_mean",
+    "realized_spread_mean",
+    "inventory_mean",
+    "inventory_std",
+    "inventory_skewness",
+    "pnl_quantile",
+    "inventory_histogram",
+)
 
 
 def make_context(config: StudyConfig) -> StudyContext:
@@ -69,14 +82,21 @@ def make_context(config: StudyConfig) -> StudyContext:
     if config.data is not None:
         start, end = (capture.start_ns + int(round(t * 1e9)) for t in config.data.replay)
         replay = Replay(capture, config.env_config, params, config.data.fill_model, start, end)
-        data_info["replay"] = {"windows": replay.windows, "window_starts": replay.starts.tolist(),
-                               "steps": replay.info.steps, "valid_fraction": replay.info.valid_fraction,
-                               "trades": replay.info.trades, "market_orders": replay.info.market_orders,
-                               "reference_price": replay.info.reference_price, "fill_model": config.data.fill_model}
+        data_info["replay"] = {
+            "windows": replay.windows,
+            "window_starts": replay.starts.tolist(),
+            "steps": replay.info.steps,
+            "valid_fraction": replay.info.valid_fraction,
+            "trades": replay.info.trades,
+            "market_orders": replay.info.market_orders,
+            "reference_price": replay.info.reference_price,
+            "fill_model": config.data.fill_model,
+        }
     names = ("base",) + tuple(config.scenarios)
     stacked, scenario_env = scenario_batch(config, env, [params] + [config.env_params(s) for s in config.scenarios])
-    return StudyContext(config, env, params, names, stacked, reference_scales(env, params), replay, data_info,
-                        scenario_env)
+    return StudyContext(
+        config, env, params, names, stacked, reference_scales(env, params), replay, data_info, scenario_env
+    )
 
 
 def scenario_batch(config: StudyConfig, env: MarketMakingEnv, params: list) -> tuple[Any, MarketMakingEnv | None]:
@@ -87,8 +107,10 @@ def scenario_batch(config: StudyConfig, env: MarketMakingEnv, params: list) -> t
     if not config.scenario_shifts:
         return host(stack_scenarios(*params)), None
     names = ("base",) + tuple(config.scenarios)
-    schedules = [schedule_params(p, config.scenario_shifts.get(name, ()), validate=env.validate)
-                 for name, p in zip(names, params)]
+    schedules = [
+        schedule_params(p, config.scenario_shifts.get(name, ()), validate=env.validate)
+        for name, p in zip(names, params)
+    ]
     width = max(s.n_segments for s in schedules)
     return host(stack_scenarios(*[pad_segments(s, width) for s in schedules])), ScheduledEnv(env)
 
@@ -107,9 +129,15 @@ def calibrated_config(config: StudyConfig) -> tuple[StudyConfig, Capture, dict]:
         where = f"scenarios.{name} (on the calibrated model)"
         check_params(env_config, {**overrides, **scenario}, where, config.source)
         check_shifts(env_config, {**overrides, **scenario}, config.scenario_shifts.get(name, ()), where, config.source)
-    info = {"data": dataclasses.asdict(data), "calibration": calibration.to_json(), "venue": capture.venue,
-            "instrument": capture.instrument, "capture_seconds": capture.duration_s, "gaps": len(capture.gaps),
-            "skipped_lines": capture.skipped_lines}
+    info = {
+        "data": dataclasses.asdict(data),
+        "calibration": calibration.to_json(),
+        "venue": capture.venue,
+        "instrument": capture.instrument,
+        "capture_seconds": capture.duration_s,
+        "gaps": len(capture.gaps),
+        "skipped_lines": capture.skipped_lines,
+    }
     return dataclasses.replace(config, env_config=env_config, env_overrides=overrides), capture, info
 
 
@@ -126,14 +154,22 @@ def oracle_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
     out = []
     for i, weight in enumerate(ccs.weights):
         policy = TablePolicy(ctx.env, ccs.action_tables[i], ccs.depth_grid, ccs.inventory_grid)
-        arrays = {"action_table": ccs.action_tables[i], "depth_grid": ccs.depth_grid,
-                  "inventory_grid": ccs.inventory_grid}
+        arrays = {
+            "action_table": ccs.action_tables[i],
+            "depth_grid": ccs.depth_grid,
+            "inventory_grid": ccs.inventory_grid,
+        }
         label = f"oracle_{i:02d}"
         save = lambda path, a=arrays, l=label: policy_io.save_policy(  # noqa: E731
-            path, kind="table", spec={}, env=ctx.env, env_params=ctx.params, arrays=a, label=l)
+            path, kind="table", spec={}, env=ctx.env, env_params=ctx.params, arrays=a, label=l
+        )
         out.append(Candidate(label, "oracle", np.asarray(weight), template, policy.params, save))
-    info = {"oracle_ccs_size": len(ccs.points), "oracle_seconds": float(ccs.seconds), "oracle_solves": int(ccs.n_solves),
-            "oracle_expected_values": ccs.points.tolist()}
+    info = {
+        "oracle_ccs_size": len(ccs.points),
+        "oracle_seconds": float(ccs.seconds),
+        "oracle_solves": int(ccs.n_solves),
+        "oracle_expected_values": ccs.points.tolist(),
+    }
     return out, info
 
 
@@ -144,14 +180,16 @@ def classical_candidates(ctx: StudyContext) -> tuple[list[Candidate], dict]:
         policy = build_classical(ctx.env, ctx.params, spec)
         label = classical_label(spec)
         save = lambda path, s=dict(spec), l=label: policy_io.save_policy(  # noqa: E731
-            path, kind="classical", spec=s, env=ctx.env, env_params=ctx.params, label=l)
+            path, kind="classical", spec=s, env=ctx.env, env_params=ctx.params, label=l
+        )
         out.append(Candidate(label, "classical", nan, policy, policy.params, save))
     return out, {}
 
 
 # -- evaluation of a unit ---------------------------------------------------------------------------
-def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate], info: dict,
-                        progress: bool) -> xr.Dataset:
+def evaluate_candidates(
+    ctx: StudyContext, unit: str, candidates: list[Candidate], info: dict, progress: bool
+) -> xr.Dataset:
     """Episode returns over seeds x episodes in every scenario, summaries and sample trajectories."""
     ev = ctx.config.evaluation
     objectives = list(ctx.env.objectives)
@@ -168,18 +206,32 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
             returns.append(sim)
             trajectories.append({field: missing for field in TRAJECTORY_FIELDS.values()})
             continue
-        per_seed = [evaluate_policy(ctx.evaluation_env, ctx.scenario_params, cand.policy, jax.random.key(seed),
-                                    ev.episodes, cand.policy_params) for seed in ev.seeds]
+        per_seed = [
+            evaluate_policy(
+                ctx.evaluation_env,
+                ctx.scenario_params,
+                cand.policy,
+                jax.random.key(seed),
+                ev.episodes,
+                cand.policy_params,
+            )
+            for seed in ev.seeds
+        ]
         traj = jax.tree_util.tree_map(lambda *x: np.concatenate(x, axis=1), *per_seed)  # (S, seeds*E, T)
         invalid = int(np.asarray(traj.info.invalid_action).sum())
         if invalid:  # the env quoted nothing for them (see MarketMakingEnv.check_action): say so, keep the count
             tqdm.write(f"{unit}: {cand.label} submitted {invalid} invalid actions (non-finite or out of range)")
             info.setdefault("invalid_actions", {})[cand.label] = invalid
         sim = np.asarray(traj.reward, np.float64).sum(axis=2)  # (S, samples, K)
-        trajectories.append({field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
-                             for field in TRAJECTORY_FIELDS.values()})
-        metrics = metrics_dataset(traj, model_params(ctx.scenario_params), objectives, [cand.label],
-                                  list(ctx.scenarios))
+        trajectories.append(
+            {
+                field: np.asarray(getattr(traj.info, field)[0, :TRAJECTORY_EPISODES])
+                for field in TRAJECTORY_FIELDS.values()
+            }
+        )
+        metrics = metrics_dataset(
+            traj, model_params(ctx.scenario_params), objectives, [cand.label], list(ctx.scenarios)
+        )
         metrics = metrics[list(SUMMARY_METRICS)]
         if ctx.replay is not None:  # one episode per held-out window, padded with NaN to the simulated samples
             replayed = ctx.replay.run(cand.policy, cand.policy_params, seed=ev.seeds[0])
@@ -187,8 +239,9 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
             width = max(sim.shape[1], on_replay.shape[1])
             sim = np.concatenate([_pad_samples(sim, width), _pad_samples(on_replay, width)])
             replay_metrics = metrics_dataset(replayed, ctx.replay.metrics_params(), objectives, [cand.label])
-            metrics = xr.concat([metrics, replay_metrics[list(SUMMARY_METRICS)].expand_dims(scenario=[REPLAY_SCENARIO])],
-                                dim="scenario")
+            metrics = xr.concat(
+                [metrics, replay_metrics[list(SUMMARY_METRICS)].expand_dims(scenario=[REPLAY_SCENARIO])], dim="scenario"
+            )
         returns.append(_pad_samples(sim, samples))
         metric_sets.append(metrics)
     width = max(r.shape[1] for r in returns)
@@ -200,17 +253,27 @@ def evaluate_candidates(ctx: StudyContext, unit: str, candidates: list[Candidate
         {
             "returns": (("scenario", "policy", "sample", "objective"), np.stack(returns, axis=1)),
             "preference": (("policy", "objective"), np.stack([c.preference for c in candidates])),
-            **{f"traj_{name}": (("policy", "traj_episode", "time"), np.stack([t[field] for t in trajectories]))
-               for name, field in TRAJECTORY_FIELDS.items()},
+            **{
+                f"traj_{name}": (("policy", "traj_episode", "time"), np.stack([t[field] for t in trajectories]))
+                for name, field in TRAJECTORY_FIELDS.items()
+            },
         },
-        coords={"scenario": list(ctx.all_scenarios), "policy": labels, "kind": ("policy", [c.kind for c in candidates]),
-                "train_seed": ("policy", [c.train_seed for c in candidates]),
-                "objective": objectives, "time": steps * float(ctx.params.dt)},
+        coords={
+            "scenario": list(ctx.all_scenarios),
+            "policy": labels,
+            "kind": ("policy", [c.kind for c in candidates]),
+            "train_seed": ("policy", [c.train_seed for c in candidates]),
+            "objective": objectives,
+            "time": steps * float(ctx.params.dt),
+        },
         attrs={"unit": unit, "info": json.dumps(info)},
     )
     if metrics is not None:
-        ds = xr.merge([ds, metrics.drop_vars([v for v in metrics.coords if v not in metrics.dims], errors="ignore")],
-                      compat="override", join="outer")
+        ds = xr.merge(
+            [ds, metrics.drop_vars([v for v in metrics.coords if v not in metrics.dims], errors="ignore")],
+            compat="override",
+            join="outer",
+        )
     return ds
 
 
@@ -239,10 +302,22 @@ def unit_fingerprint(ctx: StudyContext, unit: str) -> str:
     spec = {"oracle": cfg.oracle, "classical": cfg.classical, **learners}[unit]
     # studies without data or shifts keep their keys
     data = () if cfg.data is None else (dataclasses.asdict(cfg.data),)
-    shifts = () if not cfg.scenario_shifts else ({name: [s.to_dict() for s in shifts]
-                                                  for name, shifts in cfg.scenario_shifts.items()},)
-    return fingerprint(unit, spec, cfg.seed, dataclasses.asdict(cfg.env_config), cfg.env_overrides, cfg.scenarios,
-                       dataclasses.asdict(cfg.evaluation), *data, *shifts)
+    shifts = (
+        ()
+        if not cfg.scenario_shifts
+        else ({name: [s.to_dict() for s in shifts] for name, shifts in cfg.scenario_shifts.items()},)
+    )
+    return fingerprint(
+        unit,
+        spec,
+        cfg.seed,
+        dataclasses.asdict(cfg.env_config),
+        cfg.env_overrides,
+        cfg.scenarios,
+        dataclasses.asdict(cfg.evaluation),
+        *data,
+        *shifts,
+    )
 
 
 def _learner_key(spec) -> dict:
@@ -382,8 +457,13 @@ def run_study(config: StudyConfig, out: str | Path, progress: bool = True, backe
         parts[task.unit] = result.part
 
     try:
-        run_units(backend, tasks, display, commit,
-                  f"finished units are kept in {out / 'parts'}: run the same command again to resume")
+        run_units(
+            backend,
+            tasks,
+            display,
+            commit,
+            f"finished units are kept in {out / 'parts'}: run the same command again to resume",
+        )
     finally:
         display.close()
     ds = assemble([parts[u] for u in units if parts.get(u) is not None], ctx)

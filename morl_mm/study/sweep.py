@@ -51,8 +51,14 @@ from morl_mm.study.runner import (
 SCORES = ("hv_ratio", "eum_ratio", "igd", "env_steps", "train_seconds")  # per trial, from the study's indicators
 
 
-def run_sweep(config: StudyConfig, out: str | Path, backend=None, trials: int | None = None,
-              learners: list[str] | None = None, progress: bool = True) -> xr.Dataset:
+def run_sweep(
+    config: StudyConfig,
+    out: str | Path,
+    backend=None,
+    trials: int | None = None,
+    learners: list[str] | None = None,
+    progress: bool = True,
+) -> xr.Dataset:
     """Tune the learners of ``config.sweep`` (``learners``: a subset; ``trials``: instead of its count), write
     ``sweep.nc`` and ``sweep.json`` into ``out`` and return the Dataset (dims learner x trial)."""
     spec = config.sweep
@@ -128,8 +134,10 @@ def _reference_parts(config: StudyConfig, ctx, out: Path, backend, progress: boo
     finally:
         display.close()
     if parts.get("oracle") is None:
-        raise ValueError(f"{config.source}: the sweep scores trials against the exact CCS, and the oracle does not "
-                         f"apply to this model (see 'oracle skipped' above)")
+        raise ValueError(
+            f"{config.source}: the sweep scores trials against the exact CCS, and the oracle does not "
+            f"apply to this model (see 'oracle skipped' above)"
+        )
     return [parts[u] for u in units if parts.get(u) is not None]
 
 
@@ -142,8 +150,9 @@ def _run_round(config, spec, ctx, batch: dict, reference: list, out: Path, backe
         for trial in trials:
             params = {key: _suggest(trial, key, space) for key, space in spec.space[name].items()}
             learner = learners[name]
-            tuned = dataclasses.replace(learner, hyperparameters={**learner.hyperparameters, **params},
-                                        seeds=spec.seeds or learner.seeds)
+            tuned = dataclasses.replace(
+                learner, hyperparameters={**learner.hyperparameters, **params}, seeds=spec.seeds or learner.seeds
+            )
             record = {"trial": trial.number, "params": params, **{k: None for k in SCORES}}
             records[name].append(record)
             if tuned.is_native:
@@ -162,8 +171,9 @@ def _run_round(config, spec, ctx, batch: dict, reference: list, out: Path, backe
                 display.reused(f"{name}#{trial.number}", path)
                 done[(name, trial.number)] = cached
             else:
-                tasks.append(UnitTask(unit, f"{name}#{trial.number}", trial_config, key,
-                                      unit_resources(trial_config, unit)))
+                tasks.append(
+                    UnitTask(unit, f"{name}#{trial.number}", trial_config, key, unit_resources(trial_config, unit))
+                )
 
     def commit(task: UnitTask, result: UnitResult) -> None:
         name, number = task.label.rsplit("#", 1)
@@ -199,7 +209,9 @@ def own_values(learner, space: dict[str, dict]) -> dict[str, Any]:
         value = values.get(key)
         if value is None:
             continue
-        inside = (value in searched["choices"]) if "choices" in searched else searched["low"] <= value <= searched["high"]
+        inside = (
+            (value in searched["choices"]) if "choices" in searched else searched["low"] <= value <= searched["high"]
+        )
         if inside:
             own[key] = value
     return own
@@ -217,8 +229,12 @@ def sweep_dataset(config: StudyConfig, names: list[str], records: dict, parallel
     """The trials as a labelled Dataset: scores (learner, trial), their hyperparameters as JSON, the protocol."""
     spec = config.sweep
     width = max(len(rows) for rows in records.values())
-    score = lambda key: np.array([[np.nan if r[key] is None else float(r[key]) for r in rows]
-                                  + [np.nan] * (width - len(rows)) for rows in records.values()])
+    score = lambda key: np.array(
+        [
+            [np.nan if r[key] is None else float(r[key]) for r in rows] + [np.nan] * (width - len(rows))
+            for rows in records.values()
+        ]
+    )
     params = [[json.dumps(r["params"]) for r in rows] + [""] * (width - len(rows)) for rows in records.values()]
     best = {}
     for name, rows in records.items():
@@ -227,21 +243,38 @@ def sweep_dataset(config: StudyConfig, names: list[str], records: dict, parallel
             top = max(scored, key=lambda r: r["hv_ratio"])
             best[name] = {"trial": top["trial"], "hv_ratio": top["hv_ratio"], "hyperparameters": top["params"]}
     learners = {s.name: s for s in config.learners}
-    budgets = {name: {"env_steps": learners[name].env_steps, "seeds": list(spec.seeds or learners[name].seeds)}
-               for name in names}
-    protocol = (f"{width} trials per learner, Optuna {spec.sampler} sampler (seed {spec.seed}), {parallel} trial(s) "
-                f"asked of each learner at a time; every trial trains at its learner's own budget with its seeds and is "
-                f"scored by the HV ratio (mean over seeds) of its front on the base model against the exact CCS "
-                f"({config.evaluation.episodes} episodes x {len(config.evaluation.seeds)} evaluation seed(s) per weight)")
+    budgets = {
+        name: {"env_steps": learners[name].env_steps, "seeds": list(spec.seeds or learners[name].seeds)}
+        for name in names
+    }
+    protocol = (
+        f"{width} trials per learner, Optuna {spec.sampler} sampler (seed {spec.seed}), {parallel} trial(s) "
+        f"asked of each learner at a time; every trial trains at its learner's own budget with its seeds and is "
+        f"scored by the HV ratio (mean over seeds) of its front on the base model against the exact CCS "
+        f"({config.evaluation.episodes} episodes x {len(config.evaluation.seeds)} evaluation seed(s) per weight)"
+    )
     return xr.Dataset(
-        {**{key: (("learner", "trial"), score(key)) for key in SCORES},
-         "hyperparameters": (("learner", "trial"), np.array(params, dtype=object))},
-        coords={"learner": names, "trial": np.arange(width),
-                "algorithm": ("learner", [learners[name].algorithm for name in names])},
-        attrs={"name": config.name, "config": json.dumps(config.raw), "space": json.dumps(spec.space),
-               "best": json.dumps(best), "budgets": json.dumps(budgets), "protocol": protocol, "backend": backend,
-               "errors": json.dumps({name: {r["trial"]: r["error"] for r in rows if "error" in r}
-                                     for name, rows in records.items()})},
+        {
+            **{key: (("learner", "trial"), score(key)) for key in SCORES},
+            "hyperparameters": (("learner", "trial"), np.array(params, dtype=object)),
+        },
+        coords={
+            "learner": names,
+            "trial": np.arange(width),
+            "algorithm": ("learner", [learners[name].algorithm for name in names]),
+        },
+        attrs={
+            "name": config.name,
+            "config": json.dumps(config.raw),
+            "space": json.dumps(spec.space),
+            "best": json.dumps(best),
+            "budgets": json.dumps(budgets),
+            "protocol": protocol,
+            "backend": backend,
+            "errors": json.dumps(
+                {name: {r["trial"]: r["error"] for r in rows if "error" in r} for name, rows in records.items()}
+            ),
+        },
     )
 
 
@@ -250,12 +283,24 @@ def sweep_json(ds: xr.Dataset) -> dict:
     trials = {}
     for name in ds.learner.values:
         rows = ds.sel(learner=name)
-        trials[str(name)] = [{"trial": int(t), "hyperparameters": json.loads(str(rows["hyperparameters"].values[t])),
-                              **{k: None if np.isnan(rows[k].values[t]) else float(rows[k].values[t]) for k in SCORES}}
-                             for t in ds.trial.values if str(rows["hyperparameters"].values[t])]
-    return {"study": ds.attrs["name"], "protocol": ds.attrs["protocol"], "backend": ds.attrs["backend"],
-            "budgets": json.loads(ds.attrs["budgets"]), "space": json.loads(ds.attrs["space"]),
-            "best": json.loads(ds.attrs["best"]), "trials": trials}
+        trials[str(name)] = [
+            {
+                "trial": int(t),
+                "hyperparameters": json.loads(str(rows["hyperparameters"].values[t])),
+                **{k: None if np.isnan(rows[k].values[t]) else float(rows[k].values[t]) for k in SCORES},
+            }
+            for t in ds.trial.values
+            if str(rows["hyperparameters"].values[t])
+        ]
+    return {
+        "study": ds.attrs["name"],
+        "protocol": ds.attrs["protocol"],
+        "backend": ds.attrs["backend"],
+        "budgets": json.loads(ds.attrs["budgets"]),
+        "space": json.loads(ds.attrs["space"]),
+        "best": json.loads(ds.attrs["best"]),
+        "trials": trials,
+    }
 
 
 def best_toml(ds: xr.Dataset) -> str:
