@@ -36,6 +36,7 @@ from morl_mm.data.readers import read_capture
 from morl_mm.env.market import MarketMakingEnv
 from morl_mm.env.scales import reference_scales
 from morl_mm.env.schedule import ScheduledEnv, model_params, pad_segments, schedule_params
+from morl_mm.evaluation.backtest import METRICS as BACKTEST_METRICS
 from morl_mm.evaluation.backtest import Replay
 from morl_mm.evaluation.dataset import metrics_dataset
 from morl_mm.evaluation.rollouts import evaluate_policy, stack_scenarios
@@ -60,17 +61,7 @@ TRAJECTORY_FIELDS = {
     "inventory": "inventory",
     "wealth": "wealth",
 }  # traj_<name> variable: field of the env's step info
-SUMMARY_METRICS = (
-    "pnl_sharpe",
-    "step_sharpe",
-    "max_drawdown_mean",
-    "realized_spread_mean",
-    "inventory_mean",
-    "inventory_std",
-    "inventory_skewness",
-    "pnl_quantile",
-    "inventory_histogram",
-)
+SUMMARY_METRICS = (*BACKTEST_METRICS, "pnl_quantile", "inventory_histogram")  # the backtest's, and two distributions
 
 
 def make_context(config: StudyConfig) -> StudyContext:
